@@ -1,0 +1,4 @@
+"""Imports the built-in reader modules so that each registers its formats (one line each)."""
+
+from . import (  # noqa: F401
+)

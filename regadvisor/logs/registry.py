@@ -1,0 +1,122 @@
+"""The registry of log formats, and the one builder every reader fills.
+
+A reader is a :class:`LogFormat`: a ``sniff`` that scores how likely a path is in its format
+(0 = no, 1 = certainly) from its name and first bytes, and a ``read`` that returns a
+:class:`~regadvisor.model.Run`. Readers never name canonical metrics themselves: they hand
+raw names to :class:`RunBuilder`, which resolves them through :mod:`.aliases`, so one table
+decides what ``val_loss`` means for every format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from ..model import Run, Series
+from .aliases import canonical_name
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What the user told us about their log: their own metric spellings."""
+
+    metric_map: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LogFormat:
+    """A log format regadvisor can read."""
+
+    name: str
+    description: str
+    sniff: Callable[[Path, bytes], float]
+    read: Callable[[Path, ReadOptions], Run]
+    directory: bool = False  # True when the format is a folder (TensorBoard run, mlruns, ...)
+
+
+_FORMATS: dict[str, LogFormat] = {}
+
+
+def register(fmt: LogFormat) -> LogFormat:
+    """Add a format to the registry (called once per reader module at import)."""
+    _FORMATS[fmt.name] = fmt
+    return fmt
+
+
+def formats() -> dict[str, LogFormat]:
+    """All registered formats by name, importing the built-in reader modules on first use."""
+    from . import _builtin  # noqa: F401  (registers the built-in readers)
+
+    return dict(_FORMATS)
+
+
+class RunBuilder:
+    """Collects raw (name, value, step, epoch) points and builds a :class:`Run`.
+
+    It resolves names through the alias table, counts non-finite values (kept: they are
+    evidence of divergence), prefers the finer-grained of ``train_loss_step`` and
+    ``train_loss_epoch`` for the canonical name while keeping the other under its own, and
+    promotes the first of several named evaluation sets (``eval_g0_loss``) to ``val_loss``
+    when no plain validation loss was logged.
+    """
+
+    def __init__(self, source: Path | str, fmt: str, options: ReadOptions | None = None):
+        self.source = str(source)
+        self.format = fmt
+        self.options = options or ReadOptions()
+        self._series: dict[str, Series] = {}
+        self._granularity: dict[str, str | None] = {}
+        self._order: list[str] = []
+        self.facts: dict[str, Any] = {}
+        self.warnings: list[str] = []
+
+    def add(self, raw_name: str, value: float, step: float | None = None, epoch: float | None = None) -> None:
+        """Add one point of the metric spelled ``raw_name``."""
+        key = raw_name
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = Series(raw_name, original_name=raw_name)
+            self._order.append(key)
+        series.append(value, step, epoch)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def build(self, name: str | None = None) -> Run:
+        """Resolve names and return the run."""
+        resolved: dict[str, list[tuple[str, str | None, Series]]] = {}
+        for raw in self._order:
+            m = canonical_name(raw, self.options.metric_map)
+            resolved.setdefault(m.canonical, []).append((raw, m.granularity, self._series[raw]))
+        out: dict[str, Series] = {}
+        for canonical, candidates in resolved.items():
+            # Finer granularity first: step-level curves carry the noise and spikes we measure.
+            rank = {"step": 0, None: 1, "epoch": 2}
+            candidates.sort(key=lambda c: (rank.get(c[1], 1), -len(c[2])))
+            raw, _, series = candidates[0]
+            series.name = canonical
+            out[canonical] = series
+            for other_raw, gran, other in candidates[1:]:
+                alt = f"{canonical}_{gran}" if gran else f"{canonical}_{other_raw}"
+                other.name = alt
+                out.setdefault(alt, other)
+        for split in ("val", "test"):
+            if f"{split}_loss" not in out:
+                named = [k for k in out if k.startswith(f"{split}_") and k.endswith("_loss") and k != f"{split}_loss"]
+                if named:
+                    first = min(named, key=lambda k: self._order.index(out[k].original_name or k)
+                                if (out[k].original_name or k) in self._order else 0)
+                    out[f"{split}_loss"] = out[first]
+                    others = ", ".join(out[k].original_name or k for k in sorted(named) if k != first)
+                    note = (f"several {split} sets logged; using {out[first].original_name} as {split}_loss"
+                            + (f" (others: {others})" if others else "")
+                            + f"; pick another with --metric {split}_loss=NAME")
+                    self.warn(note)
+        for canonical, series in out.items():
+            bad = sum(1 for v in series.values if not math.isfinite(v))
+            if bad:
+                self.warn(f"{series.original_name}: {bad} NaN/inf value(s)")
+        return Run(self.source, self.format, out, dict(self.facts), list(self.warnings), name=name)

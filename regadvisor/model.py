@@ -1,0 +1,206 @@
+"""The data that flows through regadvisor: Run → Signals → Findings → Report.
+
+A :class:`Run` is the only thing analysis sees, whichever entrance produced it (a log reader or
+the probe). Series are columnar ``array('d')`` buffers rather than lists of objects so that a
+million-row log costs 24 bytes a point, not a few hundred.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal
+
+NAN = float("nan")
+
+Severity = Literal["info", "warning", "error"]
+SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
+Confidence = Literal["low", "medium", "high"]
+CONFIDENCES: tuple[str, ...] = ("low", "medium", "high")
+Status = Literal["fired", "passed", "skipped", "not-applicable"]
+Verdict = Literal["healthy", "overfitting", "underfitting", "unstable", "not-learning", "insufficient-data"]
+VERDICTS: tuple[str, ...] = ("healthy", "overfitting", "underfitting", "unstable", "not-learning", "insufficient-data")
+
+KNOBS: tuple[str, ...] = (
+    "dropout",
+    "weight_decay",
+    "optimizer",
+    "normalization",
+    "residual",
+    "early_stopping_patience",
+    "grad_clip_norm",
+    "label_smoothing",
+    "learning_rate",
+    "data_augmentation",
+)
+"""The recommendation knob names fixed by DESIGN.md; renaming one breaks users."""
+
+
+@dataclass
+class Series:
+    """One metric over time: parallel columns of value, step and epoch (NaN where unknown)."""
+
+    name: str
+    values: array = field(default_factory=lambda: array("d"))
+    steps: array = field(default_factory=lambda: array("d"))
+    epochs: array = field(default_factory=lambda: array("d"))
+    original_name: str | None = None
+
+    def append(self, value: float, step: float | None = None, epoch: float | None = None) -> None:
+        self.values.append(value)
+        self.steps.append(NAN if step is None else step)
+        self.epochs.append(NAN if epoch is None else epoch)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def has_steps(self) -> bool:
+        return any(not math.isnan(s) for s in self.steps)
+
+    @property
+    def has_epochs(self) -> bool:
+        return any(not math.isnan(e) for e in self.epochs)
+
+    def finite(self) -> "Series":
+        """A copy without NaN/inf values (those are counted by the divergence signals)."""
+        out = Series(self.name, original_name=self.original_name)
+        for v, s, e in zip(self.values, self.steps, self.epochs):
+            if math.isfinite(v):
+                out.append(v, s, e)
+        return out
+
+    @classmethod
+    def from_points(
+        cls, name: str, values: Iterable[float], steps: Iterable[float | None] | None = None,
+        epochs: Iterable[float | None] | None = None, original_name: str | None = None,
+    ) -> "Series":
+        """Build a series from plain sequences (``None`` steps/epochs become NaN)."""
+        values = list(values)
+        steps = list(steps) if steps is not None else [None] * len(values)
+        epochs = list(epochs) if epochs is not None else [None] * len(values)
+        out = cls(name, original_name=original_name)
+        for v, s, e in zip(values, steps, epochs):
+            out.append(float(v), s, e)
+        return out
+
+
+@dataclass
+class Run:
+    """Everything a reader or the probe learned about one training run.
+
+    ``series`` maps canonical metric names (``train_loss``, ``val_loss``, ``val_acc``, ...; see
+    :mod:`regadvisor.logs.aliases`) to their curves; metrics without a canonical name keep their
+    own. ``facts`` holds hyperparameters and inspected properties (``batch_size``,
+    ``optimizer``, ``weight_decay``, ``dropout``, ``num_classes``, ...).
+    """
+
+    source: str
+    format: str
+    series: dict[str, Series] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    name: str | None = None
+
+    def get(self, name: str) -> Series | None:
+        s = self.series.get(name)
+        return s if s is not None and len(s) else None
+
+    def summary(self) -> dict[str, Any]:
+        """A small JSON-ready description of what was read."""
+        return {
+            "name": self.name,
+            "format": self.format,
+            "metrics": {
+                k: {"points": len(s), "original_name": s.original_name or k}
+                for k, s in sorted(self.series.items())
+            },
+            "facts": {k: self.facts[k] for k in sorted(self.facts)},
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class Recommendation:
+    """One concrete setting to change, merged per knob across the rules that asked for it."""
+
+    knob: str
+    value: Any
+    reason: str
+    rules: list[str]
+    evidence: list[str]
+    range: list[Any] | None = None
+    current: Any = None
+    unit: str | None = None
+    note: str | None = None
+    severity: str = "info"
+    confidence: str = "medium"
+    verified: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "knob": self.knob,
+            "value": self.value,
+            "range": self.range,
+            "current": self.current,
+            "unit": self.unit,
+            "rules": list(self.rules),
+            "reason": self.reason,
+            "note": self.note,
+            "evidence": list(self.evidence),
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "verified": self.verified,
+        }
+
+
+@dataclass
+class Finding:
+    """The outcome of one selected rule on one run."""
+
+    rule_id: str
+    title: str
+    category: str
+    severity: str
+    confidence: str
+    status: Status
+    message: str | None = None
+    missing: list[str] = field(default_factory=list)
+    evidence: dict[str, dict[str, str]] = field(default_factory=dict)
+    recommendations: list[Recommendation] = field(default_factory=list)
+    verdict: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule": self.rule_id,
+            "title": self.title,
+            "category": self.category,
+            "severity": self.severity,
+            "confidence": self.confidence,
+            "status": self.status,
+            "message": self.message,
+            "missing": list(self.missing),
+            "verdict": self.verdict,
+            "evidence": self.evidence,
+        }
+
+
+@dataclass
+class Report:
+    """What one analysis concluded; renderers turn it into text, never the other way round."""
+
+    source: str
+    run: Run
+    signals: dict[str, Any]
+    findings: list[Finding]
+    recommendations: list[Recommendation]
+    verdict: str
+    verdict_confidence: str
+    tool: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+
+    def fired(self, at_least: str = "info") -> list[Finding]:
+        """Fired findings whose severity is at or above ``at_least``."""
+        floor = SEVERITIES.index(at_least)
+        return [f for f in self.findings if f.status == "fired" and SEVERITIES.index(f.severity) >= floor]
