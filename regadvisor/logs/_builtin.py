@@ -1,4 +1,3 @@
 """Imports the built-in reader modules so that each registers its formats (one line each)."""
 
-from . import (  # noqa: F401
-)
+# ruff: noqa: F401
