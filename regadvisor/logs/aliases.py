@@ -94,6 +94,13 @@ def canonical_name(raw: str, user_map: dict[str, str] | None = None) -> MetricNa
         rest = "_".join(words[1:] if split_at == 0 else words[:-1])
         if split and rest in _METRIC_WORDS:
             return MetricName(raw, f"{split}_{_METRIC_WORDS[rest]}", granularity)
+    # Keras' TensorBoard callback puts the granularity first (epoch_loss, batch_loss) and the
+    # split in a folder (validation/epoch_loss); drop that word when what remains is known.
+    for at in (0, 1):
+        if len(words) > at + 1 and words[at] in ("epoch", "batch", "step") and (at == 0 or words[0] in _SPLIT_WORDS):
+            inner = canonical_name("_".join(words[:at] + words[at + 1:]))
+            if inner.is_known:
+                return MetricName(raw, inner.canonical, granularity or ("epoch" if words[at] == "epoch" else "step"))
     if words[0] in _SPLIT_WORDS and len(words) > 1:
         # val_f1 → val_f1, validation_top5 → val_top5: keep the metric, canonicalise the split.
         return MetricName(raw, f"{_SPLIT_WORDS[words[0]]}_{'_'.join(words[1:])}", granularity)
