@@ -1,3 +1,4 @@
 """Imports the built-in reader modules so that each registers its formats (one line each)."""
 
 # ruff: noqa: F401
+from . import tensorboard
