@@ -432,6 +432,14 @@ def make_norm(
     factory = {"device": device, "dtype": dtype}
     ref = impl == "reference"
 
+    norm = _build(kind, num_features, layout, ref, eps, affine, momentum, num_groups, spatial_dims, factory)
+    if spatial_dims is not None:
+        # Remembered so that swap_norms can later rebuild, say, a BatchNorm2d in this place.
+        norm.spatial_dims = spatial_dims
+    return norm
+
+
+def _build(kind, num_features, layout, ref, eps, affine, momentum, num_groups, spatial_dims, factory) -> nn.Module:
     if kind == "none":
         return NoNorm(num_features, layout, spatial_dims)
 
@@ -475,6 +483,14 @@ class Swap:
 
 def _describe(module: nn.Module) -> tuple[int, str, int | None, float | None, bool] | str:
     """``(num_features, layout, spatial_dims, eps, affine)`` of a norm module, or why not."""
+    info = _describe_layer(module)
+    remembered = getattr(module, "spatial_dims", None)
+    if isinstance(info, tuple) and remembered is not None:
+        info = info[:2] + (remembered,) + info[3:]
+    return info
+
+
+def _describe_layer(module: nn.Module) -> tuple[int, str, int | None, float | None, bool] | str:
     if isinstance(module, NoNorm):
         if module.num_features <= 0:
             return "NoNorm without num_features"
