@@ -60,7 +60,14 @@ class SignalContext:
         self.run = run
         self._values: dict[str, Any] = dict(overrides or {})
         self._running: set[str] = set()
+        self._memo: dict[str, Any] = {}
         specs()
+
+    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
+        """Share an intermediate result (an aligned curve, say) between providers."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def get(self, name: str) -> Any:
         """The value of signal ``name`` (``None`` when this run cannot show it)."""

@@ -1,0 +1,97 @@
+"""The public Python API; the CLI is a thin shell over it.
+
+>>> from regadvisor.api import diagnose
+>>> report = diagnose("lightning_logs/version_0/metrics.csv")    # doctest: +SKIP
+>>> report.verdict, [(r.knob, r.value) for r in report.recommendations]   # doctest: +SKIP
+
+Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import __version__
+from .config import Settings, load_settings
+from .engine import evaluator
+from .engine.loader import RuleSet, apply_overrides, load_rules, select
+from .errors import ConfigError
+from .model import Report, Run
+from .signals.registry import SignalContext, specs
+
+SCHEMA_VERSION = "1.0"
+
+# Signals every report shows, whatever rules were selected: the facts a reader needs to trust
+# the verdict (which curve, how long, where it was best).
+SUMMARY_SIGNALS = (
+    "monitor", "n_evaluations", "data_confidence", "evaluation_unit", "best_index", "best_step",
+    "best_epoch", "best_value", "final_value", "evals_since_best", "gap_basis",
+)
+
+
+def parse_params(pairs: Iterable[str]) -> dict[str, str]:
+    """Parse ``--param RULE.NAME=VALUE`` options."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"--param {pair!r} is not of the form RULE.PARAM=VALUE", source="--param",
+                              hint="e.g. --param OF003.min_gap=0.12")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_ruleset(
+    rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
+    params: dict[str, Any] | None = None, settings: Settings | None = None,
+) -> RuleSet:
+    """Bundled rules plus extra folders, selected, with parameter overrides (settings, then options)."""
+    settings = settings or Settings()
+    dirs = [*settings.rules, *(Path(r) for r in rules)]
+    ruleset = load_rules(dirs, known_signals=specs())
+    ruleset = select(ruleset, [*settings.select, *select_rules], [*settings.ignore, *ignore_rules])
+    if settings.params:
+        ruleset = apply_overrides(ruleset, settings.params, str(settings.source or "pyproject.toml"))
+    if params:
+        ruleset = apply_overrides(ruleset, params, "--param")
+    return ruleset
+
+
+def analyze(run: Run, ruleset: RuleSet) -> Report:
+    """Measure the signals the selected rules need, judge them, and build the report."""
+    ctx = SignalContext(run)
+    for name in SUMMARY_SIGNALS:
+        ctx.get(name)
+    findings = evaluator.evaluate(ruleset, ctx.get, run.facts)
+    verdict, confidence = evaluator.verdict(findings, ctx.get("data_confidence") or "low")
+    return Report(
+        source=run.source,
+        run=run,
+        signals=ctx.computed(),
+        findings=findings,
+        recommendations=evaluator.merge_recommendations(findings),
+        verdict=verdict,
+        verdict_confidence=confidence,
+        tool={"name": "regadvisor", "version": __version__, "rules_digest": ruleset.digest},
+    )
+
+
+def read(path: str | Path, *, log_format: str | None = None, metrics: dict[str, str] | None = None) -> Run:
+    """Read one training log (any supported format; auto-detected unless ``log_format`` says)."""
+    from .logs.read import read_log
+    from .logs.registry import ReadOptions
+
+    return read_log(path, log_format, ReadOptions(metric_map=dict(metrics or {})))
+
+
+def diagnose(
+    path: str | Path, *, log_format: str | None = None, metrics: dict[str, str] | None = None,
+    rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
+    params: dict[str, Any] | None = None, settings: Settings | None = None,
+) -> Report:
+    """Read a training log and judge it: the ``regadvisor diagnose`` command as a function."""
+    settings = settings if settings is not None else load_settings()
+    ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
+    run = read(path, log_format=log_format, metrics={**settings.metrics, **(metrics or {})})
+    return analyze(run, ruleset)

@@ -1,0 +1,235 @@
+"""Load, validate and select rule files.
+
+Bundled rules live in the top-level ``rules/`` folder of a source checkout, installed as
+``regadvisor/rules`` inside the wheel. Users add folders with ``--rules DIR``. Every file is
+checked against the schema and then for references the schema cannot see (a ``param`` or
+evidence key that does not exist, a signal nobody computes, a duplicate id). All problems are
+:class:`~regadvisor.errors.RuleError` naming the file and the field.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import yaml
+
+from ..errors import RuleError
+from . import schema
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def bundled_rules_dir() -> Path:
+    """The folder of rules shipped with regadvisor (wheel layout first, then a source checkout)."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "rules", here.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    raise RuleError("the bundled rules folder is missing", source=str(here / "rules"),
+                    hint="reinstall regadvisor")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One validated rule; ``spec`` is the YAML document as loaded."""
+
+    id: str
+    name: str
+    path: Path
+    spec: dict[str, Any]
+
+    @property
+    def category(self) -> str:
+        return self.spec["category"]
+
+    @property
+    def requires(self) -> list[str]:
+        return list(self.spec.get("requires", []))
+
+    def param_defaults(self) -> dict[str, Any]:
+        return {k: p["default"] for k, p in self.spec.get("params", {}).items()}
+
+    def signals(self) -> set[str]:
+        """Every signal the rule reads: requirements, conditions and recommendation values."""
+        found = set(self.requires)
+        for key in ("applies_if", "when"):
+            if key in self.spec:
+                found.update(leaf["signal"] for leaf in iter_leaves(self.spec[key]))
+        for rec in self.spec.get("recommend", []):
+            for ref in _value_refs(rec):
+                if isinstance(ref, dict) and "signal" in ref:
+                    found.add(ref["signal"])
+        return found
+
+
+@dataclass
+class RuleSet:
+    """The rules selected for one analysis, with parameter overrides applied."""
+
+    rules: list[Rule]
+    digest: str
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def params_for(self, rule: Rule) -> dict[str, Any]:
+        """The rule's parameters: defaults, then user overrides."""
+        params = rule.param_defaults()
+        params.update(self.overrides.get(rule.id, {}))
+        return params
+
+    def get(self, key: str) -> Rule | None:
+        for rule in self.rules:
+            if key in (rule.id, rule.name):
+                return rule
+        return None
+
+    def required_signals(self) -> set[str]:
+        out: set[str] = set()
+        for rule in self.rules:
+            out |= rule.signals()
+        return out
+
+
+def iter_leaves(condition: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The ``{signal, op, value|param}`` leaves of a condition tree."""
+    if "signal" in condition:
+        yield condition
+    for child in condition.get("all", []) + condition.get("any", []):
+        yield from iter_leaves(child)
+    if "not" in condition:
+        yield from iter_leaves(condition["not"])
+
+
+def _value_refs(rec: dict[str, Any]) -> list[Any]:
+    return [rec.get("value"), rec.get("unit"), *(rec.get("range") or [])]
+
+
+def load_rule_file(path: Path, known_signals: Iterable[str] | None = None) -> Rule:
+    """Parse and validate one rule file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RuleError(f"cannot read rule file: {exc}", source=path) from None
+    try:
+        doc = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise RuleError(f"invalid YAML{where}: {problem}", source=path) from None
+    if not isinstance(doc, dict):
+        raise RuleError("a rule file must hold one YAML mapping", source=path)
+    errors = schema.validate(doc)
+    if errors:
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise RuleError(errors[0] + more, source=path, hint="see `regadvisor rules check` and rules/README.md")
+    _check_references(doc, path, known_signals)
+    return Rule(doc["id"], doc["name"], path, doc)
+
+
+def _check_references(doc: dict[str, Any], path: Path, known_signals: Iterable[str] | None) -> None:
+    evidence = set(doc["evidence"])
+    params = doc.get("params", {})
+    for name, spec in params.items():
+        if spec["evidence"] not in evidence:
+            raise RuleError(f"params.{name}.evidence: no evidence entry {spec['evidence']!r}", source=path)
+    for i, rec in enumerate(doc.get("recommend", [])):
+        for key in rec["evidence"]:
+            if key not in evidence:
+                raise RuleError(f"recommend[{i}].evidence: no evidence entry {key!r}", source=path)
+        for ref in _value_refs(rec):
+            if isinstance(ref, dict) and "param" in ref and ref["param"] not in params:
+                raise RuleError(f"recommend[{i}]: unknown param {ref['param']!r}", source=path)
+    for key in ("applies_if", "when"):
+        for leaf in iter_leaves(doc.get(key, {})):
+            if "param" in leaf and leaf["param"] not in params:
+                raise RuleError(f"{key}: unknown param {leaf['param']!r}", source=path)
+            needs_operand = leaf["op"] not in ("present", "absent")
+            if needs_operand and ("value" in leaf) == ("param" in leaf):
+                raise RuleError(f"{key}: condition on {leaf['signal']!r} needs exactly one of value or param",
+                                source=path)
+    if known_signals is not None:
+        known = set(known_signals)
+        rule = Rule(doc["id"], doc["name"], path, doc)
+        unknown = sorted(rule.signals() - known)
+        if unknown:
+            raise RuleError(f"unknown signal(s) {', '.join(unknown)}", source=path,
+                            hint="`regadvisor rules signals` lists the signals regadvisor computes")
+    for i, case in enumerate(doc["tests"]):
+        for pname in case.get("params", {}):
+            if pname not in params:
+                raise RuleError(f"tests[{i}].params: unknown param {pname!r}", source=path)
+
+
+def load_rules(extra_dirs: Iterable[Path] = (), *, include_bundled: bool = True,
+               known_signals: Iterable[str] | None = None) -> RuleSet:
+    """Load bundled rules and any extra folders into a :class:`RuleSet` (all rules selected)."""
+    dirs = ([bundled_rules_dir()] if include_bundled else []) + [Path(d) for d in extra_dirs]
+    rules: list[Rule] = []
+    seen: dict[str, Path] = {}
+    digest = hashlib.sha256()
+    known = set(known_signals) if known_signals is not None else None
+    for folder in dirs:
+        if not folder.is_dir():
+            raise RuleError("not a folder of rule files", source=folder, hint="pass a folder to --rules")
+        files = sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        if not files and folder != dirs[0]:
+            raise RuleError("no rule files (*.yaml) in this folder", source=folder)
+        for path in files:
+            rule = load_rule_file(path, known)
+            for key in (rule.id, rule.name):
+                if key in seen:
+                    raise RuleError(f"rule {key} is defined twice (also in {seen[key]})", source=path)
+                seen[key] = path
+            rules.append(rule)
+            digest.update(path.read_bytes())
+    rules.sort(key=lambda r: r.id)
+    return RuleSet(rules, "sha256:" + digest.hexdigest()[:16])
+
+
+def select(ruleset: RuleSet, select: Iterable[str] = (), ignore: Iterable[str] = ()) -> RuleSet:
+    """Keep the rules named (by id, name or category) in ``select`` and drop those in ``ignore``."""
+    select, ignore = list(select), list(ignore)
+    known = {k for r in ruleset.rules for k in (r.id, r.name, r.category)}
+    for key in select + ignore:
+        if key not in known:
+            raise RuleError(f"no rule or category called {key!r}", source="--select/--ignore",
+                            hint="`regadvisor rules list` shows them")
+
+    def matches(rule: Rule, keys: list[str]) -> bool:
+        return any(k in (rule.id, rule.name, rule.category) for k in keys)
+
+    kept = [r for r in ruleset.rules if (not select or matches(r, select)) and not matches(r, ignore)]
+    return RuleSet(kept, ruleset.digest, dict(ruleset.overrides))
+
+
+def apply_overrides(ruleset: RuleSet, overrides: dict[str, Any], source: str) -> RuleSet:
+    """Apply ``{"OF001.max_gap": 0.1}`` or ``{"OF001": {"max_gap": 0.1}}`` parameter overrides."""
+    merged = {k: dict(v) for k, v in ruleset.overrides.items()}
+    flat: list[tuple[str, str, Any]] = []
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            flat.extend((key, p, v) for p, v in value.items())
+        elif "." in key:
+            rule_key, param = key.split(".", 1)
+            flat.append((rule_key, param, value))
+        else:
+            raise RuleError(f"parameter override {key!r} must be RULE.PARAM", source=source)
+    for rule_key, param, value in flat:
+        rule = ruleset.get(rule_key)
+        if rule is None:
+            raise RuleError(f"no rule called {rule_key!r}", source=source, hint="`regadvisor rules list` shows them")
+        defaults = rule.param_defaults()
+        if param not in defaults:
+            names = ", ".join(defaults) or "none"
+            raise RuleError(f"rule {rule.id} has no parameter {param!r} (it has: {names})", source=source)
+        default = defaults[param]
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            try:
+                value = float(value) if isinstance(default, float) or "." in str(value) or "e" in str(value).lower() else int(value)
+            except (TypeError, ValueError):
+                raise RuleError(f"{rule.id}.{param} must be a number, got {value!r}", source=source) from None
+        merged.setdefault(rule.id, {})[param] = value
+    return RuleSet(list(ruleset.rules), ruleset.digest, merged)

@@ -1,0 +1,190 @@
+"""The validation curve: where it is best, whether it rose after, how noisy it is.
+
+The *monitored* metric is validation loss when logged, else validation accuracy. All
+measurements are on evaluation points (one per validation pass), oriented so that lower is
+better (accuracy is negated internally), and reported back in the metric's own terms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Run, Series
+from . import _stats
+from .registry import SignalContext, provides
+
+
+@dataclass(frozen=True)
+class Curve:
+    """Finite evaluation points of one series: values, steps and epochs (NaN when unknown)."""
+
+    name: str
+    values: list[float]
+    steps: list[float]
+    epochs: list[float]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def position(self, i: int) -> tuple[float, float]:
+        return self.steps[i], self.epochs[i]
+
+
+def finite_curve(series: Series) -> Curve:
+    keep = [i for i, v in enumerate(series.values) if math.isfinite(v)]
+    return Curve(series.name, [series.values[i] for i in keep], [series.steps[i] for i in keep],
+                 [series.epochs[i] for i in keep])
+
+
+def as_fraction(values: list[float]) -> list[float]:
+    """Accuracies in [0, 1]: logs that write percentages (93.2) are scaled down."""
+    return [v / 100.0 for v in values] if values and max(values) > 1.0 else values
+
+
+def monitored(run: Run) -> tuple[str, Curve] | None:
+    """The validation metric to judge the run by: val_loss, else val_acc (as a fraction)."""
+    for name in ("val_loss", "val_acc"):
+        series = run.get(name)
+        if series is not None:
+            curve = finite_curve(series)
+            if len(curve):
+                if name == "val_acc":
+                    curve = Curve(curve.name, as_fraction(curve.values), curve.steps, curve.epochs)
+                return name, curve
+    return None
+
+
+def _clean(x: float) -> float | None:
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def _z_score(delta: float, sigma: float | None) -> float | None:
+    """``delta / sigma``, finite even for a noiseless curve (capped at 1e6)."""
+    if sigma is None:
+        return None
+    if sigma <= 0:
+        return 0.0 if delta <= 0 else 1e6
+    return min(delta / sigma, 1e6)
+
+
+def describe_position(curve: Curve, i: int) -> str:
+    """A point's place in words, using whatever the log recorded."""
+    step, epoch = curve.position(i)
+    parts = []
+    if not math.isnan(epoch):
+        parts.append(f"epoch {epoch:g}")
+    if not math.isnan(step):
+        parts.append(f"step {step:g}")
+    if not parts:
+        return f"evaluation {i + 1} of {len(curve)}"
+    return parts[0] + (f" ({parts[1]})" if len(parts) > 1 else "")
+
+
+def evaluation_unit(curve: Curve) -> str:
+    """'epochs' when there is one evaluation per whole epoch, else 'evaluations'."""
+    epochs = [e for e in curve.epochs if not math.isnan(e)]
+    if len(epochs) == len(curve) and len(epochs) >= 2:
+        diffs = {round(b - a, 6) for a, b in zip(epochs, epochs[1:])}
+        if diffs == {1.0} or diffs == {1}:
+            return "epochs"
+    return "evaluations"
+
+
+def suggested_patience(oriented: list[float], min_delta: float, cap: int = 20) -> tuple[int, int]:
+    """Patience that would not have stopped this run before its best, with a margin.
+
+    Walks the curve as an early stopper would (an improvement must beat the best so far by
+    ``min_delta``) and finds the longest wait between improvements up to the global best: that
+    is the smallest patience that still reaches the best. The suggestion is 1.5× that, at least
+    3 and at most ``cap`` (the 5–20 range practitioners use; a heuristic, not a law).
+    Returns (suggested, longest wait observed).
+    """
+    best_i = min(range(len(oriented)), key=oriented.__getitem__)
+    best, since, longest = oriented[0], 0, 0
+    for v in oriented[1: best_i + 1]:
+        if v < best - min_delta:
+            best, since = v, 0
+        else:
+            since += 1
+            longest = max(longest, since)
+    return int(min(cap, max(3, math.ceil(1.5 * (longest + 1))))), longest
+
+
+@provides({
+    "monitor": "Which validation metric the run is judged by: 'val_loss' when logged, else 'val_acc'.",
+    "n_evaluations": "Number of finite validation points of the monitored metric.",
+    "data_confidence": "How far the curve's length supports a verdict: 'low' below 8 evaluations, "
+                       "'medium' below 20, else 'high' (heuristic: a trend test on fewer than ~8 points "
+                       "cannot separate a rise from noise at usual noise levels).",
+    "evaluation_unit": "'epochs' when validation ran once per epoch, else 'evaluations' (the unit of patience).",
+    "best_index": "0-based index of the best validation point (lowest loss or highest accuracy).",
+    "best_step": "Training step of the best validation point (None when the log has no steps).",
+    "best_epoch": "Epoch of the best validation point (None when the log has no epochs).",
+    "best_value": "The monitored metric's best value.",
+    "final_value": "The monitored metric's last value.",
+    "best_position": "Where the best point is, in words: 'epoch 4 (step 6875)', or 'evaluation 3 of 5'.",
+    "evals_since_best": "Validation points logged after the best one.",
+    "val_noise_rel": "Noise σ of the validation curve relative to its best value, from second "
+                     "differences (see _stats.noise_sigma); None below 5 points.",
+    "val_worsening_rel": "How much worse the monitored metric ends than its best, relative to the best "
+                         "(median of the last three points after the best, so one noisy point does not count).",
+    "val_worsening_z": "That worsening in units of the curve's noise σ; None when σ cannot be estimated.",
+    "val_post_best_trend": "Kendall's τ of the points after the best (oriented so +1 = steadily worse); "
+                           "None with fewer than 3 such points (Mann 1945 trend test).",
+    "onset_step": "Step where overfitting sets in: the minimum of the 3-point smoothed validation curve.",
+    "onset_epoch": "Epoch of that onset.",
+    "suggested_patience": "Early-stopping patience (in evaluation_unit) that would have reached this run's "
+                          "best evaluation, with a 1.5× margin, clamped to 3–20.",
+    "longest_wait_before_best": "Longest run of evaluations without an improvement before the best one.",
+    "suggested_min_delta": "Minimum improvement an early stopper should require: the curve's noise σ.",
+    "val_still_improving": "True when the best validation point is one of the last two evaluations.",
+})
+def curve_signals(ctx: SignalContext) -> dict[str, Any]:
+    found = monitored(ctx.run)
+    if found is None:
+        return {"n_evaluations": 0}
+    name, curve = found
+    n = len(curve)
+    sign = 1.0 if name == "val_loss" else -1.0
+    oriented = [sign * v for v in curve.values]
+    best_i = min(range(n), key=oriented.__getitem__)
+    best = oriented[best_i]
+    scale = abs(best) if best != 0 else 1.0
+    sigma = _stats.noise_sigma(_stats.bucket_means(oriented, 400))
+    tail = oriented[best_i + 1:][-3:]
+    worsening = (_stats.median(tail) - best) if tail else 0.0
+    smooth = _stats.running_mean(oriented, 3)
+    onset_i = min(range(n), key=smooth.__getitem__)
+    post = oriented[best_i + 1:]
+    patience, longest = suggested_patience(oriented, sigma or 0.0)
+    if n < 8:
+        data_conf = "low"
+    elif n < 20:
+        data_conf = "medium"
+    else:
+        data_conf = "high"
+    return {
+        "monitor": name,
+        "n_evaluations": n,
+        "data_confidence": data_conf,
+        "evaluation_unit": evaluation_unit(curve),
+        "best_index": best_i,
+        "best_step": _clean(curve.steps[best_i]),
+        "best_epoch": _clean(curve.epochs[best_i]),
+        "best_value": curve.values[best_i],
+        "final_value": curve.values[-1],
+        "best_position": describe_position(curve, best_i),
+        "evals_since_best": n - 1 - best_i,
+        "val_noise_rel": None if sigma is None else sigma / scale,
+        "val_worsening_rel": worsening / scale,
+        "val_worsening_z": _z_score(worsening, sigma),
+        "val_post_best_trend": _stats.kendall_tau(_stats.bucket_means(post)),
+        "onset_step": _clean(curve.steps[onset_i]),
+        "onset_epoch": _clean(curve.epochs[onset_i]),
+        "suggested_patience": patience,
+        "longest_wait_before_best": longest,
+        "suggested_min_delta": sigma,
+        "val_still_improving": best_i >= n - 2,
+    }

@@ -1,0 +1,120 @@
+"""The generalization gap: training against validation performance at the same point in time.
+
+Training metrics are logged per step and validation metrics per evaluation, so training values
+are first aligned to evaluations: the mean of the training points logged since the previous
+evaluation (by step, else by epoch, else by relative position). The gap is measured at the
+best validation point and at the end; its growth between the two says whether it is still
+widening (Goodfellow, Bengio & Courville 2016, *Deep Learning*, §7.8: the validation curve's
+U-shape against a still-falling training curve).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from ..model import Series
+from .curves import Curve, as_fraction, finite_curve, monitored
+from .registry import SignalContext, provides
+
+
+def align(train: Series, evals: Curve) -> list[float | None]:
+    """Training values aligned to each evaluation point (None where nothing can be aligned)."""
+    t = finite_curve(train)
+    if not len(t) or not len(evals):
+        return [None] * len(evals)
+    for key in ("steps", "epochs"):
+        tx, ex = getattr(t, key), getattr(evals, key)
+        if all(not math.isnan(x) for x in tx) and all(not math.isnan(x) for x in ex):
+            return _align_on(t.values, tx, ex)
+    if len(t) == len(evals):
+        return list(t.values)
+    n = len(t)
+    return [t.values[min(n - 1, round((i + 1) * n / len(evals)) - 1)] for i in range(len(evals))]
+
+
+def _align_on(values: list[float], tx: list[float], ex: list[float]) -> list[float | None]:
+    out: list[float | None] = []
+    j, prev = 0, -math.inf
+    n = len(values)
+    for x in ex:
+        lo = j
+        while j < n and tx[j] <= x:
+            j += 1
+        window = [v for v, p in zip(values[lo:j], tx[lo:j]) if p > prev]
+        if window:
+            out.append(sum(window) / len(window))
+        else:
+            out.append(values[j - 1] if j else None)
+        prev = x
+    return out
+
+
+def _at(xs: list[float | None], i: int) -> float | None:
+    return xs[i] if 0 <= i < len(xs) else None
+
+
+@provides({
+    "train_loss_at_best": "Training loss aligned to the best validation point.",
+    "train_loss_end": "Training loss aligned to the last validation point.",
+    "train_loss_change_since_best": "Relative change of the aligned training loss from the best validation "
+                                    "point to the end (negative = still falling, the overfitting signature).",
+    "loss_gap_end": "Validation minus training loss at the last evaluation.",
+    "loss_gap_ratio_end": "Validation over training loss at the last evaluation.",
+    "loss_gap_ratio_at_best": "Validation over training loss at the best evaluation.",
+    "train_acc_end": "Training accuracy (fraction) aligned to the last evaluation.",
+    "val_acc_end": "Validation accuracy (fraction) at the last evaluation.",
+    "val_acc_best": "Best validation accuracy (fraction).",
+    "acc_gap_end": "Train − validation accuracy at the last evaluation, as a fraction (0.12 = 12 points); "
+                   "the quantity of the seed lesson's decision table (>10 points heavy, 5–10 moderate, <5 light).",
+    "acc_gap_at_best": "Train − validation accuracy at the best validation-accuracy point.",
+    "acc_gap_growth": "How much the accuracy gap widened from the best validation point to the end (fraction).",
+    "gap_basis": "'accuracy' when train and validation accuracy are both logged, 'loss' when only losses are "
+                 "(Hugging Face logs, for one, carry no training accuracy), else None.",
+})
+def gap_signals(ctx: SignalContext) -> dict[str, Any]:
+    run = ctx.run
+    out: dict[str, Any] = {}
+    found = monitored(run)
+    train_loss, val_loss = run.get("train_loss"), run.get("val_loss")
+    if train_loss is not None and val_loss is not None:
+        vl = finite_curve(val_loss)
+        tl = align(train_loss, vl)
+        best_i = ctx.get("best_index") if found and found[0] == "val_loss" else None
+        end = _at(tl, len(vl) - 1)
+        out["train_loss_end"] = end
+        if end is not None and len(vl):
+            out["loss_gap_end"] = vl.values[-1] - end
+            out["loss_gap_ratio_end"] = vl.values[-1] / end if end > 0 else None
+        if best_i is not None:
+            at_best = _at(tl, best_i)
+            out["train_loss_at_best"] = at_best
+            if at_best is not None and end is not None and at_best > 0:
+                out["train_loss_change_since_best"] = (end - at_best) / at_best
+                out["loss_gap_ratio_at_best"] = vl.values[best_i] / at_best
+    train_acc, val_acc = run.get("train_acc"), run.get("val_acc")
+    if val_acc is not None:
+        va = finite_curve(val_acc)
+        va = Curve(va.name, as_fraction(va.values), va.steps, va.epochs)
+        if len(va):
+            out["val_acc_end"] = va.values[-1]
+            best_acc_i = max(range(len(va)), key=va.values.__getitem__)
+            out["val_acc_best"] = va.values[best_acc_i]
+            if train_acc is not None:
+                t = finite_curve(train_acc)
+                ta_all = Series.from_points("train_acc", as_fraction(t.values), t.steps, t.epochs)
+                ta = align(ta_all, va)
+                end = _at(ta, len(va) - 1)
+                at_best = _at(ta, best_acc_i)
+                out["train_acc_end"] = end
+                if end is not None:
+                    out["acc_gap_end"] = end - va.values[-1]
+                if at_best is not None:
+                    out["acc_gap_at_best"] = at_best - va.values[best_acc_i]
+                if end is not None and at_best is not None:
+                    out["acc_gap_growth"] = out["acc_gap_end"] - out["acc_gap_at_best"]
+    if "acc_gap_end" in out:
+        out["gap_basis"] = "accuracy"
+    elif "loss_gap_end" in out:
+        out["gap_basis"] = "loss"
+    return out
