@@ -1,0 +1,21 @@
+"""``regadvisor probe``: a short, instrumented training of the user's own script.
+
+Public API::
+
+    from regadvisor.probe import run_probe, ProbeResult, ProbeProgress
+    result = run_probe("train.py", epochs=5, depth="default", device="auto", seed=0,
+                       knobs={"dropout": 0.3}, progress=callback)
+    result.run        # regadvisor.model.Run, format "probe": curves + facts
+    result.diverged, result.interrupted, result.stop_reason, result.steps, result.seconds
+
+Modules: :mod:`.discover` (import the script, call it safely), :mod:`.hooks` (instruments),
+:mod:`.inspect` (static facts, each ``Run.facts`` key documented there), :mod:`.runner` (the
+loop, budgets, knobs). Importing this package imports torch; nothing else in regadvisor
+imports it eagerly.
+"""
+
+from __future__ import annotations
+
+from .runner import DEFAULT_EPOCHS, DEFAULT_SECONDS, ProbeProgress, ProbeResult, run_probe
+
+__all__ = ["run_probe", "ProbeResult", "ProbeProgress", "DEFAULT_EPOCHS", "DEFAULT_SECONDS"]

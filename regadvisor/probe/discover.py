@@ -1,0 +1,218 @@
+"""Import a probe script by path and call its functions safely.
+
+The probe script contract (fixed in DESIGN.md): a Python file defining ``build_model(**knobs)``
+and ``build_data()`` (required), and optionally ``build_optimizer(params, **knobs)`` and
+``loss_fn(outputs, targets)``.
+
+Everything that can go wrong on the user's side (the file is missing, does not import, lacks a
+required function, or raises inside one) becomes a :class:`~regadvisor.errors.ScriptError`
+whose message names the script and quotes the user's own traceback frames only. Frames from
+torch, regadvisor or the standard library are dropped: the user cannot act on them, and the
+CLI prints the message and exits 2 without a Python traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import inspect
+import linecache
+import os
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterator
+
+from ..errors import ScriptError
+
+REQUIRED = ("build_model", "build_data")
+OPTIONAL = ("build_optimizer", "loss_fn")
+MAX_FRAMES = 8
+
+
+@dataclass
+class ProbeScript:
+    """A loaded probe script: its path, module and the contract functions it defines."""
+
+    path: Path
+    module: ModuleType
+    build_model: Callable[..., Any]
+    build_data: Callable[[], Any]
+    build_optimizer: Callable[..., Any] | None = None
+    loss_fn: Callable[[Any, Any], Any] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def call(self, fn: Callable[..., Any], *args: Any, what: str | None = None, **kwargs: Any) -> Any:
+        """Call one of the user's functions, turning any exception into a :class:`ScriptError`."""
+        try:
+            return fn(*args, **kwargs)
+        except (KeyboardInterrupt, SystemExit, ScriptError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+            raise script_error(self.path, exc, what or getattr(fn, "__name__", "script code")) from exc
+
+
+def _is_user_frame(filename: str, script: Path) -> bool:
+    """A frame is the user's when it is the script itself or a file beside it (not a venv)."""
+    try:
+        f = Path(filename).resolve()
+    except (OSError, ValueError):
+        return False
+    if f == script:
+        return True
+    parts = set(f.parts)
+    if "site-packages" in parts or "dist-packages" in parts:
+        return False
+    return script.parent in f.parents
+
+
+def user_traceback(exc: BaseException, script: Path) -> list[str]:
+    """The traceback of ``exc`` restricted to frames in the user's files, one line per frame.
+
+    Each line reads ``file.py:LINE in FUNC: source text``. A ``SyntaxError`` in the script gets
+    its location from the exception itself (it has no frame in the script). At most
+    ``MAX_FRAMES`` of the innermost frames are kept. Chained exceptions (``raise ... from``)
+    contribute their user frames too, outermost first.
+    """
+    script = script.resolve()
+    lines: list[str] = []
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        chain.append(cur)
+        cur = cur.__cause__ or (None if cur.__suppress_context__ else cur.__context__)
+    for item in reversed(chain):
+        for fs in traceback.extract_tb(item.__traceback__):
+            if _is_user_frame(fs.filename, script):
+                text = (fs.line or linecache.getline(fs.filename, fs.lineno or 0)).strip()
+                lines.append(f"{Path(fs.filename).name}:{fs.lineno} in {fs.name}: {text}")
+        if isinstance(item, SyntaxError) and item.filename and _is_user_frame(item.filename, script):
+            text = (item.text or "").strip()
+            lines.append(f"{Path(item.filename).name}:{item.lineno}: {text}")
+    return lines[-MAX_FRAMES:]
+
+
+def script_error(script: Path, exc: BaseException, what: str) -> ScriptError:
+    """A :class:`ScriptError` for ``exc`` raised while running ``what`` from ``script``."""
+    frames = user_traceback(exc, script)
+    head = f"{type(exc).__name__}: {exc}".strip()
+    body = "\n".join("  " + line for line in frames) if frames else f"  (no frames in {script.name})"
+    return ScriptError(
+        f"{what} raised {head}\n{body}",
+        source=script,
+        hint="fix the script and run the probe again",
+    )
+
+
+def _module_name(path: Path) -> str:
+    digest = hashlib.sha1(str(path).encode()).hexdigest()[:10]
+    stem = "".join(c if c.isalnum() else "_" for c in path.stem)
+    return f"_regadvisor_probe_{stem}_{digest}"
+
+
+@contextlib.contextmanager
+def script_importable(path: Path) -> Iterator[None]:
+    """Put the script's folder first on ``sys.path`` while the block runs; remove it after.
+
+    Only the entry this function inserted is removed, so a folder the user already had on the
+    path stays where it was.
+    """
+    folder = str(path.resolve().parent)
+    sys.path.insert(0, folder)
+    try:
+        yield
+    finally:
+        for i, entry in enumerate(sys.path):
+            if entry == folder:
+                del sys.path[i]
+                break
+
+
+def load_script(path: str | os.PathLike[str]) -> ProbeScript:
+    """Import the probe script at ``path`` and look up the contract functions.
+
+    The module is registered in ``sys.modules`` under a private name while it executes (so
+    dataclasses and pickling inside it work); :func:`unload_script` removes it. Call this inside
+    :func:`script_importable` so that the script's own sibling imports resolve.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise ScriptError("probe script not found", source=p, hint="pass the path to a .py file")
+    if not p.is_file():
+        raise ScriptError("probe script is not a file", source=p, hint="pass the path to a .py file")
+    p = p.resolve()
+    name = _module_name(p)
+    spec = importlib.util.spec_from_file_location(name, p)
+    if spec is None or spec.loader is None:
+        raise ScriptError("cannot be imported as a Python module", source=p, hint="use a .py file")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except (KeyboardInterrupt, SystemExit):
+        sys.modules.pop(name, None)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - SyntaxError, ImportError, anything at import
+        sys.modules.pop(name, None)
+        raise script_error(p, exc, "importing the script") from exc
+    fns: dict[str, Any] = {}
+    for fname in REQUIRED + OPTIONAL:
+        obj = getattr(module, fname, None)
+        if obj is not None and not callable(obj):
+            sys.modules.pop(name, None)
+            raise ScriptError(f"{fname} is not a function", source=p, hint="see the probe script contract")
+        fns[fname] = obj
+    missing = [f for f in REQUIRED if fns[f] is None]
+    if missing:
+        sys.modules.pop(name, None)
+        defined = ", ".join(f"{f}()" for f in missing)
+        raise ScriptError(
+            f"missing required function{'s' if len(missing) > 1 else ''} {defined}",
+            source=p,
+            hint="a probe script defines build_model(**knobs) and build_data() returning "
+            "(train_batches, val_batches); build_optimizer(params, **knobs) and loss_fn(outputs, targets) are optional",
+        )
+    return ProbeScript(path=p, module=module, **fns)
+
+
+def unload_script(script: ProbeScript) -> None:
+    """Forget the script's module (undo the ``sys.modules`` entry made by :func:`load_script`)."""
+    if sys.modules.get(script.module.__name__) is script.module:
+        del sys.modules[script.module.__name__]
+
+
+def accepted_kwargs(fn: Callable[..., Any], wanted: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split ``wanted`` into the keyword arguments ``fn`` accepts and those it does not.
+
+    A parameter accepts a knob when the signature names it as keyword-capable
+    (positional-or-keyword or keyword-only); a ``**kwargs`` parameter accepts every knob. When
+    the signature cannot be read (some builtins), nothing is passed.
+    """
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return {}, dict(wanted)
+    params = sig.parameters.values()
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
+        return dict(wanted), {}
+    names = {
+        p.name for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    yes = {k: v for k, v in wanted.items() if k in names}
+    no = {k: v for k, v in wanted.items() if k not in names}
+    return yes, no
+
+
+def format_call(fn_name: str, kwargs: dict[str, Any], first: str | None = None) -> str:
+    """``build_model(dropout=0.3)``-style text for the ``knobs_applied`` facts."""
+    args = ([first] if first else []) + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{fn_name}({', '.join(args)})"

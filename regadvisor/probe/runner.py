@@ -1,0 +1,816 @@
+"""The probe loop: a short, instrumented, deterministic training of the user's script.
+
+What it measures and how (the choices a reader of the numbers needs to know):
+
+* **Budget.** By optimizer steps, epochs or seconds; the probe stops at whichever given budget
+  is reached first. With none given it runs ``DEFAULT_EPOCHS`` (10) epochs capped at
+  ``DEFAULT_SECONDS`` (45 s), enough to show a train/validation gap on a small model and to
+  finish within about a minute on a laptop CPU.
+* **Curves.** ``train_loss``, ``grad_norm`` and ``learning_rate`` per optimizer step (training
+  mode, the loss of the batch being trained on, before its update). At each *evaluation* (end
+  of every epoch, every ``EVAL_EVERY`` steps inside long epochs, and once at the end)
+  ``val_loss``/``val_acc`` on up to ``eval_batches`` validation batches and
+  ``train_eval_loss``/``train_acc`` on a *fixed* subset of as many training batches (the first
+  ones seen), both in eval mode under ``no_grad``. Measuring the two splits the same way
+  matters: a training metric taken in train mode includes dropout noise and makes the
+  generalization gap look smaller (or larger, with BatchNorm) than it is. Accuracy series exist
+  only for classification (integer targets, outputs with a class dimension).
+* **Steps and epochs.** ``step`` counts optimizer steps from 1; ``epoch`` is progress in epochs
+  at that point (0.5 halfway through the first epoch, 1.0 at its end), fractional once the
+  epoch length is known.
+* **Divergence.** A non-finite training loss stops the probe: the value is kept in
+  ``train_loss`` (divergence signals count it), ``diverged`` is set and
+  ``facts["diverged_at_step"]`` names the step. This is a finding, not a crash.
+* **Ctrl-C.** ``KeyboardInterrupt`` during training stops the loop and returns what was measured
+  so far, marked ``interrupted``.
+* **Leaving things as found.** The global RNG states (``random``, torch CPU, torch CUDA when
+  the probe ran on CUDA, numpy when importable) are saved before seeding and restored after;
+  every module's ``training`` flag is restored; every hook is removed in ``finally``; the
+  script's folder is on ``sys.path`` only while the probe runs.
+* **Determinism.** ``random``, torch (and numpy) are seeded with ``seed`` before
+  ``build_model`` and ``build_data`` run, so model init, shuffling and dropout repeat.
+* **Knobs** (DESIGN.md names) are passed to ``build_model``/``build_optimizer`` where their
+  signatures accept them, otherwise applied by standard means; ``facts["knobs_applied"]`` and
+  ``facts["knobs_not_applied"]`` say which and how.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError, ScriptError
+from ..model import KNOBS, Run, Series
+from . import inspect as insp
+from .discover import (
+    ProbeScript, accepted_kwargs, format_call, load_script, script_error, script_importable, unload_script,
+)
+from .hooks import DEPTHS, Instruments
+
+DEFAULT_EPOCHS = 10
+DEFAULT_SECONDS = 45.0
+EVAL_EVERY = 200
+"""Evaluate inside an epoch after this many steps without an evaluation."""
+DEFAULT_EVAL_BATCHES = 50
+
+MODEL_KNOBS = ("dropout", "normalization", "residual")
+OPTIMIZER_KNOBS = ("weight_decay", "optimizer", "learning_rate")
+NORM_KINDS = ("batchnorm", "layernorm", "rmsnorm", "groupnorm", "none")
+OPTIMIZERS: dict[str, str] = {
+    "adamw": "AdamW", "adam": "Adam", "sgd": "SGD", "rmsprop": "RMSprop", "nadam": "NAdam",
+    "radam": "RAdam", "adagrad": "Adagrad", "adamax": "Adamax", "adadelta": "Adadelta",
+}
+_COUPLED = ("Adam", "Adamax", "NAdam", "RAdam")
+
+
+@dataclass
+class ProbeProgress:
+    """Where the probe is, passed to the ``progress`` callback after every step and evaluation.
+
+    ``loss`` is the most recent training loss already on the host (on CUDA it may lag a few
+    steps, to avoid a synchronisation per step). ``total_steps``/``total_seconds``/
+    ``total_epochs`` echo the budget, ``None`` where not limited.
+    """
+
+    step: int
+    epoch: float
+    seconds: float
+    loss: float | None
+    phase: str
+    total_steps: int | None
+    total_epochs: int | None
+    total_seconds: float | None
+
+
+@dataclass
+class ProbeResult:
+    """The outcome of :func:`run_probe`.
+
+    ``run`` is a :class:`~regadvisor.model.Run` with ``format="probe"``; ``stop_reason`` is one
+    of ``steps``, ``epochs``, ``seconds``, ``early-stopping``, ``diverged``, ``interrupted``.
+    ``epochs`` is fractional progress in epochs; ``device`` the torch device used.
+    """
+
+    run: Run
+    interrupted: bool
+    diverged: bool
+    seconds: float
+    steps: int
+    epochs: float
+    stop_reason: str
+    device: str
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+def _validate_knobs(knobs: dict[str, Any] | None) -> dict[str, Any]:
+    knobs = dict(knobs or {})
+    for k in knobs:
+        if k not in KNOBS:
+            raise ConfigError(f"unknown knob {k!r}", source="knobs", hint=f"known knobs: {', '.join(KNOBS)}")
+
+    def num(k: str, lo: float, hi: float | None = None, lo_open: bool = False, hi_open: bool = True) -> None:
+        if k not in knobs:
+            return
+        v = knobs[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"knob {k} must be a number, not {v!r}", source="knobs")
+        bad = (v <= lo if lo_open else v < lo) or (hi is not None and (v >= hi if hi_open else v > hi))
+        if bad:
+            raise ConfigError(f"knob {k}={v!r} is out of range", source="knobs")
+        knobs[k] = float(v)
+
+    num("dropout", 0.0, 1.0)
+    num("weight_decay", 0.0)
+    num("learning_rate", 0.0, lo_open=True)
+    num("grad_clip_norm", 0.0, lo_open=True)
+    num("label_smoothing", 0.0, 1.0)
+    if "early_stopping_patience" in knobs:
+        v = knobs["early_stopping_patience"]
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ConfigError(f"knob early_stopping_patience must be an integer ≥ 1, not {v!r}", source="knobs")
+    if "normalization" in knobs and knobs["normalization"] not in NORM_KINDS:
+        raise ConfigError(f"knob normalization={knobs['normalization']!r} is not one of {', '.join(NORM_KINDS)}",
+                          source="knobs")
+    if "residual" in knobs and not isinstance(knobs["residual"], bool):
+        raise ConfigError("knob residual must be true or false", source="knobs")
+    if "optimizer" in knobs:
+        name = str(knobs["optimizer"]).lower()
+        if name not in OPTIMIZERS:
+            raise ConfigError(f"knob optimizer={knobs['optimizer']!r} is not one of {', '.join(OPTIMIZERS)}",
+                              source="knobs")
+        knobs["optimizer"] = name
+    return knobs
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {device!r}", source="device", hint="use auto, cpu or cuda") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but is not available", source="device", hint="use --device cpu")
+    return dev
+
+
+# ---------------------------------------------------------------------------------------------
+# state that must be left as found
+
+
+class _RngState:
+    """Global RNG states of python ``random``, torch CPU, torch CUDA (if used) and numpy."""
+
+    def __init__(self, cuda: bool):
+        self.py = random.getstate()
+        self.torch = torch.get_rng_state()
+        self.cuda = torch.cuda.get_rng_state_all() if cuda else None
+        self.np = None
+        np = sys.modules.get("numpy")
+        if np is None:
+            try:
+                import numpy as np  # type: ignore[no-redef]
+            except ImportError:
+                np = None
+        self._np_mod = np
+        if np is not None:
+            self.np = np.random.get_state()
+
+    def seed(self, seed: int) -> None:
+        random.seed(seed)
+        torch.manual_seed(seed)
+        if self._np_mod is not None:
+            self._np_mod.random.seed(seed % 2**32)
+
+    def restore(self) -> None:
+        random.setstate(self.py)
+        torch.set_rng_state(self.torch)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
+        if self._np_mod is not None and self.np is not None:
+            self._np_mod.random.set_state(self.np)
+
+
+class _Replay:
+    """Iterate ``obj`` once per epoch; a one-shot iterator is cached on its first pass and replayed."""
+
+    def __init__(self, obj: Any, script: ProbeScript, what: str):
+        self.script = script
+        self.what = what
+        try:
+            it = iter(obj)
+        except TypeError as exc:
+            raise ScriptError(f"{what} is not iterable ({type(obj).__name__})", source=script.path,
+                              hint="build_data() must return (train_batches, val_batches), iterables of (inputs, targets)") from exc
+        self.one_shot = it is obj
+        self.obj = obj
+        self.cache: list[Any] | None = [] if self.one_shot else None
+        self.complete = False
+
+    def __iter__(self) -> Iterator[Any]:
+        if self.one_shot and self.complete:
+            yield from self.cache or []
+            return
+        it = iter(self.obj) if not self.one_shot else self.obj
+        while True:
+            try:
+                item = next(it)
+            except StopIteration:
+                break
+            except (KeyboardInterrupt, SystemExit, ScriptError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - the user's data code may raise anything
+                raise script_error(self.script.path, exc, f"iterating {self.what}") from exc
+            if self.cache is not None and not self.complete:
+                self.cache.append(item)
+            yield item
+        if self.one_shot:
+            self.complete = True
+
+
+def _to(obj: Any, dev: torch.device) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.to(dev, non_blocking=True) if obj.device != dev else obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to(o, dev) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _to(v, dev) for k, v in obj.items()}
+    return obj
+
+
+def _split(batch: Any, script: ProbeScript, what: str) -> tuple[Any, Any]:
+    if isinstance(batch, (tuple, list)) and len(batch) == 2:
+        return batch[0], batch[1]
+    raise ScriptError(f"{what} yielded a {type(batch).__name__}, not an (inputs, targets) pair", source=script.path,
+                      hint="each batch must be a tuple (inputs, targets)")
+
+
+def _forward(model: nn.Module, inputs: Any) -> Any:
+    if isinstance(inputs, dict):
+        return model(**inputs)
+    if isinstance(inputs, tuple):
+        return model(*inputs)
+    return model(inputs)
+
+
+def default_loss(outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+    """Cross-entropy; (B, T, C) outputs with (B, T) integer targets are flattened to tokens."""
+    if outputs.dim() > 2 and targets.dim() == outputs.dim() - 1:
+        outputs = outputs.reshape(-1, outputs.shape[-1])
+        targets = targets.reshape(-1)
+    return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+
+
+# ---------------------------------------------------------------------------------------------
+# knobs
+
+
+def _no_decay_split(params: list[nn.Parameter], model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(decay, no_decay): ≥ 2-D weights outside normalization layers decay; biases and norm
+    parameters do not (the usual no_decay groups; Loshchilov & Hutter 2019 decay weights)."""
+    norm_ids = {id(p) for m in model.modules() if insp.norm_kind(m) for p in m.parameters(recurse=False)}
+    decay = [p for p in params if p.dim() >= 2 and id(p) not in norm_ids]
+    ids = {id(p) for p in decay}
+    return decay, [p for p in params if id(p) not in ids]
+
+
+def _groups(pairs: list[tuple[list[nn.Parameter], float]], **extra: Any) -> list[dict[str, Any]]:
+    return [{"params": ps, "weight_decay": wd, **extra} for ps, wd in pairs if ps]
+
+
+def _make_optimizer(name: str, groups: list[dict[str, Any]], lr: float) -> torch.optim.Optimizer:
+    cls = getattr(torch.optim, OPTIMIZERS[name])
+    kwargs: dict[str, Any] = {"lr": lr}
+    if name == "sgd":
+        kwargs["momentum"] = 0.9
+    return cls(groups, **kwargs)
+
+
+def _rebuild(opt: torch.optim.Optimizer, name: str) -> torch.optim.Optimizer:
+    """The same parameter groups (params, lr, weight_decay; betas/eps where both accept them)
+    under another optimizer class."""
+    cls = getattr(torch.optim, OPTIMIZERS[name])
+    shared = set(cls([torch.zeros(1, requires_grad=True)]).defaults)
+    groups = []
+    for g in opt.param_groups:
+        ng = {"params": g["params"], "lr": g["lr"], "weight_decay": g.get("weight_decay", 0.0)}
+        for k in ("betas", "eps"):
+            if k in g and k in shared:
+                ng[k] = g[k]
+        groups.append(ng)
+    return _make_optimizer(name, groups, float(opt.param_groups[0]["lr"]))
+
+
+def _build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any],
+                     applied: dict[str, str], not_applied: dict[str, str]) -> tuple[torch.optim.Optimizer, str]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ScriptError("the model has no trainable parameters", source=script.path)
+    wanted = {k: knobs[k] for k in OPTIMIZER_KNOBS if k in knobs}
+    if script.build_optimizer is not None:
+        yes, _ = accepted_kwargs(script.build_optimizer, wanted)
+        opt = script.call(script.build_optimizer, params, **yes, what="build_optimizer")
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise ScriptError(f"build_optimizer returned {type(opt).__name__}, not a torch.optim.Optimizer",
+                              source=script.path)
+        for k, v in yes.items():
+            applied[k] = format_call("build_optimizer", {k: v}, first="params")
+        source = "build_optimizer"
+    else:
+        lr = knobs.get("learning_rate", 1e-3)
+        wd = knobs.get("weight_decay", 0.01)
+        name = knobs.get("optimizer", "adamw")
+        decay, no_decay = _no_decay_split(params, model)
+        opt = _make_optimizer(name, _groups([(decay, wd), (no_decay, 0.0)]), lr)
+        for k in wanted:
+            applied[k] = f"default optimizer {OPTIMIZERS[name]}(lr={lr!r}, weight_decay={wd!r} on weights, 0 on biases/norms)"
+        source = "default"
+        yes = wanted
+    rest = {k: v for k, v in wanted.items() if k not in yes}
+    cls = type(opt).__name__
+    if "optimizer" in rest and OPTIMIZERS[rest["optimizer"]] != cls:
+        opt = _rebuild(opt, rest["optimizer"])
+        applied["optimizer"] = f"rebuilt {cls} as {type(opt).__name__} with the same parameter groups"
+    elif "optimizer" in rest:
+        applied["optimizer"] = f"already {cls}"
+    if "weight_decay" in rest:
+        wd = rest["weight_decay"]
+        how = ""
+        if type(opt).__name__ in _COUPLED and not any(g.get("decoupled_weight_decay") for g in opt.param_groups) \
+                and "optimizer" not in rest and wd > 0:
+            old = type(opt).__name__
+            opt = _rebuild(opt, "adamw")
+            how = f"rebuilt {old} as AdamW (the knob is decoupled decay); "
+        if all(float(g.get("weight_decay", 0.0) or 0.0) == 0.0 for g in opt.param_groups):
+            groups = []
+            for g in opt.param_groups:
+                d, nd = _no_decay_split(list(g["params"]), model)
+                extra = {k: v for k, v in g.items() if k not in ("params", "weight_decay")}
+                groups += _groups([(d, wd), (nd, 0.0)], **extra)
+            old_lr = float(opt.param_groups[0]["lr"])
+            opt = type(opt)(groups, lr=old_lr)
+            how += f"rebuilt parameter groups: weight_decay={wd!r} on weights, 0 on biases/norms"
+        else:
+            n = 0
+            for g in opt.param_groups:
+                if float(g.get("weight_decay", 0.0) or 0.0) > 0:
+                    g["weight_decay"] = wd
+                    n += 1
+            how += f"set weight_decay={wd!r} on the {n} parameter group(s) that had decay"
+        applied["weight_decay"] = how
+    if "learning_rate" in rest:
+        for g in opt.param_groups:
+            if isinstance(g["lr"], torch.Tensor):
+                g["lr"].fill_(rest["learning_rate"])
+            else:
+                g["lr"] = rest["learning_rate"]
+        applied["learning_rate"] = f"set lr={rest['learning_rate']!r} on all {len(opt.param_groups)} parameter group(s)"
+    return opt, source
+
+
+def _apply_model_knobs(model: nn.Module, rest: dict[str, Any], applied: dict[str, str],
+                       not_applied: dict[str, str]) -> None:
+    if "dropout" in rest:
+        p = rest["dropout"]
+        mods = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+        if mods:
+            for m in mods:
+                m.p = p
+            applied["dropout"] = f"set p={p!r} on {len(mods)} existing dropout module(s)"
+        else:
+            not_applied["dropout"] = "build_model does not accept dropout and the model has no nn.Dropout modules"
+    if "normalization" in rest:
+        from ..reference.norms import swap_norms
+
+        swaps = swap_norms(model, rest["normalization"])
+        done = [s for s in swaps if s.new is not None]
+        if done:
+            applied["normalization"] = (
+                f"swapped {len(done)} normalization layer(s) to {rest['normalization']} "
+                f"(regadvisor.reference.swap_norms)"
+            )
+        else:
+            not_applied["normalization"] = (
+                "build_model does not accept normalization and the model has no normalization layers to swap"
+            )
+    if "residual" in rest:
+        not_applied["residual"] = "build_model does not accept residual; adding skip connections needs a code change"
+
+
+# ---------------------------------------------------------------------------------------------
+# the probe
+
+
+def run_probe(
+    script: str | Path,
+    *,
+    steps: int | None = None,
+    epochs: int | None = None,
+    seconds: float | None = None,
+    depth: str = "default",
+    device: str = "auto",
+    seed: int = 0,
+    knobs: dict[str, Any] | None = None,
+    progress: Callable[[ProbeProgress], None] | None = None,
+    sample_every: int | None = None,
+    eval_batches: int = DEFAULT_EVAL_BATCHES,
+) -> ProbeResult:
+    """Run a short instrumented training of the probe script at ``script``.
+
+    ``steps``/``epochs``/``seconds`` bound the run (first reached wins; with none given:
+    ``DEFAULT_EPOCHS`` epochs capped at ``DEFAULT_SECONDS`` seconds). ``depth`` is ``"default"``
+    (cheap: global gradient norm every step, the rest every ``sample_every`` steps) or
+    ``"full"`` (everything every step). ``device`` is ``"auto"`` (CUDA when available), ``"cpu"``
+    or ``"cuda[:N]"``. ``knobs`` overrides settings by the DESIGN.md knob names. ``progress``
+    is called with a :class:`ProbeProgress` after every step and evaluation (keeps this API
+    free of any UI). The train metrics per evaluation are taken in eval mode on a fixed subset
+    of training batches, like the validation metrics, so dropout does not inflate the gap.
+
+    Raises :class:`ScriptError` when the script cannot be used and :class:`ConfigError` for bad
+    arguments; a diverging loss or Ctrl-C is reported in the result, not raised.
+    """
+    if depth not in DEPTHS:
+        raise ConfigError(f"depth must be one of {', '.join(DEPTHS)}, not {depth!r}", source="depth")
+    for name, val in (("steps", steps), ("epochs", epochs)):
+        if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
+            raise ConfigError(f"{name} must be a positive integer, not {val!r}", source=name)
+    if seconds is not None and (not isinstance(seconds, (int, float)) or not seconds > 0):
+        raise ConfigError(f"seconds must be positive, not {seconds!r}", source="seconds")
+    if eval_batches < 1:
+        raise ConfigError("eval_batches must be at least 1", source="eval_batches")
+    knobs = _validate_knobs(knobs)
+    if steps is None and epochs is None and seconds is None:
+        epochs, seconds = DEFAULT_EPOCHS, DEFAULT_SECONDS
+    dev = _resolve_device(device)
+    path = Path(script)
+    rng = _RngState(cuda=dev.type == "cuda")
+    try:
+        with script_importable(path):
+            ps = load_script(path)
+            try:
+                return _Probe(ps, dev, seed, knobs, depth, sample_every, eval_batches, rng).run(
+                    steps, epochs, seconds, progress)
+            finally:
+                unload_script(ps)
+    finally:
+        rng.restore()
+
+
+class _Probe:
+    def __init__(self, ps: ProbeScript, dev: torch.device, seed: int, knobs: dict[str, Any], depth: str,
+                 sample_every: int | None, eval_batches: int, rng: _RngState):
+        self.ps, self.dev, self.seed, self.knobs, self.depth = ps, dev, seed, knobs, depth
+        self.sample_every, self.eval_batches, self.rng = sample_every, eval_batches, rng
+        self.applied: dict[str, str] = {}
+        self.not_applied: dict[str, str] = {}
+        self.facts: dict[str, Any] = {}
+        self.series = {n: Series(n) for n in ("train_loss", "grad_norm", "learning_rate", "val_loss",
+                                               "val_acc", "train_eval_loss", "train_acc")}
+
+    # -- setup -------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        ps, knobs = self.ps, self.knobs
+        self.rng.seed(self.seed)
+        wanted = {k: knobs[k] for k in MODEL_KNOBS if k in knobs}
+        yes, rest = accepted_kwargs(ps.build_model, wanted)
+        model = ps.call(ps.build_model, **yes, what="build_model")
+        if not isinstance(model, nn.Module):
+            raise ScriptError(f"build_model returned {type(model).__name__}, not a torch.nn.Module", source=ps.path)
+        self.model = model
+        self.modes = [(m, m.training) for m in model.modules()]
+        first = next(model.parameters(), None)
+        self.orig_device = first.device if first is not None else None
+        for k, v in yes.items():
+            self.applied[k] = format_call("build_model", {k: v})
+        _apply_model_knobs(model, rest, self.applied, self.not_applied)
+        if self.orig_device is not None and self.orig_device != self.dev:
+            model.to(self.dev)
+        data = ps.call(ps.build_data, what="build_data")
+        if not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise ScriptError(f"build_data returned {type(data).__name__}, not (train_batches, val_batches)",
+                              source=ps.path, hint="return a tuple of two iterables of (inputs, targets)")
+        self.train = _Replay(data[0], ps, "the training batches")
+        self.val = _Replay(data[1], ps, "the validation batches")
+        self.opt, opt_source = _build_optimizer(ps, model, knobs, self.applied, self.not_applied)
+        self.loss_source = "loss_fn" if ps.loss_fn is not None else "default cross-entropy"
+        ls = knobs.get("label_smoothing")
+        if ps.loss_fn is None:
+            self.loss = functools.partial(default_loss, label_smoothing=ls or 0.0)
+            if ls is not None:
+                self.applied["label_smoothing"] = f"F.cross_entropy(label_smoothing={ls!r})"
+        else:
+            yes_ls, _ = accepted_kwargs(ps.loss_fn, {"label_smoothing": ls} if ls is not None else {})
+            self.loss = functools.partial(ps.loss_fn, **yes_ls)
+            if ls is not None:
+                if yes_ls:
+                    self.applied["label_smoothing"] = format_call("loss_fn", yes_ls, first="outputs, targets")
+                else:
+                    self.not_applied["label_smoothing"] = "the script's loss_fn does not accept label_smoothing"
+        if "grad_clip_norm" in knobs:
+            self.applied["grad_clip_norm"] = f"torch.nn.utils.clip_grad_norm_(max_norm={knobs['grad_clip_norm']!r}) every step"
+        if "early_stopping_patience" in knobs:
+            self.applied["early_stopping_patience"] = (
+                f"stop after {knobs['early_stopping_patience']} evaluations without a lower val_loss")
+        if "data_augmentation" in knobs:
+            self.not_applied["data_augmentation"] = "advisory only: augmentation is the script's to add"
+        self.facts.update(insp.model_facts(model))
+        self.facts.update(insp.optimizer_facts(self.opt, model))
+        self.facts["optimizer_source"] = opt_source
+        self.facts["loss_source"] = self.loss_source
+
+    # -- evaluation --------------------------------------------------------------------------
+    def _evaluate(self, batches: Iterable[Any], what: str) -> tuple[float, float | None, int]:
+        total = torch.zeros((), device=self.dev)
+        correct = torch.zeros((), device=self.dev)
+        n = 0
+        classify = self.facts.get("task") == "classification"
+        with torch.no_grad():
+            for i, batch in enumerate(batches):
+                if i >= self.eval_batches:
+                    break
+                x, y = _split(batch, self.ps, what)
+                x, y = _to(x, self.dev), _to(y, self.dev)
+                out = self.ps.call(_forward, self.model, x, what="forward (evaluation)")
+                loss = self.ps.call(self.loss, out, y, what=self.loss_source)
+                b = insp.batch_size_of(y) or 1
+                total += loss.detach().float() * b
+                if classify:
+                    correct += (out.argmax(dim=-1) == y).float().sum() / (y.numel() / b)
+                n += b
+        if n == 0:
+            return float("nan"), None, 0
+        t, c = torch.stack([total, correct]).tolist()
+        return t / n, (c / n if classify else None), n
+
+    def _eval_all(self, step: int, epoch: float) -> float:
+        model = self.model
+        model.eval()
+        try:
+            vl, va, nv = self._evaluate(self.val, "the validation batches")
+            tl, ta, _ = self._evaluate(self.train_subset, "the training batches")
+        finally:
+            model.train()
+        if nv == 0:
+            raise ScriptError("build_data returned no validation batches", source=self.ps.path)
+        s = self.series
+        s["val_loss"].append(vl, step, epoch)
+        s["train_eval_loss"].append(tl, step, epoch)
+        if va is not None:
+            s["val_acc"].append(va, step, epoch)
+        if ta is not None:
+            s["train_acc"].append(ta, step, epoch)
+        return vl
+
+    # -- the loop ----------------------------------------------------------------------------
+    def run(self, steps: int | None, epochs: int | None, seconds: float | None,
+            progress: Callable[[ProbeProgress], None] | None) -> ProbeResult:
+        t0 = time.perf_counter()
+        inst: Instruments | None = None
+        try:
+            self._setup()
+            model, opt, ps, dev = self.model, self.opt, self.ps, self.dev
+            inst = Instruments(model, self.depth, self.sample_every)
+            clip = self.knobs.get("grad_clip_norm")
+            patience = self.knobs.get("early_stopping_patience")
+            sync_every = 1 if dev.type == "cpu" else 20
+            self.train_subset: list[Any] = []
+            model.train()
+            step = 0
+            epoch_done = 0
+            steps_per_epoch: int | None = None
+            last_eval = 0
+            pending: list[torch.Tensor] = []
+            losses: list[float] = []
+            last_loss: float | None = None
+            stop_reason = ""
+            diverged = interrupted = False
+            best = (math.inf, 0)
+            bad_evals = 0
+            lr_series = self.series["learning_rate"]
+            train_loss = self.series["train_loss"]
+
+            def epoch_at(s: int) -> float:
+                if steps_per_epoch:
+                    return s / steps_per_epoch
+                return float(epoch_done)
+
+            def report(phase: str) -> None:
+                if progress is not None:
+                    progress(ProbeProgress(step, epoch_at(step), time.perf_counter() - t0, last_loss, phase,
+                                           steps, epochs, seconds))
+
+            def flush() -> bool:
+                """Move pending losses to the host; True when one is not finite."""
+                nonlocal last_loss, pending
+                if not pending:
+                    return False
+                vals = torch.stack(pending).tolist()
+                first = len(losses) + 1
+                pending = []
+                bad = False
+                for i, v in enumerate(vals):
+                    s = first + i
+                    train_loss.append(v, s, None)
+                    losses.append(v)
+                    if not math.isfinite(v) and not bad:
+                        bad = True
+                        self.facts["diverged_at_step"] = s
+                        self.facts["nonfinite_loss"] = repr(v)
+                if vals:
+                    last_loss = vals[-1]
+                return bad
+
+            def do_eval() -> bool:
+                """Evaluate; True when early stopping says stop."""
+                nonlocal last_eval, best, bad_evals
+                last_eval = step
+                vl = self._eval_all(step, epoch_at(step))
+                report("eval")
+                if vl < best[0]:
+                    best, bad_evals = (vl, step), 0
+                else:
+                    bad_evals += 1
+                return patience is not None and bad_evals >= patience
+
+            try:
+                while not stop_reason:
+                    seen_in_epoch = 0
+                    for batch in self.train:
+                        x, y = _split(batch, ps, "the training batches")
+                        if len(self.train_subset) < self.eval_batches:
+                            self.train_subset.append(batch)
+                        x, y = _to(x, dev), _to(y, dev)
+                        step += 1
+                        seen_in_epoch += 1
+                        inst.start_step(step)
+                        if step == 1:
+                            self.facts["batch_size"] = insp.batch_size_of(y) or insp.batch_size_of(x)
+                            with insp.CallOrder(model) as order:
+                                out = ps.call(_forward, model, x, what="forward")
+                            self.facts.update(insp.forward_order_facts(order.calls))
+                            task, ncls = insp.classification_info(out, y)
+                            self.facts["task"], self.facts["num_classes"] = task, ncls
+                        else:
+                            out = ps.call(_forward, model, x, what="forward")
+                        loss = ps.call(self.loss, out, y, what=self.loss_source)
+                        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+                            raise ScriptError("the loss is not a scalar tensor", source=ps.path,
+                                              hint="loss_fn(outputs, targets) must return a 0-d tensor")
+                        opt.zero_grad(set_to_none=True)
+                        ps.call(loss.backward, what="backward")
+                        gnorm = inst.after_backward()
+                        if clip is not None:
+                            torch.nn.utils.clip_grads_with_norm_(inst.params, clip, gnorm)
+                        inst.before_update()
+                        ps.call(opt.step, what="optimizer.step")
+                        inst.after_update()
+                        lr = opt.param_groups[0]["lr"]
+                        lr_series.append(float(lr), step, None)
+                        pending.append(loss.detach().float())
+                        if len(pending) >= sync_every and flush():
+                            diverged, stop_reason = True, "diverged"
+                            break
+                        report("train")
+                        if steps is not None and step >= steps:
+                            stop_reason = "steps"
+                            break
+                        if seconds is not None and time.perf_counter() - t0 >= seconds:
+                            stop_reason = "seconds"
+                            break
+                        if step - last_eval >= EVAL_EVERY:
+                            if flush():
+                                diverged, stop_reason = True, "diverged"
+                                break
+                            if do_eval():
+                                stop_reason = "early-stopping"
+                                break
+                    else:
+                        if seen_in_epoch == 0:
+                            raise ScriptError("build_data returned no training batches", source=ps.path)
+                        if steps_per_epoch is None:
+                            steps_per_epoch = seen_in_epoch
+                            self.facts["steps_per_epoch"] = steps_per_epoch
+                            self.facts["num_train_examples_counted"] = True
+                            self.facts["num_train_examples"] = self._count_examples()
+                        epoch_done += 1
+                        if flush():
+                            diverged, stop_reason = True, "diverged"
+                            break
+                        if do_eval():
+                            stop_reason = "early-stopping"
+                        elif epochs is not None and epoch_done >= epochs:
+                            stop_reason = "epochs"
+                if flush() and not diverged:
+                    diverged, stop_reason = True, "diverged"
+                if not diverged and last_eval != step and step > 0:
+                    do_eval()
+            except KeyboardInterrupt:
+                interrupted, stop_reason = True, "interrupted"
+                try:
+                    diverged = flush() or diverged
+                except KeyboardInterrupt:
+                    pass
+            # results
+            grad_norms = inst.global_norms()
+            gn = self.series["grad_norm"]
+            for i, v in enumerate(grad_norms[: len(losses)]):
+                gn.append(v, i + 1, None)
+            del lr_series.values[len(losses):], lr_series.steps[len(losses):], lr_series.epochs[len(losses):]
+            self._fix_epochs(steps_per_epoch)
+            self.facts.update(inst.summary())
+            self._data_facts()
+            elapsed = time.perf_counter() - t0
+            self.facts.update({
+                "probe_seed": self.seed,
+                "probe_device": str(dev),
+                "probe_budget": {"steps": steps, "epochs": epochs, "seconds": seconds},
+                "probe_steps": len(losses),
+                "probe_epochs": epoch_at(step) if steps_per_epoch else float(epoch_done),
+                "probe_seconds": round(elapsed, 3),
+                "stop_reason": stop_reason,
+                "diverged": diverged,
+                "interrupted": interrupted,
+                "knobs_requested": dict(self.knobs),
+                "knobs_applied": dict(self.applied),
+                "knobs_not_applied": dict(self.not_applied),
+            })
+            if patience is not None:
+                self.facts["early_stopping"] = {"patience": patience, "best_val_loss": best[0] if best[1] else None,
+                                                "best_step": best[1] or None,
+                                                "stopped": stop_reason == "early-stopping"}
+            run = Run(source=str(ps.path), format="probe", name=ps.path.stem,
+                      series={k: v for k, v in self.series.items() if len(v)}, facts=self.facts)
+            if interrupted:
+                run.warnings.append("probe interrupted (Ctrl-C): partial results")
+            if diverged:
+                run.warnings.append(f"training loss became {self.facts.get('nonfinite_loss')} at step "
+                                    f"{self.facts.get('diverged_at_step')}; probe stopped")
+            return ProbeResult(run=run, interrupted=interrupted, diverged=diverged, seconds=elapsed,
+                               steps=len(losses), epochs=self.facts["probe_epochs"], stop_reason=stop_reason,
+                               device=str(dev))
+        finally:
+            if inst is not None:
+                inst.close()
+            model = getattr(self, "model", None)
+            if model is not None:
+                for m, mode in self.modes:
+                    m.training = mode
+                if self.orig_device is not None and self.orig_device != self.dev:
+                    model.to(self.orig_device)
+
+    def _fix_epochs(self, steps_per_epoch: int | None) -> None:
+        """Fill ``epoch`` once the epoch length is known (or guessable from ``len(train)``):
+        a training step ``s`` happens at progress ``(s - 1) / steps_per_epoch``, an evaluation
+        after step ``s`` at ``s / steps_per_epoch``."""
+        spe = steps_per_epoch
+        if spe is None:
+            try:
+                spe = len(self.train.obj) or None
+            except TypeError:
+                spe = None
+        if not spe:
+            return
+        self.facts.setdefault("steps_per_epoch", spe)
+        for name, s in self.series.items():
+            offset = 1 if name in ("train_loss", "grad_norm", "learning_rate") else 0
+            for i, st in enumerate(s.steps):
+                s.epochs[i] = (st - offset) / spe
+
+    def _count_examples(self) -> int | None:
+        items = self.train.cache if self.train.one_shot else self.train.obj
+        if isinstance(items, (list, tuple)):
+            return sum(insp.batch_size_of(_split(b, self.ps, "the training batches")[1]) or 0 for b in items)
+        ds = getattr(self.train.obj, "dataset", None)
+        if ds is not None:
+            try:
+                return len(ds)
+            except TypeError:
+                pass
+        return None
+
+    def _data_facts(self) -> None:
+        f = self.facts
+        bs = f.get("batch_size")
+        if f.get("num_train_examples") is None:
+            f["num_train_examples_counted"] = False
+            f["num_train_examples"] = insp.dataset_size(self.train.obj, bs)
+        n = f.get("num_train_examples")
+        f["params_per_example"] = (f["num_trainable_parameters"] / n) if n else None
+        f["batchnorm_batch_size"] = bs if "batchnorm" in f.get("normalization_layers", []) else None
+        f.setdefault("task", "unknown")
+        f.setdefault("num_classes", None)
+        f.setdefault("dropout_before_batchnorm", None)
+        f.setdefault("dropout_batchnorm_pairs", [])
