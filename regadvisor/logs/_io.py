@@ -1,0 +1,102 @@
+"""Opening a log as text, with the failures a user can fix turned into :class:`LogReadError`.
+
+Every text-based reader goes through here, so an empty file, a binary file, a non-UTF-8 file
+or an unreadable path produce the same clear message whichever format was asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, TextIO
+
+from ..errors import LogReadError
+
+HEAD_BYTES = 64 * 1024
+"""How much of a file sniffing looks at: enough for a header and a few hundred lines."""
+
+
+def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
+    """The first ``size`` bytes of ``path`` (an unreadable path is the user's to fix)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(size)
+    except OSError as exc:
+        raise LogReadError(f"could not be opened: {exc.strerror or exc}", source=path,
+                           hint="check the path and its permissions") from None
+
+
+def head_text(head: bytes) -> str | None:
+    """``head`` decoded as UTF-8, or None when it is binary or another encoding.
+
+    A multi-byte character cut at the end of the window is not an error, so the last
+    (possibly partial) line is dropped when the window is full.
+    """
+    if b"\x00" in head:
+        return None
+    if len(head) >= HEAD_BYTES and b"\n" in head:
+        head = head[: head.rindex(b"\n") + 1]
+    try:
+        return head.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+
+
+def check_text(path: Path) -> None:
+    """Refuse early, with a precise reason, a file no text reader can use."""
+    head = read_head(path)
+    if not head.strip():
+        raise LogReadError("is empty", source=path,
+                           hint="the run has not logged anything yet; pass a log that has data")
+    if b"\x00" in head:
+        raise LogReadError("is a binary file, not a text log", source=path,
+                           hint="pass the CSV/JSON/text log, or --format for a binary format")
+    if head_text(head) is None:
+        raise LogReadError("is not UTF-8 text", source=path, hint="re-save it as UTF-8")
+
+
+@contextmanager
+def open_text(path: Path) -> Iterator[TextIO]:
+    """Open ``path`` for streaming as UTF-8 (a BOM is skipped); decoding errors become LogReadError."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            yield f
+    except UnicodeDecodeError as exc:
+        raise LogReadError(f"is not UTF-8 text (found byte {exc.object[exc.start:exc.start + 1]!r})",
+                           source=path, hint="re-save it as UTF-8") from None
+    except OSError as exc:
+        raise LogReadError(f"could not be read: {exc.strerror or exc}", source=path,
+                           hint="check the path and its permissions") from None
+
+
+def load_json(path: Path) -> Any:
+    """Parse a JSON file, turning every way it can be broken into a LogReadError that says where."""
+    check_text(path)
+    with open_text(path) as f:
+        text = f.read()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip()) - 1
+        raise LogReadError(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+                           + ("; the file ends early" if truncated else ""), source=path,
+                           hint="the run may still be writing it; wait for it to finish or pass a complete copy"
+                           if truncated else "check the file, or pass --format for another format") from None
+    except RecursionError:
+        raise LogReadError("is nested too deeply to be a training log", source=path) from None
+
+
+def require_metrics(path: Path | str, names: list[str], metric_map: dict[str, str]) -> None:
+    """Refuse a log with no loss and no accuracy metric: nothing regadvisor measures would apply.
+
+    The message lists what was found, since the usual cause is a spelling the alias table
+    does not know, which ``--metric`` fixes.
+    """
+    from .aliases import canonical_name
+
+    if any(canonical_name(name, metric_map).canonical.endswith(("_loss", "_acc")) for name in names):
+        return
+    found = ", ".join(repr(n) for n in names) if names else "none"
+    raise LogReadError(f"no loss or accuracy metric found; metrics found: {found}", source=path,
+                       hint="name yours with --metric, e.g. --metric val_loss=NAME --metric train_loss=NAME")

@@ -1,0 +1,364 @@
+"""The CSV family: Lightning ``metrics.csv``, Keras CSVLogger/history, fastai, YOLO, generic CSV.
+
+They share one streaming core (:func:`_read_csv`): each format only decides, from the header,
+a :class:`_Plan` (which column is the step, which the epoch, which columns are metrics and under
+what raw name, which are summed). Rows are streamed with the ``csv`` module straight into the
+:class:`RunBuilder`; no per-row dict is built, so a million-row Lightning log stays fast.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import LogReadError
+from ..model import Run
+from .aliases import canonical_name
+from ._io import check_text, head_text, open_text, require_metrics
+from .facts import add_facts, read_yaml_facts
+from .registry import LogFormat, ReadOptions, RunBuilder, register
+
+_STEP_COLUMNS = {"step", "steps", "global_step", "iteration", "iter", "it", "trainer_global_step"}
+_EPOCH_COLUMNS = {"epoch", "epochs"}
+# Wall-clock and bookkeeping columns: numbers, but not evidence about learning.
+_SKIP_COLUMNS = {"time", "timestamp", "wall_time", "walltime", "datetime", "date", "created_at",
+                 "runtime", "v_num", "_runtime", "_timestamp"}
+# Cells frameworks write for "no value this row" (fastai writes #na# before the first validation).
+_MISSING = {"#na#", "na", "n/a", "none", "null", "-"}
+
+_PLAIN, _TRAIN, _EVAL = 0, 1, 2
+
+
+@dataclass
+class _Plan:
+    """How one CSV layout becomes points: decided from the header, applied to every row."""
+
+    metrics: list[tuple[int, str, int]]  # (column, raw metric name, role)
+    step: int | None = None
+    epoch: int | None = None
+    epoch_is_row: bool = False  # Keras history without a usable epoch column: row i is epoch i
+    sums: list[tuple[str, list[int]]] = field(default_factory=list)  # YOLO: name ← sum of columns
+    hold_eval: bool = False  # Lightning: validation logged after the last training row is post-fit
+
+
+def _key(cell: str) -> str:
+    return cell.strip().lower()
+
+
+def _split_header(header: list[str], options: ReadOptions) -> tuple[int | None, int | None, list[int]]:
+    """Find the step and epoch columns; the remaining non-bookkeeping columns are metrics."""
+    mapped = set(options.metric_map.values())
+    step = epoch = None
+    metrics = []
+    for i, cell in enumerate(header):
+        key = _key(cell)
+        if cell in mapped:
+            metrics.append(i)
+        elif key in _STEP_COLUMNS and step is None:
+            step = i
+        elif key in _EPOCH_COLUMNS and epoch is None:
+            epoch = i
+        elif key and key not in _SKIP_COLUMNS:
+            metrics.append(i)
+    return step, epoch, metrics
+
+
+def _generic_plan(header: list[str], options: ReadOptions) -> _Plan:
+    step, epoch, metrics = _split_header(header, options)
+    return _Plan([(i, header[i], _PLAIN) for i in metrics], step=step, epoch=epoch)
+
+
+def _lightning_plan(header: list[str], options: ReadOptions) -> _Plan:
+    plan = _generic_plan(header, options)
+    roles = []
+    for i, name, _ in plan.metrics:
+        canonical = canonical_name(name, options.metric_map).canonical
+        role = _TRAIN if canonical.startswith("train_") else _EVAL if canonical.startswith("val_") else _PLAIN
+        roles.append((i, name, role))
+    plan.metrics, plan.hold_eval = roles, True
+    return plan
+
+
+def _keras_plan(header: list[str], options: ReadOptions) -> _Plan:
+    plan = _generic_plan(header, options)
+    if plan.epoch is None and header and not header[0].strip():
+        # pandas.DataFrame(history.history).to_csv(): an unnamed index column, 0..n-1.
+        plan.metrics = [m for m in plan.metrics if m[0] != 0]
+        plan.epoch = 0
+    if plan.epoch is None:
+        plan.epoch_is_row = True
+    return plan
+
+
+def _fastai_plan(header: list[str], options: ReadOptions) -> _Plan:
+    """fastai's Recorder writes metrics (``accuracy``, ``error_rate``) without a split word, but
+    computes them on the validation set, so they are read as ``valid_<name>``."""
+    plan = _generic_plan(header, options)
+    mapped = set(options.metric_map.values())
+    renamed = []
+    for i, name, role in plan.metrics:
+        first = canonical_name(name).canonical.split("_", 1)[0]
+        if first not in ("train", "val", "test") and name not in mapped:
+            name = f"valid_{name.strip()}"
+        renamed.append((i, name, role))
+    plan.metrics = renamed
+    return plan
+
+
+def _yolo_plan(header: list[str], options: ReadOptions) -> _Plan:
+    """Ultralytics logs box, class and DFL (and seg/pose) losses separately; their sum is the
+    objective it minimises, so it becomes ``train/loss`` and ``val/loss``; the parts are kept."""
+    plan = _generic_plan(header, options)
+    for split in ("train", "val"):
+        parts = [i for i, name, _ in plan.metrics
+                 if _key(name).startswith(f"{split}/") and _key(name).endswith("_loss")]
+        if parts:
+            plan.sums.append((f"{split}/loss", parts))
+    return plan
+
+
+def _number(cell: str) -> float | None:
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_checked: bool = False) -> RunBuilder:
+    """Stream ``path`` into a RunBuilder according to the plan ``make_plan`` draws from its header."""
+    check_text(path)
+    builder = RunBuilder(path, fmt, options)
+    with open_text(path) as f:
+        reader = csv.reader(f)
+        try:
+            header = next(reader, None)
+            while header is not None and not any(c.strip() for c in header):
+                header = next(reader, None)
+            if header is None:
+                raise LogReadError("is empty", source=path, hint="pass a log that has data")
+            header = [c.strip() for c in header]
+            plan = make_plan(header, options)
+            if epochs_checked and plan.epoch is not None and not _epochs_increase(path, plan.epoch):
+                builder.warn(f"column {header[plan.epoch]!r} does not increase (a resumed or appended log); "
+                             "using the row number as the epoch")
+                plan.epoch, plan.epoch_is_row = None, True
+            require_metrics(path, [name for _, name, _ in plan.metrics] + [name for name, _ in plan.sums],
+                            options.metric_map)
+            _stream(reader, header, plan, builder, path)
+        except csv.Error as exc:
+            raise LogReadError(f"is not a well-formed CSV file (line {reader.line_num}: {exc})", source=path,
+                               hint="check the file, or pass --format for another format") from None
+    return builder
+
+
+def _epochs_increase(path: Path, column: int) -> bool:
+    """Whether a Keras-style epoch column strictly increases; CSVLogger(append=True) restarts it
+    at 0 on every ``fit`` call, and a run of one-epoch fits leaves it stuck at 0."""
+    previous = None
+    with open_text(path) as f:
+        reader = csv.reader(f)
+        next(reader, None)
+        for row in reader:
+            value = _number(row[column].strip()) if len(row) > column else None
+            if value is None:
+                continue
+            if previous is not None and value <= previous:
+                return False
+            previous = value
+    return True
+
+
+def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: Path) -> None:
+    """The hot loop: one pass, one ``float()`` per non-empty cell, points appended in place."""
+    width = len(header)
+    add = builder.add
+    si, ei, metrics, sums, hold = plan.step, plan.epoch, plan.metrics, plan.sums, plan.hold_eval
+    pending: list[tuple[str, float, float | None, float | None]] = []
+    last_train_epoch = last_eval_step = None
+    non_numeric: dict[int, int] = {}
+    short = None
+    rows = 0
+    step = epoch = epoch_cell = None
+    for row in reader:
+        if len(row) != width and not any(c.strip() for c in row):
+            continue
+        if short is not None:
+            line, cells = short
+            raise LogReadError(f"line {line} has {cells} cells but the header has {width}, and rows follow it",
+                               source=path, hint="repair the file, or pass the log of a single run")
+        if len(row) != width:
+            short = (reader.line_num, len(row))
+            continue
+        if si is not None:
+            step = _number(row[si])
+        if plan.epoch_is_row:
+            epoch = float(rows)
+        elif ei is not None and row[ei] != epoch_cell:
+            # Epoch cells repeat for thousands of rows: convert each distinct one once.
+            epoch_cell = row[ei]
+            epoch = _number(epoch_cell)
+        rows += 1
+        for i, name, role in metrics:
+            cell = row[i]
+            if not cell:
+                continue
+            try:
+                value = float(cell)
+            except ValueError:
+                if cell.strip().lower() not in _MISSING:
+                    non_numeric[i] = non_numeric.get(i, 0) + 1
+                continue
+            if role == _PLAIN:
+                add(name, value, step, epoch)
+            elif role == _TRAIN:
+                for point in pending:
+                    add(*point)
+                    last_eval_step = point[2]
+                pending.clear()
+                add(name, value, step, epoch)
+                last_train_epoch = epoch
+            else:
+                pending.append((name, value, step, epoch))
+        for name, parts in sums:
+            values = [_number(row[i]) for i in parts]
+            if None not in values:
+                add(name, sum(values), step, epoch)
+    if rows == 0:
+        raise LogReadError("has a header but no data rows", source=path,
+                           hint="the run has not logged a metric yet; pass a log with data")
+    if short is not None:
+        builder.warn(f"the last row (line {short[0]}) has {short[1]} of {width} cells and was skipped "
+                     "(the run may still be writing)")
+    if hold:
+        _finish_held(pending, last_train_epoch, last_eval_step, builder)
+    for i, count in sorted(non_numeric.items()):
+        builder.warn(f"column {header[i]!r}: {count} non-numeric cell(s) ignored")
+
+
+def _finish_held(pending, last_train_epoch, last_eval_step, builder: RunBuilder) -> None:
+    """Validation logged after training ended (``trainer.validate()`` after ``fit``) is not a
+    point of the training curve: Lightning logs it one epoch past the last trained epoch, or at
+    a step already evaluated. Those points are set aside with a warning; the rest are kept."""
+    aside = []
+    for point in pending:
+        _, _, step, epoch = point
+        if (last_train_epoch is not None and epoch is not None and epoch > last_train_epoch) or (
+                last_eval_step is not None and step is not None and step <= last_eval_step):
+            aside.append(point)
+        else:
+            builder.add(*point)
+    if aside:
+        shown = ", ".join(f"{name}={value:.4g}" for name, value, _, _ in aside)
+        builder.warn(f"set aside {len(aside)} validation value(s) logged after training ended ({shown}): "
+                     "a post-fit validate()/test(), not training progress")
+
+
+def _sidecar_facts(builder: RunBuilder, sidecar: Path) -> None:
+    """Hyperparameters from a YAML file beside the log; a broken one costs facts, not the run."""
+    if not sidecar.is_file():
+        return
+    try:
+        add_facts(builder.facts, read_yaml_facts(sidecar))
+    except LogReadError as exc:
+        builder.warn(f"{sidecar.name} ignored: {exc.detail}")
+
+
+def _header(head: bytes) -> tuple[list[str], list[str] | None] | None:
+    """The header and first data row of a CSV, when ``head`` looks like one."""
+    text = head_text(head)
+    if text is None:
+        return None
+    lines = [line for line in text.splitlines() if line.strip()][:2]
+    if not lines:
+        return None
+    rows = list(csv.reader(lines))
+    header = [c.strip() for c in rows[0]]
+    if len(header) < 2 or any(c.replace(".", "", 1).isdigit() for c in header if c):
+        return None
+    if len(rows) > 1:
+        first = rows[1]
+        numeric = sum(1 for c in first if not c.strip() or _number(c.strip()) is not None or c.strip().lower() in _MISSING)
+        if len(first) != len(header) or numeric * 2 < len(first):
+            return None
+        return header, first
+    return header, None
+
+
+def _keys(head: bytes) -> set[str] | None:
+    parsed = _header(head)
+    return None if parsed is None else {_key(c) for c in parsed[0]}
+
+
+def _sniff_lightning(path: Path, head: bytes) -> float:
+    keys = _keys(head)
+    if not keys or not {"step", "epoch"} <= keys:
+        return 0.0
+    return 0.95 if path.name == "metrics.csv" else 0.7
+
+
+def _sniff_keras(path: Path, head: bytes) -> float:
+    parsed = _header(head)
+    if parsed is None:
+        return 0.0
+    header = parsed[0]
+    keys = {_key(c) for c in header}
+    if "step" in keys or not keys & {"loss", "val_loss"}:
+        return 0.0
+    return 0.8 if _key(header[0]) in ("epoch", "") else 0.6
+
+
+def _sniff_fastai(path: Path, head: bytes) -> float:
+    parsed = _header(head)
+    if parsed is None:
+        return 0.0
+    keys = [_key(c) for c in parsed[0]]
+    return 0.9 if keys[0] == "epoch" and "train_loss" in keys and "valid_loss" in keys else 0.0
+
+
+def _sniff_yolo(path: Path, head: bytes) -> float:
+    keys = _keys(head)
+    if not keys or "epoch" not in keys or not any(k.startswith("train/") and k.endswith("_loss") for k in keys):
+        return 0.0
+    return 0.95 if path.name == "results.csv" else 0.85
+
+
+def _sniff_csv(path: Path, head: bytes) -> float:
+    return 0.3 if _header(head) is not None else 0.0
+
+
+def read_lightning(path: Path, options: ReadOptions) -> Run:
+    """Lightning CSVLogger: step/epoch columns, one row per ``log`` call, empty cells elsewhere;
+    ``hparams.yaml`` beside it gives the facts."""
+    builder = _read_csv(path, "lightning", options, _lightning_plan)
+    _sidecar_facts(builder, path.parent / "hparams.yaml")
+    return builder.build()
+
+
+def read_keras(path: Path, options: ReadOptions) -> Run:
+    """Keras CSVLogger, or a ``history.history`` saved as CSV (unprefixed metrics are training)."""
+    return _read_csv(path, "keras", options, _keras_plan, epochs_checked=True).build()
+
+
+def read_fastai(path: Path, options: ReadOptions) -> Run:
+    """fastai CSVLogger: ``epoch,train_loss,valid_loss,<metrics...>,time``."""
+    return _read_csv(path, "fastai", options, _fastai_plan).build()
+
+
+def read_yolo(path: Path, options: ReadOptions) -> Run:
+    """Ultralytics ``results.csv`` (padded column names); ``args.yaml`` beside it gives the facts."""
+    builder = _read_csv(path, "yolo", options, _yolo_plan)
+    _sidecar_facts(builder, path.parent / "args.yaml")
+    return builder.build()
+
+
+def read_generic_csv(path: Path, options: ReadOptions) -> Run:
+    """Any CSV with a header: ``step``/``epoch`` columns if present, every other column a metric."""
+    return _read_csv(path, "csv", options, _generic_plan).build()
+
+
+register(LogFormat("lightning", "PyTorch Lightning CSVLogger metrics.csv", _sniff_lightning, read_lightning))
+register(LogFormat("keras", "Keras CSVLogger or history saved as CSV", _sniff_keras, read_keras))
+register(LogFormat("fastai", "fastai CSVLogger history.csv", _sniff_fastai, read_fastai))
+register(LogFormat("yolo", "Ultralytics YOLO results.csv", _sniff_yolo, read_yolo))
+register(LogFormat("csv", "any CSV with a header row of metric names", _sniff_csv, read_generic_csv))

@@ -1,0 +1,97 @@
+"""Hyperparameters found beside a log, under the fact names the rules read.
+
+Frameworks spell the same setting many ways (``lr`` in a Lightning ``hparams.yaml``,
+``learning_rate`` in HF, ``train_batch_size`` in ``trainer_state.json``, ``hidden_dropout_prob``
+in a transformers ``config.json``). Rules read one name per setting, so every reader that finds
+hyperparameters passes them through :func:`add_facts`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from ..errors import LogReadError
+
+_FACT_NAMES = {
+    "lr": "learning_rate", "learning_rate": "learning_rate", "base_lr": "learning_rate",
+    "batch_size": "batch_size", "bs": "batch_size", "train_batch_size": "batch_size",
+    "per_device_train_batch_size": "batch_size",
+    "weight_decay": "weight_decay", "wd": "weight_decay",
+    "dropout": "dropout", "dropout_rate": "dropout", "drop_rate": "dropout", "p_dropout": "dropout",
+    "dropout_prob": "dropout", "hidden_dropout_prob": "dropout", "hidden_dropout": "dropout",
+    "optimizer": "optimizer", "optim": "optimizer", "optimizer_name": "optimizer",
+    "num_classes": "num_classes", "n_classes": "num_classes", "num_labels": "num_classes",
+    "label_smoothing": "label_smoothing", "label_smoothing_factor": "label_smoothing",
+    "max_grad_norm": "grad_clip_norm", "gradient_clip_val": "grad_clip_norm", "grad_clip": "grad_clip_norm",
+    "max_epochs": "max_epochs", "num_train_epochs": "max_epochs", "epochs": "max_epochs",
+}
+_NUMERIC = {"learning_rate", "weight_decay", "dropout", "label_smoothing", "grad_clip_norm"}
+_INTEGER = {"batch_size", "num_classes", "max_epochs"}
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _flatten(raw: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+    """Nested mappings become dotted keys, shallow keys first so that they win name clashes."""
+    shallow, deep = [], []
+    for key, value in raw.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            deep.extend(_flatten(value, name + "."))
+        elif _scalar(value):
+            shallow.append((name, value))
+    return shallow + deep
+
+
+def _coerce(fact: str, value: Any) -> Any:
+    """YAML reads ``1e-3`` as a string (YAML 1.1 needs a dot); numeric facts are made numbers."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if fact in _NUMERIC or fact in _INTEGER:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return value
+        return int(number) if fact in _INTEGER and number.is_integer() else number
+    if fact == "optimizer" and isinstance(value, str):
+        # "torch.optim.AdamW" and "AdamW" are the same fact: the optimizer family, lower case.
+        return value.rsplit(".", 1)[-1].lower()
+    return value
+
+
+def add_facts(facts: dict[str, Any], raw: Mapping, *, keep_raw: bool = True) -> None:
+    """Add hyperparameters from ``raw`` into ``facts``.
+
+    Recognised settings are stored under their fact name (``lr`` → ``learning_rate``); with
+    ``keep_raw`` every other scalar is kept under its own (dotted, for nested) key as well, so
+    that nothing the log said is lost. Facts already present are not overwritten: the reader
+    adds its most specific source first.
+    """
+    for key, value in _flatten(raw):
+        leaf = re.sub(r"[\s\-]+", "_", key.rsplit(".", 1)[-1].strip().lower())
+        if keep_raw:
+            facts.setdefault(key, value)
+        fact = _FACT_NAMES.get(leaf)
+        if fact is not None and value is not None:
+            facts.setdefault(fact, _coerce(fact, value))
+
+
+def read_yaml_facts(path: Path) -> dict[str, Any]:
+    """Load a YAML sidecar such as Lightning's ``hparams.yaml`` (safe_load: it is data, not code)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise LogReadError(f"could not read the hyperparameters: {exc.__class__.__name__}: {exc}",
+                           source=path, hint="fix or remove the file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise LogReadError("hyperparameter file does not hold a mapping of names to values",
+                           source=path, hint="fix or remove the file")
+    return dict(data)

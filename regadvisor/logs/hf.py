@@ -1,0 +1,88 @@
+"""Hugging Face ``Trainer`` state: ``trainer_state.json`` (saved in every checkpoint folder).
+
+``log_history`` is a list of dicts, one per ``Trainer.log`` call: training entries (``loss``,
+``grad_norm``, ``learning_rate``), evaluation entries (``eval_loss``, ``eval_<metric>``, or
+``eval_<set>_loss`` for several evaluation sets) and, last, a training summary (``train_loss``
+is the mean over the whole run, ``train_runtime``, ...) that is not a point of any curve.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import LogReadError
+from ..model import Run
+from ._io import head_text, load_json
+from .facts import add_facts
+from .registry import LogFormat, ReadOptions, RunBuilder, register
+
+_SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss"}
+# Throughput and bookkeeping logged beside the metrics: not evidence about learning.
+_SKIP_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos", "num_input_tokens_seen")
+_BOOKKEEPING = {"log_history", "stateful_callbacks", "is_local_process_zero", "is_world_process_zero",
+                "is_hyper_param_search", "trial_name", "trial_params"}
+_MODEL_CONFIG_KEYS = ("hidden_dropout_prob", "dropout", "attention_dropout", "attention_probs_dropout_prob",
+                      "num_labels", "label_smoothing_factor")
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
+
+
+def read_trainer_state(path: Path, options: ReadOptions) -> Run:
+    """Read ``log_history`` into curves and the Trainer's top-level settings into facts."""
+    state = load_json(path)
+    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
+        raise LogReadError("has no 'log_history' list, so it is not a Trainer state file", source=path,
+                           hint="pass the trainer_state.json that Trainer saves in each checkpoint folder")
+    builder = RunBuilder(path, "hf", options)
+    history = state["log_history"]
+    if not history:
+        raise LogReadError("has an empty log_history: the Trainer logged nothing", source=path,
+                           hint="pass the state of a run that has trained for at least logging_steps steps")
+    for entry in history:
+        if not isinstance(entry, dict):
+            raise LogReadError("log_history holds something other than objects", source=path)
+        if "train_runtime" in entry or "total_flos" in entry:
+            summary = {k: v for k, v in entry.items() if k in _SUMMARY_KEYS and _number(v) is not None}
+            if summary:
+                builder.facts["train_summary"] = summary
+            continue
+        step, epoch = _number(entry.get("step")), _number(entry.get("epoch"))
+        for key, value in entry.items():
+            number = _number(value)
+            if number is None or key in ("step", "epoch") or key.endswith(_SKIP_SUFFIXES):
+                continue
+            builder.add(key, number, step, epoch)
+    add_facts(builder.facts, {k: v for k, v in state.items() if k not in _BOOKKEEPING})
+    _model_config_facts(builder, path.parent / "config.json")
+    return builder.build()
+
+
+def _model_config_facts(builder: RunBuilder, config: Path) -> None:
+    """The model's dropout and label count from the ``config.json`` saved beside the state."""
+    if not config.is_file():
+        return
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        builder.warn(f"{config.name} beside the state ignored: {exc.__class__.__name__}")
+        return
+    if isinstance(data, dict):
+        add_facts(builder.facts, {k: data[k] for k in _MODEL_CONFIG_KEYS if k in data}, keep_raw=False)
+
+
+def _sniff(path: Path, head: bytes) -> float:
+    if path.name == "trainer_state.json":
+        return 0.95
+    text = head_text(head)
+    if text is None or not text.lstrip().startswith("{"):
+        return 0.0
+    return 0.9 if '"log_history"' in text else 0.0
+
+
+register(LogFormat("hf", "Hugging Face Trainer trainer_state.json", _sniff, read_trainer_state))

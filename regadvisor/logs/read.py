@@ -1,0 +1,166 @@
+"""The one entrance for logs: :func:`read_log` (auto-detecting the format) and :func:`find_runs`.
+
+Detection asks every registered format to score the path and its first 64 KiB (see
+:class:`~regadvisor.logs.registry.LogFormat`) and takes the best score, so adding a format is
+adding a module, never editing a chain of ``if`` tests here. A folder is searched for the logs
+frameworks leave behind (``lightning_logs/version_0/metrics.csv``, ``checkpoint-500/
+trainer_state.json``, a TensorBoard run folder, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+from ..errors import ConfigError, LogReadError
+from ..model import Run
+from ._io import read_head, require_metrics
+from .registry import LogFormat, ReadOptions, formats
+
+RUN_SCORE = 0.4
+"""A file inside a searched folder counts as a run only when some format is at least this sure:
+generic CSV/JSON/text score below it, so a folder's ``config.json`` or ``notes.txt`` is not a run."""
+
+_SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache",
+              ".pytest_cache", "site-packages", "wandb-artifacts"}
+_MAX_DEPTH = 6
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def _best(path: Path, head: bytes, candidates: list[LogFormat]) -> tuple[float, LogFormat | None]:
+    """The most confident format; ties go to the earlier-registered one (deterministic)."""
+    best: tuple[float, LogFormat | None] = (0.0, None)
+    for fmt in candidates:
+        try:
+            score = float(fmt.sniff(path, head))
+        except (OSError, ValueError, UnicodeError, csv.Error):
+            score = 0.0
+        if score > best[0]:
+            best = (score, fmt)
+    return best
+
+
+def detect(path: Path) -> tuple[float, LogFormat | None]:
+    """Score every registered format on ``path`` (a file, or a folder for folder formats)."""
+    registered = list(formats().values())
+    if path.is_dir():
+        return _best(path, b"", [f for f in registered if f.directory])
+    return _best(path, read_head(path), registered)
+
+
+def find_runs(path: str | Path) -> list[Path]:
+    """The runs under ``path``, each a file or folder that :func:`read_log` can read, sorted.
+
+    A file is itself. In a folder, a run is a file some format recognises with confidence
+    (``RUN_SCORE``) or a sub-folder a folder format claims (a TensorBoard run). Where a folder
+    holds both, its files win: they are the same run, and cheaper to read. HF ``checkpoint-N``
+    folders of one output directory are one run: the last checkpoint's state holds the whole
+    history, so only it is returned (or the output directory's own ``trainer_state.json``).
+    """
+    root = Path(path)
+    if not root.exists():
+        raise LogReadError("does not exist", source=root, hint="check the path")
+    if not root.is_dir():
+        return [root]
+    registered = list(formats().values())
+    folder_formats = [f for f in registered if f.directory]
+    file_formats = [f for f in registered if not f.directory]
+    runs: list[Path] = []
+    for folder, subdirs, files in _walk(root):
+        found = []
+        for name in sorted(files):
+            file = folder / name
+            try:
+                score, _ = _best(file, read_head(file), file_formats)
+            except LogReadError:
+                continue
+            if score >= RUN_SCORE:
+                found.append(file)
+        if not found and folder_formats and _best(folder, b"", folder_formats)[0] >= RUN_SCORE:
+            found.append(folder)
+        runs.extend(found)
+    return _one_per_checkpoint_series(_innermost(runs))
+
+
+def _innermost(runs: list[Path]) -> list[Path]:
+    """A folder claimed as a run (a folder format may look into sub-folders) gives way to the
+    runs found inside it: those are what it would have read."""
+    return [r for r in runs if not any(o != r and r in o.parents for o in runs)]
+
+
+def _walk(root: Path):
+    """``os.walk`` in sorted order, skipping hidden, tool and virtualenv folders, ``_MAX_DEPTH`` deep."""
+    base = len(root.parts)
+    for folder, subdirs, files in os.walk(root):
+        here = Path(folder)
+        subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS and not d.startswith(".")
+                            and len(here.parts) - base < _MAX_DEPTH)
+        yield here, subdirs, files
+
+
+def _one_per_checkpoint_series(runs: list[Path]) -> list[Path]:
+    states: dict[Path, list[tuple[int, Path]]] = {}
+    kept = []
+    for run in runs:
+        m = _CHECKPOINT.match(run.parent.name) if run.name == "trainer_state.json" else None
+        if m:
+            states.setdefault(run.parent.parent, []).append((int(m.group(1)), run))
+        else:
+            kept.append(run)
+    for output_dir, checkpoints in states.items():
+        if output_dir / "trainer_state.json" not in kept:
+            kept.append(max(checkpoints)[1])
+    return sorted(kept)
+
+
+def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | None = None) -> Run:
+    """Read one training log into a :class:`~regadvisor.model.Run`.
+
+    ``fmt`` forces a format by name (``--format``); otherwise it is detected. A folder holding
+    exactly one run is read as that run; one holding several is an error that lists them (the
+    CLI diagnoses each through :func:`find_runs`). Every failure a user can fix is a
+    :class:`~regadvisor.errors.LogReadError` naming the file.
+    """
+    options = options or ReadOptions()
+    source = Path(path)
+    if not source.exists():
+        raise LogReadError("does not exist", source=source, hint="check the path")
+    registered = formats()
+    if fmt is not None:
+        chosen = registered.get(fmt)
+        if chosen is None:
+            raise ConfigError(f"unknown log format {fmt!r}", source="--format",
+                              hint=f"use one of {', '.join(sorted(registered))}")
+        if source.is_dir() and not chosen.directory:
+            source = _single_run(source, lambda p: p.is_file())
+    else:
+        if source.is_dir():
+            source = _single_run(source, lambda p: True)
+        _, chosen = detect(source)
+        if chosen is None:
+            raise LogReadError("is not a training log regadvisor recognises", source=source,
+                               hint=f"pass --format with one of {', '.join(sorted(registered))}")
+    try:
+        run = chosen.read(source, options)
+    except (UnicodeError, csv.Error, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+        raise LogReadError(f"could not be read as {chosen.name}: {exc.__class__.__name__}: {exc}", source=source,
+                           hint="check the file, or pass --format for another format") from None
+    except OSError as exc:
+        raise LogReadError(f"could not be read: {exc.strerror or exc}", source=source,
+                           hint="check the path and its permissions") from None
+    require_metrics(source, [s.original_name or k for k, s in run.series.items()], options.metric_map)
+    return run
+
+
+def _single_run(folder: Path, accept) -> Path:
+    runs = [r for r in find_runs(folder) if accept(r)]
+    if not runs:
+        raise LogReadError("holds no training log regadvisor recognises", source=folder,
+                           hint="pass the log file itself (metrics.csv, trainer_state.json, ...) or --format")
+    if len(runs) > 1:
+        shown = ", ".join(str(r.relative_to(folder)) for r in runs[:10]) + (", ..." if len(runs) > 10 else "")
+        raise LogReadError(f"holds {len(runs)} runs ({shown})", source=folder,
+                           hint="pass one of them, or diagnose the folder to report on each")
+    return runs[0]

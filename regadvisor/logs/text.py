@@ -1,0 +1,134 @@
+"""Plain stdout logs: whatever a training script printed.
+
+A line is read as a *metric line* when it holds ``name value`` pairs (``key=value``,
+``key: value``, ``train loss 1.23``, ``'loss': 0.5``) and at least one name is a metric
+regadvisor knows. That covers nanoGPT (``step 100: train loss 4.2, val loss 4.3``), llm.c and
+modded-nanogpt (``s:100 trl:4.2``, ``step:100/6200 val_loss:4.3 train_time:...ms``), Keras'
+progress lines (``- loss: 0.4 - val_accuracy: 0.95``), PyTorch example scripts and printed
+dicts. Everything else (banners, ``nvidia-smi`` tables, the training script's own source that
+some loggers print first) is ignored, and lines that look like Python code never count.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..errors import LogReadError
+from ..model import Run
+from ._io import check_text, head_text, open_text
+from .aliases import CANONICAL, canonical_name, normalise
+from .registry import LogFormat, ReadOptions, RunBuilder, register
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+_PAIR = re.compile(
+    r"(?<![\w.\-/])(?P<key>[A-Za-z_][\w./\-]*(?: [A-Za-z_][\w./\-]*){0,2})"  # a name of up to three words
+    r"['\"]?\s*(?:[:=]\s*|\s+)"
+    rf"(?P<num>{_NUMBER})(?:/(?P<total>\d+))?(?P<unit>%|[A-Za-z]+(?:/[A-Za-z]+)?)?(?![\w.])",
+    re.IGNORECASE,
+)
+# Python source (a script that logs its own code first) must not yield metrics.
+_CODE = re.compile(
+    r"^\s*(?:def|class|import|from|return|if|elif|else|for|while|with|assert|try|except|raise|yield|lambda)\b"
+    r"|^\s*[@#]|[A-Za-z_]\w*\(|\w\s*(?:[-+*/=!]=)\s*\w|\bf['\"]"
+    r"|^\s*[\w.]+(?:\s*:\s*\w+)?\s+=\s+\S+\s*(?:#.*)?$"  # a lone `name = value` (or `name: type = value`)
+)
+_STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch_idx"}
+_EPOCH_WORDS = {"epoch", "ep", "epochs"}
+
+
+def _role(key: str) -> str:
+    words = normalise(key).split("_")
+    if words[-1] in _EPOCH_WORDS:
+        return "epoch"
+    if words[-1] in _STEP_WORDS or "_".join(words[-2:]) == "global_step":
+        return "step"
+    return "metric"
+
+
+def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
+    """The step, epoch and metrics one log line holds, or None when it is not a metric line.
+
+    Why the gate: a line counts only if it names a known metric, and a lone learning rate or
+    grad norm (a printed config) needs a step or a second metric beside it. Percentages become
+    fractions (``93.2%`` → 0.932, ``9800/10000`` → 0.98); values with a unit (``285ms``) are
+    timings, not learning, and are skipped.
+    """
+    line = _ANSI.sub("", line)
+    if _CODE.search(line):
+        return None
+    step = epoch = None
+    metrics = []
+    for m in _PAIR.finditer(line):
+        key, unit, total = m.group("key"), m.group("unit"), m.group("total")
+        if unit and unit != "%":
+            continue
+        value = float(m.group("num"))
+        role = _role(key)
+        if role == "step" and step is None:
+            step = value
+        elif role == "epoch" and epoch is None:
+            epoch = value
+        elif role == "metric":
+            if unit == "%":
+                value /= 100.0
+            elif total:
+                value /= float(total) or 1.0
+            metrics.append((key, value))
+    names = [canonical_name(key, options.metric_map).canonical for key, _ in metrics]
+    known = [n for n in names if n in CANONICAL]
+    if not known:
+        return None
+    if step is None and epoch is None and len(metrics) < 2 and not known[0].endswith(("_loss", "_acc")):
+        return None
+    return step, epoch, metrics
+
+
+def read_text(path: Path, options: ReadOptions) -> Run:
+    """Read every metric line; a bare ``Epoch 3/10`` header line sets the epoch of the lines after it."""
+    check_text(path)
+    builder = RunBuilder(path, "text", options)
+    current_epoch = None
+    found = 0
+    with open_text(path) as f:
+        for raw in f:
+            for line in raw.split("\r"):
+                parsed = parse_line(line, options)
+                if parsed is None:
+                    current_epoch = _epoch_header(line, current_epoch)
+                    continue
+                step, epoch, metrics = parsed
+                epoch = current_epoch if epoch is None else epoch
+                for key, value in metrics:
+                    builder.add(key, value, step, epoch)
+                found += 1
+    if not found:
+        raise LogReadError("has no metric lines (looked for 'name: value', 'name=value' or 'name value' "
+                           "with a loss or accuracy name)", source=path,
+                           hint="name your metric with --metric, e.g. --metric val_loss=my_val, or pass --format")
+    return builder.build()
+
+
+_EPOCH_HEADER = re.compile(r"^\s*epoch\s*[:#]?\s*(\d+)\s*(?:/\s*\d+)?\s*$", re.IGNORECASE)
+
+
+def _epoch_header(line: str, current: float | None) -> float | None:
+    m = _EPOCH_HEADER.match(_ANSI.sub("", line))
+    return float(m.group(1)) if m else current
+
+
+def _sniff(path: Path, head: bytes) -> float:
+    text = head_text(head)
+    if text is None or not text.strip():
+        return 0.0
+    options = ReadOptions()
+    found = 0
+    for line in text.splitlines()[:2000]:
+        found += parse_line(line, options) is not None
+        if found >= 3:
+            return 0.4  # several metric lines: a training log, found even inside a searched folder
+    return 0.25 if found else 0.1
+
+
+register(LogFormat("text", "plain stdout log with 'name: value' metric lines", _sniff, read_text))
