@@ -6,3 +6,5 @@ from . import hf
 from . import tensorboard
 from . import jsonl
 from . import text
+from . import mlflow
+from . import wandb
