@@ -10,6 +10,7 @@ evidence key that does not exist, a signal nobody computes, a duplicate id). All
 from __future__ import annotations
 
 import hashlib
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -62,6 +63,8 @@ class Rule:
             for ref in _value_refs(rec):
                 if isinstance(ref, dict) and "signal" in ref:
                     found.add(ref["signal"])
+        params = set(self.spec.get("params", {}))
+        found.update(name for name in message_fields(self.spec["message"]) if name not in params)
         return found
 
 
@@ -100,6 +103,11 @@ def iter_leaves(condition: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from iter_leaves(child)
     if "not" in condition:
         yield from iter_leaves(condition["not"])
+
+
+def message_fields(template: str) -> set[str]:
+    """The ``{name}`` placeholders of a message template."""
+    return {field.split(".")[0].split("[")[0] for _, field, _, _ in string.Formatter().parse(template) if field}
 
 
 def _value_refs(rec: dict[str, Any]) -> list[Any]:

@@ -7,6 +7,7 @@ from typing import Sequence
 
 # 1.4826 × MAD estimates σ for Gaussian noise (Rousseeuw & Croux 1993).
 MAD_TO_SIGMA = 1.4826
+MIN_NOISE_POINTS = 8
 
 
 def median(xs: Sequence[float]) -> float:
@@ -39,9 +40,10 @@ def noise_sigma(xs: Sequence[float]) -> float | None:
 
     Uses second differences r_i = x_i − (x_{i−1} + x_{i+1})/2: a straight trend cancels, and
     for independent noise of σ, Var(r) = 1.5 σ². The MAD makes a few turning points (the
-    minimum of an overfitting curve) not count as noise. Needs at least 5 points.
+    minimum of an overfitting curve) not count as noise. Needs ``MIN_NOISE_POINTS``: with
+    fewer, the handful of residuals is dominated by the curve's own bends.
     """
-    if len(xs) < 5:
+    if len(xs) < MIN_NOISE_POINTS:
         return None
     r = [xs[i] - 0.5 * (xs[i - 1] + xs[i + 1]) for i in range(1, len(xs) - 1)]
     return MAD_TO_SIGMA * mad(r) / math.sqrt(1.5)

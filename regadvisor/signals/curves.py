@@ -127,7 +127,7 @@ def suggested_patience(oriented: list[float], min_delta: float, cap: int = 20) -
     "best_position": "Where the best point is, in words: 'epoch 4 (step 6875)', or 'evaluation 3 of 5'.",
     "evals_since_best": "Validation points logged after the best one.",
     "val_noise_rel": "Noise σ of the validation curve relative to its best value, from second "
-                     "differences (see _stats.noise_sigma); None below 5 points.",
+                     "differences (see _stats.noise_sigma); None below 8 points.",
     "val_worsening_rel": "How much worse the monitored metric ends than its best, relative to the best "
                          "(median of the last three points after the best, so one noisy point does not count).",
     "val_worsening_z": "That worsening in units of the curve's noise σ; None when σ cannot be estimated.",

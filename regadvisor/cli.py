@@ -1,0 +1,238 @@
+"""The ``regadvisor`` command: a thin shell over :mod:`regadvisor.api`.
+
+Each command parses options, calls the API, renders, writes, and maps outcomes to the fixed
+exit codes: 0 nothing at or above ``--fail-on``, 1 findings at or above it, 2 the input, rule
+file, config or script could not be used. A :class:`~regadvisor.errors.UserError` becomes one
+line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from . import __version__
+from .errors import ConfigError, UserError
+
+app = typer.Typer(
+    name="regadvisor",
+    help="Regularization advice for PyTorch training runs, from evidence: reads training logs "
+         "(diagnose) or probes your model (probe), measures the generalization gap, and recommends "
+         "dropout, weight decay, normalization and early stopping.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+rules_app = typer.Typer(help="List, show and check rule tables.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+
+
+class FailOn(str, Enum):
+    info = "info"
+    warning = "warning"
+    error = "error"
+    never = "never"
+
+
+class OutputFormat(str, Enum):
+    terminal = "terminal"
+    json = "json"
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"regadvisor {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """regadvisor: regularization advice from evidence."""
+
+
+def _fail(error: UserError) -> None:
+    typer.echo(f"regadvisor: error: {error}", err=True)
+    raise typer.Exit(2)
+
+
+def guarded(fn: Callable[[], int]) -> None:
+    """Run a command body, turning user errors into exit code 2 and one line on stderr."""
+    try:
+        code = fn()
+    except UserError as error:
+        _fail(error)
+    except KeyboardInterrupt:
+        typer.echo("regadvisor: interrupted", err=True)
+        raise typer.Exit(130)
+    raise typer.Exit(code)
+
+
+def _use_color(output: Optional[Path], color: Optional[bool]) -> bool:
+    if color is not None:
+        return color
+    if output is not None or os.environ.get("NO_COLOR"):
+        return False
+    return sys.stdout.isatty()
+
+
+def _write(text: str, output: Optional[Path]) -> None:
+    """Print, or write ``output`` atomically (a failed run never leaves a half-written file)."""
+    if output is None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, output)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the report: {exc.strerror or exc}", source=output) from None
+
+
+def _exit_code(reports, fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    return 1 if any(r.fired(fail_on) for r in reports) else 0
+
+
+def _render(reports, fmt: OutputFormat, color: bool) -> str:
+    from .render import json as render_json
+    from .render import terminal
+
+    if fmt is OutputFormat.json:
+        return render_json.render(reports[0] if len(reports) == 1 else reports)
+    text = "".join(terminal.render(r, color=color) for r in reports)
+    if len(reports) > 1:
+        from .render.compare import render as compare
+
+        text += compare(reports, color=color)
+    return text
+
+
+@app.command()
+def diagnose(
+    logs: List[str] = typer.Argument(..., metavar="LOG...", help="Training log files or run folders (a folder of many runs is diagnosed run by run)."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="Skip auto-detection and read as this format (see `regadvisor formats`)."),
+    metric: List[str] = typer.Option([], "--metric", help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable)."),
+    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
+    select_rules: List[str] = typer.Option([], "--select", help="Only these rules (id, name or category; repeatable)."),
+    ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (id, name or category; repeatable)."),
+    param: List[str] = typer.Option([], "--param", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable)."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error]."),
+    fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR]."),
+) -> None:
+    """Read training logs, measure the generalization gap and recommend settings."""
+
+    def body() -> int:
+        from . import api
+        from .config import load_settings
+        from .logs.aliases import parse_metric_map
+        from .logs.read import find_runs
+
+        settings = load_settings()
+        metrics = parse_metric_map(metric)
+        params = api.parse_params(param)
+        ruleset = api.load_ruleset(rules, select_rules, ignore_rules, params, settings)
+        targets = [run for log in logs for run in find_runs(log)] if log_format is None else list(logs)
+        reports = [
+            api.analyze(api.read(t, log_format=log_format, metrics={**settings.metrics, **metrics}), ruleset)
+            for t in targets
+        ]
+        _write(_render(reports, fmt, _use_color(output, color)), output)
+        return _exit_code(reports, (fail_on.value if fail_on else None) or settings.fail_on or "error")
+
+    guarded(body)
+
+
+@app.command()
+def formats() -> None:
+    """List the log formats regadvisor reads."""
+    from .logs.registry import formats as all_formats
+
+    for name, fmt in sorted(all_formats().items()):
+        typer.echo(f"{name:<14} {fmt.description}")
+
+
+@rules_app.command("list")
+def rules_list(
+    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
+) -> None:
+    """List every rule: id, name, category, severity and title."""
+
+    def body() -> int:
+        from . import api
+
+        for rule in api.load_ruleset(rules).rules:
+            s = rule.spec
+            typer.echo(f"{rule.id:<7} {rule.name:<28} {s['category']:<15} {s['severity']:<8} {s['title']}")
+        return 0
+
+    guarded(body)
+
+
+@rules_app.command("show")
+def rules_show(
+    rule_id: str = typer.Argument(..., metavar="ID", help="Rule id or name."),
+    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
+) -> None:
+    """Show one rule: what it checks, its parameters, recommendations and evidence."""
+
+    def body() -> int:
+        from . import api
+        from .render.rules import render_rule
+
+        ruleset = api.load_ruleset(rules)
+        rule = ruleset.get(rule_id)
+        if rule is None:
+            raise ConfigError(f"no rule called {rule_id!r}", source="ID", hint="`regadvisor rules list` shows them")
+        sys.stdout.write(render_rule(rule))
+        return 0
+
+    guarded(body)
+
+
+@rules_app.command("check")
+def rules_check(
+    folder: Path = typer.Argument(..., metavar="DIR", help="Folder of rule files to validate."),
+) -> None:
+    """Validate rule files against the schema and run each rule's test cases."""
+
+    def body() -> int:
+        from .engine.loader import load_rules
+        from .engine.testing import failing_cases
+        from .signals.registry import specs
+
+        ruleset = load_rules([folder], include_bundled=False, known_signals=specs())
+        failures = [msg for rule in ruleset.rules for msg in failing_cases(rule)]
+        for msg in failures:
+            typer.echo(f"FAIL {msg}")
+        cases = sum(len(r.spec["tests"]) for r in ruleset.rules)
+        typer.echo(f"{len(ruleset.rules)} rule(s), {cases - len(failures)} of {cases} test case(s) pass")
+        return 1 if failures else 0
+
+    guarded(body)
+
+
+@rules_app.command("signals")
+def rules_signals() -> None:
+    """List the signals rules can test, with what each measures."""
+    from .signals.registry import specs
+
+    for name, spec in sorted(specs().items()):
+        typer.echo(f"{name}\n    {spec.doc}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

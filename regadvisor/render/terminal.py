@@ -1,0 +1,178 @@
+"""The rich terminal report: verdict, key numbers, the curve, findings, recommendations.
+
+It renders to a string (renderers never print); colour only when asked, so output piped to a
+file or seen with ``NO_COLOR`` set is plain text. Text that comes from logs or rule files is
+passed as :class:`rich.text.Text`, never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+from rich import box
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from ..model import Report
+from ..signals.curves import as_fraction
+from .sparkline import marker_line, sparkline
+
+VERDICT_STYLE = {
+    "healthy": "bold green", "overfitting": "bold yellow", "underfitting": "bold cyan",
+    "unstable": "bold red", "not-learning": "bold red", "insufficient-data": "bold magenta",
+}
+SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "blue"}
+CURVE_WIDTH = 60
+
+
+def fmt(value: Any) -> str:
+    """A number for people: 4 significant digits, no scientific notation for ordinary sizes."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return str(value)
+        if value == 0:
+            return "0"
+        if value.is_integer() and abs(value) < 1e5:
+            return f"{value:.1f}"
+        if 1e-3 <= abs(value) < 1e5:
+            return f"{value:.4g}"
+        return f"{value:.2e}"
+    return str(value)
+
+
+def _key_numbers(report: Report) -> Table:
+    s = report.signals
+    table = Table(box=None, show_header=False, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column()
+    monitor = s.get("monitor")
+    if monitor:
+        table.add_row(f"best {monitor}", Text(f"{fmt(s.get('best_value'))} at {s.get('best_position', '?')}"))
+        after = s.get("evals_since_best") or 0
+        table.add_row(f"final {monitor}", Text(f"{fmt(s.get('final_value'))}  ({after} evaluation{'' if after == 1 else 's'} after the best)"))
+        if s.get("val_worsening_rel") is not None:
+            worse = f"{s['val_worsening_rel']:+.1%} vs best"
+            if s.get("val_noise_rel") is not None:
+                worse += f"  (noise ±{s['val_noise_rel']:.1%})"
+            table.add_row("end vs best", worse)
+    if s.get("acc_gap_end") is not None:
+        table.add_row("accuracy gap", f"{s['acc_gap_end'] * 100:.1f} points at the end (train {s['train_acc_end']:.1%}, val {s['val_acc_end']:.1%})")
+    elif s.get("loss_gap_ratio_end") is not None:
+        table.add_row("loss gap", f"val/train = {s['loss_gap_ratio_end']:.2f} at the end (losses only: no train accuracy logged)")
+    table.add_row("evaluations", f"{s.get('n_evaluations', 0)} ({s.get('evaluation_unit') or 'evaluations'})")
+    return table
+
+
+def _curves(report: Report) -> Group | None:
+    run = report.run
+    lines: list[Text] = []
+    monitor = report.signals.get("monitor")
+    for name in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        series = run.get(name)
+        if series is None:
+            continue
+        values = [v for v in series.values if math.isfinite(v)]
+        if name.endswith("_acc"):
+            values = as_fraction(values)
+        if len(values) < 2:
+            continue
+        line = Text(f"{name:<10} ", style="dim")
+        line.append(sparkline(values, CURVE_WIDTH))
+        line.append(f"  {fmt(values[0])} → {fmt(values[-1])}", style="dim")
+        lines.append(line)
+        if name == monitor and report.signals.get("best_index") is not None:
+            mark = marker_line(report.signals["best_index"], len(values), CURVE_WIDTH)
+            lines.append(Text(" " * 11 + mark + f" best ({report.signals.get('best_position')})", style="green"))
+    return Group(*lines) if lines else None
+
+
+def _findings(report: Report) -> Table | None:
+    fired = [f for f in report.findings if f.status == "fired"]
+    if not fired:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
+    table.add_column("rule", no_wrap=True)
+    table.add_column("severity", no_wrap=True)
+    table.add_column("finding", ratio=1)
+    order = {"error": 0, "warning": 1, "info": 2}
+    for f in sorted(fired, key=lambda f: (order[f.severity], f.rule_id)):
+        body = Text(f.title, style="bold")
+        if f.message:
+            body.append("\n" + f.message)
+        table.add_row(f.rule_id, Text(f.severity, style=SEVERITY_STYLE[f.severity]), body)
+    return table
+
+
+def _recommendations(report: Report) -> Table | None:
+    if not report.recommendations:
+        return None
+    table = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
+    table.add_column("knob", no_wrap=True, min_width=23)
+    table.add_column("current → suggested", max_width=34, overflow="fold")
+    table.add_column("why", ratio=1)
+    for r in report.recommendations:
+        change = Text(f"{fmt(r.current)} → ")
+        change.append(fmt(r.value), style="bold")
+        if r.unit:
+            change.append(f" {r.unit}")
+        if r.range:
+            change.append(f"\n(range {fmt(r.range[0])}–{fmt(r.range[1])})", style="dim")
+        why = Text(f"{r.reason} [{', '.join(r.rules)}; confidence {r.confidence}]")
+        if r.verified:
+            v = r.verified
+            why.append(f"\nmeasured: {v['difference']:+.3g} ± {v['uncertainty']:.2g} {v['metric']}, {v['trials']} trials",
+                       style="green" if v.get("helps") else "red")
+        if r.note:
+            why.append("\n" + r.note, style="dim")
+        table.add_row(r.knob, change, why)
+    return table
+
+
+def _tally(report: Report) -> Text:
+    counts: dict[str, int] = {}
+    for f in report.findings:
+        counts[f.status] = counts.get(f.status, 0) + 1
+    missing = sorted({m for f in report.findings if f.status == "skipped" for m in f.missing})
+    text = Text(", ".join(f"{counts[k]} {k}" for k in ("fired", "passed", "skipped", "not-applicable") if k in counts)
+                + " rules", style="dim")
+    if missing:
+        text.append(f"; skipped for lack of: {', '.join(missing[:8])}{' …' if len(missing) > 8 else ''}", style="dim")
+    return text
+
+
+def render(report: Report, *, color: bool = False, width: int = 100) -> str:
+    """The report as terminal text (ANSI colours only when ``color``)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
+                      color_system="standard" if color else None, highlight=False, emoji=False)
+    title = Text(f"regadvisor · {report.source}", style="bold")
+    title.append(f"  ({report.run.format})", style="dim")
+    verdict = Text("verdict: ")
+    verdict.append(report.verdict.upper(), style=VERDICT_STYLE.get(report.verdict, "bold"))
+    verdict.append(f"  (confidence {report.verdict_confidence})", style="dim")
+    parts: list[Any] = [verdict, _key_numbers(report)]
+    console.print(Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED))
+    curves = _curves(report)
+    if curves is not None:
+        console.print(curves)
+    for section, body in (("Findings", _findings(report)), ("Recommendations", _recommendations(report))):
+        if body is not None:
+            console.print(Text(section, style="bold underline"))
+            console.print(body)
+    if any(r.verified is None for r in report.recommendations):
+        console.print(Text("Unverified: these follow from the rules' evidence, not from a measurement on your model; "
+                           "`regadvisor probe --verify` measures them.", style="dim"))
+    if not report.recommendations and report.verdict == "healthy":
+        console.print(Text("No change recommended: nothing in this run calls for more or less regularization.", style="green"))
+    for warning in report.run.warnings + report.notes:
+        console.print(Text(f"note: {warning}", style="dim"))
+    console.print(_tally(report))
+    return buffer.getvalue()
