@@ -43,12 +43,17 @@ def head_text(head: bytes) -> str | None:
         return None
 
 
-def check_text(path: Path) -> None:
-    """Refuse early, with a precise reason, a file no text reader can use."""
-    head = read_head(path)
+def require_content(path: Path, head: bytes) -> None:
+    """An empty (or blank) file is a run that has not logged yet, whatever its format."""
     if not head.strip():
         raise LogReadError("is empty", source=path,
                            hint="the run has not logged anything yet; pass a log that has data")
+
+
+def check_text(path: Path) -> None:
+    """Refuse early, with a precise reason, a file no text reader can use."""
+    head = read_head(path)
+    require_content(path, head)
     if b"\x00" in head:
         raise LogReadError("is a binary file, not a text log", source=path,
                            hint="pass the CSV/JSON/text log, or --format for a binary format")
@@ -84,7 +89,8 @@ def load_json(path: Path) -> Any:
                            hint="the run may still be writing it; wait for it to finish or pass a complete copy"
                            if truncated else "check the file, or pass --format for another format") from None
     except RecursionError:
-        raise LogReadError("is nested too deeply to be a training log", source=path) from None
+        raise LogReadError("is nested too deeply to be a training log", source=path,
+                           hint="pass the training log itself") from None
 
 
 def require_metrics(path: Path | str, names: list[str], metric_map: dict[str, str]) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..errors import LogReadError
 from ..model import Run
-from .aliases import canonical_name
+from .aliases import _SPLIT_WORDS, canonical_name, normalise
 from ._io import check_text, head_text, open_text, require_metrics
 from .facts import add_facts, read_yaml_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
@@ -98,8 +98,8 @@ def _fastai_plan(header: list[str], options: ReadOptions) -> _Plan:
     mapped = set(options.metric_map.values())
     renamed = []
     for i, name, role in plan.metrics:
-        first = canonical_name(name).canonical.split("_", 1)[0]
-        if first not in ("train", "val", "test") and name not in mapped:
+        words = normalise(name).split("_")
+        if words[0] not in _SPLIT_WORDS and words[-1] not in _SPLIT_WORDS and name not in mapped:
             name = f"valid_{name.strip()}"
         renamed.append((i, name, role))
     plan.metrics = renamed

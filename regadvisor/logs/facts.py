@@ -17,8 +17,8 @@ import yaml
 from ..errors import LogReadError
 
 _FACT_NAMES = {
-    "lr": "learning_rate", "learning_rate": "learning_rate", "base_lr": "learning_rate",
-    "batch_size": "batch_size", "bs": "batch_size", "train_batch_size": "batch_size",
+    "lr": "learning_rate", "learning_rate": "learning_rate", "base_lr": "learning_rate", "lr0": "learning_rate",
+    "batch_size": "batch_size", "bs": "batch_size", "batch": "batch_size", "train_batch_size": "batch_size",
     "per_device_train_batch_size": "batch_size",
     "weight_decay": "weight_decay", "wd": "weight_decay",
     "dropout": "dropout", "dropout_rate": "dropout", "drop_rate": "dropout", "p_dropout": "dropout",
@@ -75,11 +75,11 @@ def add_facts(facts: dict[str, Any], raw: Mapping, *, keep_raw: bool = True) -> 
     """
     for key, value in _flatten(raw):
         leaf = re.sub(r"[\s\-]+", "_", key.rsplit(".", 1)[-1].strip().lower())
-        if keep_raw:
-            facts.setdefault(key, value)
         fact = _FACT_NAMES.get(leaf)
         if fact is not None and value is not None:
             facts.setdefault(fact, _coerce(fact, value))
+        if keep_raw and key != fact:
+            facts.setdefault(key, value)
 
 
 def read_yaml_facts(path: Path) -> dict[str, Any]:

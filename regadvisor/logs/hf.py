@@ -46,7 +46,8 @@ def read_trainer_state(path: Path, options: ReadOptions) -> Run:
                            hint="pass the state of a run that has trained for at least logging_steps steps")
     for entry in history:
         if not isinstance(entry, dict):
-            raise LogReadError("log_history holds something other than objects", source=path)
+            raise LogReadError("log_history holds something other than objects", source=path,
+                               hint="pass the trainer_state.json that Trainer saved, unedited")
         if "train_runtime" in entry or "total_flos" in entry:
             summary = {k: v for k, v in entry.items() if k in _SUMMARY_KEYS and _number(v) is not None}
             if summary:

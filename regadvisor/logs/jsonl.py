@@ -74,7 +74,8 @@ def read_jsonl(path: Path, options: ReadOptions) -> Run:
                 broken = number
                 continue
             except RecursionError:
-                raise LogReadError(f"line {number} is nested too deeply", source=path) from None
+                raise LogReadError(f"line {number} is nested too deeply", source=path,
+                                   hint="every line must be one flat-ish JSON object of metrics") from None
             if not isinstance(record, dict):
                 raise LogReadError(f"line {number} is a JSON {type(record).__name__}, not an object", source=path,
                                    hint="JSON Lines logs hold one {\"name\": value, ...} object per line")
@@ -115,7 +116,8 @@ def read_json(path: Path, options: ReadOptions) -> Run:
                            hint='expected {"loss": [...], "val_loss": [...]} or [{"step": 1, "loss": ...}, ...]')
     for i, record in enumerate(records):
         if not isinstance(record, dict):
-            raise LogReadError(f"record {i} is a JSON {type(record).__name__}, not an object", source=path)
+            raise LogReadError(f"record {i} is a JSON {type(record).__name__}, not an object", source=path,
+                               hint='expected a list of {"step": ..., "loss": ...} objects')
         _add_record(builder, record, options)
     return builder.build()
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, LogReadError
 from ..model import Run
-from ._io import read_head, require_metrics
+from ._io import read_head, require_content, require_metrics
 from .registry import LogFormat, ReadOptions, formats
 
 RUN_SCORE = 0.4
@@ -26,6 +26,9 @@ generic CSV/JSON/text score below it, so a folder's ``config.json`` or ``notes.t
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "venv", ".tox", ".mypy_cache",
               ".pytest_cache", "site-packages", "wandb-artifacts"}
 _MAX_DEPTH = 6
+# Source, documentation, config and weight files: never a log, though a README may quote metrics.
+_NOT_LOGS = {".md", ".rst", ".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".html",
+             ".sh", ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".npy", ".npz", ".png", ".jpg", ".jpeg"}
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -72,6 +75,8 @@ def find_runs(path: str | Path) -> list[Path]:
         found = []
         for name in sorted(files):
             file = folder / name
+            if file.suffix.lower() in _NOT_LOGS:
+                continue
             try:
                 score, _ = _best(file, read_head(file), file_formats)
             except LogReadError:
@@ -138,6 +143,8 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
     else:
         if source.is_dir():
             source = _single_run(source, lambda p: True)
+        else:
+            require_content(source, read_head(source))
         _, chosen = detect(source)
         if chosen is None:
             raise LogReadError("is not a training log regadvisor recognises", source=source,

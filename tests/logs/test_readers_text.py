@@ -1,0 +1,95 @@
+"""The plain-text reader: real modded-nanogpt logs, and one line of each common stdout style."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from regadvisor.errors import LogReadError
+from regadvisor.logs.read import read_log
+from regadvisor.logs.registry import ReadOptions
+from regadvisor.logs.text import parse_line
+
+REAL = Path(__file__).resolve().parent.parent / "fixtures" / "real-logs"
+
+
+def test_llm_c_style_log():
+    run = read_log(REAL / "text" / "modded_nanogpt_adamw.log")
+    assert run.format == "text"
+    assert len(run.series["train_loss"]) == 9536 and len(run.series["val_loss"]) == 76
+    assert run.series["val_loss"].values[0] == pytest.approx(10.968871)
+    assert run.series["val_loss"].values[-1] == pytest.approx(3.275959)
+    assert run.series["val_loss"].steps[-1] == 9536
+    assert set(run.series) == {"train_loss", "val_loss"}
+
+
+def test_log_that_starts_with_its_own_python_source():
+    run = read_log(REAL / "text" / "modded_nanogpt_muon.txt")
+    # The script's `val_loss = 0.0`, `learning_rate : float = 0.0036` and f-strings must not count.
+    assert set(run.series) == {"train_loss", "val_loss"}
+    assert len(run.series["train_loss"]) == 6200 and len(run.series["val_loss"]) == 51
+    assert run.series["val_loss"].values[0] == pytest.approx(10.9264)
+    assert run.series["val_loss"].values[-1] == pytest.approx(3.2785)
+    assert list(run.series["val_loss"].steps)[:2] == [0, 125]
+    assert run.warnings == []
+
+
+@pytest.mark.parametrize("line, step, epoch, metrics", [
+    ("step 100: train loss 4.2, val loss 4.3", 100, None, [("train loss", 4.2), ("val loss", 4.3)]),
+    ("s:12 trl:3.5", 12, None, [("trl", 3.5)]),
+    ("step:125/6200 val_loss:4.2 train_time:285ms step_avg:nanms", 125, None, [("val_loss", 4.2)]),
+    ("epoch=3 train_loss=0.5 val_loss=0.61", None, 3, [("train_loss", 0.5), ("val_loss", 0.61)]),
+    ("Epoch 2 | loss: 0.41 | val acc 93.2%", None, 2, [("loss", 0.41), ("val acc", 0.932)]),
+    ("\x1b[32mval_loss: 0.25\x1b[0m \x1b[1mval_acc: 0.9\x1b[0m", None, None, [("val_loss", 0.25), ("val_acc", 0.9)]),
+    ("iter 0: loss 10.98, time 28876.19ms, mfu -100.00%", 0, None, [("loss", 10.98), ("mfu", -1.0)]),
+    ("{'loss': 0.5, 'grad_norm': 1.2, 'learning_rate': 5e-05, 'epoch': 0.1}", None, 0.1,
+     [("loss", 0.5), ("grad_norm", 1.2), ("learning_rate", 5e-05)]),
+    ("1875/1875 [==============================] - 3s 1ms/step - loss: 0.2 - val_loss: 0.1", None, None,
+     [("loss", 0.2), ("val_loss", 0.1)]),
+    ("Train Epoch: 1 [0/60000 (0%)]\tLoss: 2.302", None, 1, [("Loss", 2.302)]),
+])
+def test_metric_lines(line, step, epoch, metrics):
+    assert parse_line(line, ReadOptions()) == (step, epoch, metrics)
+
+
+@pytest.mark.parametrize("line", [
+    "    val_loss = 0.0",
+    "    learning_rate : float = 0.0036 # comment",
+    "        val_loss += loss",
+    "print(f'step:{step} val_loss:{val_loss:.4f}')",
+    "lr: 0.001",  # a printed config, not a curve point
+    "using device: cuda:0",
+    "| N/A   33C    P0             111W / 700W |   5789MiB / 81559MiB |",
+    "==========================================",
+])
+def test_lines_that_are_not_metric_lines(line):
+    assert parse_line(line, ReadOptions()) is None
+
+
+def test_epoch_header_line_sets_the_epoch(tmp_path):
+    path = tmp_path / "keras_stdout.txt"
+    path.write_text("Epoch 1/2\n32/32 - 1s - loss: 0.9 - val_loss: 1.0\nEpoch 2/2\n32/32 - 1s - loss: 0.7 - val_loss: 0.9\n")
+    run = read_log(path)
+    assert list(run.series["val_loss"].epochs) == [1, 2]
+
+
+def test_carriage_return_progress_updates_are_separate_lines(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_bytes(b"step 1 loss 2.0\rstep 2 loss 1.9\rstep 3 loss 1.8\n")
+    assert list(read_log(path).series["train_loss"].steps) == [1, 2, 3]
+
+
+def test_user_metric_name_in_text(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("step 1 objective 2.0\nstep 2 objective 1.5\n")
+    run = read_log(path, fmt="text", options=ReadOptions(metric_map={"train_loss": "objective"}))
+    assert list(run.series["train_loss"].values) == [2.0, 1.5]
+
+
+def test_text_without_metric_lines_is_an_error(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hello\nthis run crashed before logging\n")
+    with pytest.raises(LogReadError, match="no metric lines") as err:
+        read_log(path)
+    assert str(path) in str(err.value) and "--metric" in str(err.value)
