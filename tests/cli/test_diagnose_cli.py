@@ -1,0 +1,129 @@
+"""The CLI through its real entry point: exit codes, formats, output files, error lines."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from regadvisor.model import KNOBS
+from regadvisor.render.json import SCHEMA_PATH
+from tests.conftest import REAL_LOGS
+
+HF = str(REAL_LOGS / "hf/trainer_state_multi_eval.json")
+LIGHTNING = str(REAL_LOGS / "lightning/mnist_cnn_metrics.csv")
+
+
+def test_overfitting_run_exits_1_and_healthy_run_exits_0(cli):
+    assert cli("diagnose", HF).returncode == 1  # OF002 is an error-severity finding
+    assert cli("diagnose", LIGHTNING).returncode == 0
+
+
+def test_fail_on_moves_the_threshold(cli):
+    assert cli("diagnose", HF, "--fail-on", "never").returncode == 0
+    tb = str(REAL_LOGS / "tensorboard/mnist_cnn_version_0")
+    assert cli("diagnose", tb).returncode == 0  # only a warning fired
+    assert cli("diagnose", tb, "--fail-on", "warning").returncode == 1
+
+
+def test_json_report_validates_against_the_published_schema(cli):
+    result = cli("diagnose", HF, "--format", "json")
+    report = json.loads(result.stdout)
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
+    assert report["verdict"] == "overfitting"
+    assert report["recommendations"], "an overfitting run gets recommendations"
+    for rec in report["recommendations"]:
+        assert rec["knob"] in KNOBS
+        assert rec["value"] is not None and not isinstance(rec["value"], dict)
+    statuses = {f["status"] for f in report["findings"]}
+    assert {"fired", "passed", "skipped"} <= statuses
+
+
+def test_json_output_is_deterministic(cli):
+    assert cli("diagnose", HF, "-f", "json").stdout == cli("diagnose", HF, "-f", "json").stdout
+
+
+def test_output_file_is_written_and_stdout_is_empty(cli, tmp_path):
+    out = tmp_path / "report.json"
+    result = cli("diagnose", LIGHTNING, "--format", "json", "--output", str(out))
+    assert result.returncode == 0 and result.stdout == ""
+    assert json.loads(out.read_text())["verdict"] == "healthy"
+
+
+def test_failed_run_leaves_an_existing_output_file_untouched(cli, tmp_path):
+    out = tmp_path / "report.json"
+    out.write_text("previous report")
+    result = cli("diagnose", str(tmp_path / "missing.csv"), "--output", str(out))
+    assert result.returncode == 2
+    assert out.read_text() == "previous report"
+
+
+@pytest.mark.parametrize("args", [
+    ["diagnose", "does/not/exist.csv"],
+    ["diagnose", LIGHTNING, "--metric", "nonsense"],
+    ["diagnose", LIGHTNING, "--param", "OF003.no_such_param=1"],
+    ["diagnose", LIGHTNING, "--select", "XX999"],
+    ["diagnose", LIGHTNING, "--rules", "/nonexistent/rules"],
+])
+def test_user_errors_exit_2_with_one_line_and_no_traceback(cli, args):
+    result = cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("regadvisor: error: ")
+
+
+def test_terminal_report_has_verdict_curve_and_recommendations(cli):
+    text = cli("diagnose", HF).stdout
+    assert "verdict: OVERFITTING" in text
+    assert "▲ best (epoch 1 (step 401))" in text
+    assert "dropout" in text and "0.3" in text
+    assert "\x1b[" not in text  # NO_COLOR and not a TTY: no escape codes
+
+
+def test_metric_override_picks_another_eval_set(cli):
+    result = cli("diagnose", HF, "--metric", "val_loss=eval_g3_loss", "-f", "json")
+    report = json.loads(result.stdout)
+    assert report["run"]["metrics"]["val_loss"]["original_name"] == "eval_g3_loss"
+
+
+def test_param_override_changes_the_outcome(cli):
+    tb = str(REAL_LOGS / "tensorboard/mnist_cnn_version_0")
+    # The rise is 19%; demanding 25% on short curves turns the verdict back to healthy.
+    report = json.loads(cli("diagnose", tb, "-f", "json", "--param", "OF001.min_worsening_short=0.25").stdout)
+    assert report["verdict"] == "healthy"
+
+
+def test_pyproject_settings_apply_and_typos_are_errors(cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text('[tool.regadvisor]\nfail-on = "never"\n')
+    assert cli("diagnose", HF, cwd=tmp_path).returncode == 0
+    (tmp_path / "pyproject.toml").write_text('[tool.regadvisor]\nfail_on = "never"\n')
+    result = cli("diagnose", HF, cwd=tmp_path)
+    assert result.returncode == 2 and "unknown key(s) in [tool.regadvisor]: fail_on" in result.stderr
+
+
+def test_version_and_help(cli):
+    assert cli("--version").stdout.startswith("regadvisor ")
+    assert "diagnose" in cli("--help").stdout
+
+
+def test_rules_list_show_and_signals(cli):
+    listing = cli("rules", "list").stdout
+    assert "OF001" in listing and "DV001" in listing
+    shown = cli("rules", "show", "acc-gap-heavy").stdout
+    assert "OF003" in shown and "Srivastava" in shown and "min_gap = 0.1" in shown
+    assert "val_worsening_rel" in cli("rules", "signals").stdout
+
+
+def test_rules_check_runs_test_cases_and_reports_broken_files(cli, tmp_path):
+    bundled = Path(__file__).resolve().parents[2] / "rules"
+    ok = cli("rules", "check", str(bundled))
+    assert ok.returncode == 0 and "test case(s) pass" in ok.stdout
+    broken = tmp_path / "broken.yaml"
+    text = (bundled / "overfitting/OF003-acc-gap-heavy.yaml").read_text().replace("op: gt", "op: greater")
+    broken.write_text(text)
+    result = cli("rules", "check", str(tmp_path))
+    assert result.returncode == 2
+    assert "broken.yaml" in result.stderr and "when.op" in result.stderr and "greater" in result.stderr

@@ -1,0 +1,66 @@
+"""Three-valued conditions, recommendation direction, merging and the verdict."""
+
+from __future__ import annotations
+
+from regadvisor.engine.evaluator import evaluate_condition, merge_recommendations, verdict
+from regadvisor.engine.loader import load_rules
+from regadvisor.engine.evaluator import evaluate_rule
+from regadvisor.model import Finding, Recommendation
+from regadvisor.signals.registry import specs
+
+RULES = load_rules(known_signals=specs())
+
+
+def test_missing_signals_are_unknown_not_false():
+    leaf = {"signal": "x", "op": "gt", "value": 1}
+    assert evaluate_condition(leaf, {}.get, {}) is None
+    assert evaluate_condition({"not": leaf}, {}.get, {}) is None  # not(unknown) must not pass
+    assert evaluate_condition({"all": [leaf, {"signal": "y", "op": "lt", "value": 0}]}, {"y": 5}.get, {}) is False
+    assert evaluate_condition({"any": [leaf, {"signal": "y", "op": "lt", "value": 9}]}, {"y": 5}.get, {}) is True
+    assert evaluate_condition({"signal": "x", "op": "absent"}, {}.get, {}) is True
+
+
+def _of003(signals, facts):
+    rule = RULES.get("OF003")
+    return evaluate_rule(rule, signals.get, RULES.params_for(rule), facts)
+
+
+def test_increase_advice_never_steps_backwards():
+    signals = {"acc_gap_end": 0.2, "suggested_patience": 5, "evaluation_unit": "epochs"}
+    by_knob = {r.knob: r for r in _of003(signals, {"dropout": 0.4}).recommendations}
+    assert by_knob["dropout"].value == 0.5 and by_knob["dropout"].current == 0.4  # top of the range
+    by_knob = {r.knob: r for r in _of003(signals, {"dropout": 0.6}).recommendations}
+    assert "dropout" not in by_knob  # already past what the rule would advise: say nothing
+    by_knob = {r.knob: r for r in _of003(signals, {}).recommendations}
+    assert by_knob["dropout"].value == 0.3 and by_knob["dropout"].current is None
+
+
+def test_message_fills_signals_and_marks_missing():
+    finding = _of003({"acc_gap_end": 0.15, "train_acc_end": 0.99, "val_acc_end": 0.84}, {})
+    assert finding.status == "fired"
+    assert "15.0% above validation accuracy" in finding.message and "99.0% vs 84.0%" in " ".join(finding.message.split())
+    assert "changed by ?" in finding.message  # acc_gap_growth missing
+
+
+def _rec(knob, value, severity, confidence, rule):
+    return Recommendation(knob, value, "r", [rule], ["e"], severity=severity, confidence=confidence)
+
+
+def test_merge_keeps_strongest_value_and_all_rule_ids():
+    f1 = Finding("A", "t", "c", "warning", "medium", "fired", recommendations=[_rec("dropout", 0.1, "warning", "medium", "A")])
+    f2 = Finding("B", "t", "c", "error", "high", "fired", recommendations=[_rec("dropout", 0.3, "error", "high", "B"),
+                                                                           _rec("weight_decay", 0.05, "error", "high", "B")])
+    merged = merge_recommendations([f1, f2])
+    dropout = next(r for r in merged if r.knob == "dropout")
+    assert dropout.value == 0.3 and dropout.rules == ["B", "A"]
+    assert [r.knob for r in merged][0] in ("dropout", "weight_decay")
+
+
+def test_verdict_precedence_and_confidence_cap():
+    over = Finding("OF", "t", "c", "error", "high", "fired", verdict="overfitting")
+    unstable = Finding("DV", "t", "c", "error", "medium", "fired", verdict="unstable")
+    assert verdict([over], "low") == ("overfitting", "low")
+    assert verdict([over, unstable], "high") == ("unstable", "medium")
+    assert verdict([], "medium") == ("healthy", "medium")
+    passed = Finding("OF", "t", "c", "error", "high", "passed", verdict="overfitting")
+    assert verdict([passed], "high")[0] == "healthy"
