@@ -1,0 +1,160 @@
+"""Read every scalar of a TensorBoard run with regadvisor, tbparse and EventAccumulator.
+
+    .venv/bin/python benchmarks/bench_tensorboard.py                # 300k and 3M scalars
+    .venv/bin/python benchmarks/bench_tensorboard.py --sizes 300000 --repeat 3
+
+The event files are written by ``torch.utils.tensorboard.SummaryWriter`` (the real writer,
+``add_scalar``: the ``simple_value`` layout PyTorch and Lightning write) into
+``benchmarks/_data/`` (git-ignored) and reused by later runs. Each reader runs in its own
+subprocess, so its peak RSS (``os.wait4`` rusage of that child: C allocations included, which
+tracemalloc would miss) and its import cost do not leak into the others. Times are for the read
+only (imports excluded); "total" adds the interpreter start and the imports.
+
+Needs: ``pip install tensorboard tbparse`` (and ``google-crc32c`` for regadvisor's checked
+path); the regadvisor columns also report the pure-Python configuration when asked
+(``--crc python``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "_data"
+sys.path.insert(0, str(HERE.parent))  # run from a checkout without installing
+TAGS = ("train/loss", "train/acc", "learning_rate", "train/grad_norm")
+
+
+def generate(n: int) -> Path:
+    """A run folder holding one event file of ``n`` scalars (4 tags, n/4 steps)."""
+    folder = DATA / f"tb_{n}"
+    done = folder / ".complete"
+    if done.exists():
+        return folder
+    import math
+    import shutil
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    writer = SummaryWriter(str(folder), max_queue=10000, flush_secs=3600)
+    steps = n // len(TAGS)
+    for step in range(steps):
+        x = step / steps
+        writer.add_scalar(TAGS[0], 2.3 * math.exp(-3 * x) + 0.01 * math.sin(step), step)
+        writer.add_scalar(TAGS[1], 1 - math.exp(-4 * x), step)
+        writer.add_scalar(TAGS[2], 1e-3 * (1 - x), step)
+        writer.add_scalar(TAGS[3], 1 + math.cos(step / 7), step)
+    writer.close()
+    size = sum(f.stat().st_size for f in folder.iterdir())
+    done.write_text(json.dumps({"scalars": steps * len(TAGS), "bytes": size}))
+    print(f"  generated {steps * len(TAGS):,} scalars ({size / 1e6:.0f} MB) in {time.perf_counter() - t0:.0f} s",
+          file=sys.stderr)
+    return folder
+
+
+# -- children: one reader each -----------------------------------------------------------------
+
+def child(reader: str, folder: str) -> None:
+    t_import = time.perf_counter()
+    if reader.startswith("regadvisor"):
+        if reader == "regadvisor-purepython":
+            import regadvisor.logs.tensorboard as tb
+
+            tb._CRC_FAST = None  # what a machine without google-crc32c/crc32c gets
+        from regadvisor.logs.tensorboard import read
+
+        t0 = time.perf_counter()
+        run = read(Path(folder))
+        count = sum(len(s) for s in run.series.values())
+    elif reader == "tbparse":
+        from tbparse import SummaryReader
+
+        t0 = time.perf_counter()
+        count = len(SummaryReader(folder).scalars)
+    elif reader == "event_accumulator":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        t0 = time.perf_counter()
+        ea = EventAccumulator(folder, size_guidance={"scalars": 0, "tensors": 0, "histograms": 0,
+                                                     "images": 0, "audio": 0, "compressedHistograms": 0})
+        ea.Reload()
+        count = sum(len(ea.Scalars(t)) for t in ea.Tags()["scalars"])
+    else:
+        raise SystemExit(f"unknown reader {reader}")
+    seconds = time.perf_counter() - t0
+    print(json.dumps({"count": count, "seconds": seconds, "import_s": t0 - t_import}))
+
+
+def run_child(reader: str, folder: Path) -> dict:
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", reader, str(folder)],
+                            stdout=subprocess.PIPE, cwd=str(HERE.parent))
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    total = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{reader} failed with exit code {proc.returncode}")
+    result = json.loads(out.decode().strip().splitlines()[-1])
+    result["total_s"] = total
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # KiB on Linux
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[300_000, 3_000_000])
+    parser.add_argument("--readers", nargs="+",
+                        default=["regadvisor", "regadvisor-purepython", "tbparse", "event_accumulator"])
+    parser.add_argument("--repeat", type=int, default=1, help="best of N for each reader")
+    parser.add_argument("--child", nargs=2, metavar=("READER", "FOLDER"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    rows = []
+    for n in args.sizes:
+        folder = generate(n)
+        meta = json.loads((folder / ".complete").read_text())
+        for reader in args.readers:
+            best = None
+            for _ in range(args.repeat):
+                r = run_child(reader, folder)
+                if best is None or r["seconds"] < best["seconds"]:
+                    best = r
+            if best["count"] != meta["scalars"]:
+                raise SystemExit(f"{reader} read {best['count']} scalars, expected {meta['scalars']}")
+            rows.append((n, meta["bytes"], reader, best))
+            print(f"  {reader:<22} {n:>9,}  {best['seconds']:8.2f} s", file=sys.stderr)
+
+    print(f"\n{'scalars':>9} {'MB':>5}  {'reader':<22} {'read s':>8} {'total s':>8} {'scalars/s':>11} "
+          f"{'vs tbparse':>10} {'vs EA':>7} {'peak RSS MB':>11}")
+    for n, size, reader, r in rows:
+        ref = {rd: rr for nn, _, rd, rr in rows if nn == n}
+        rate = r["count"] / r["seconds"]
+        vs = []
+        for other in ("tbparse", "event_accumulator"):
+            vs.append(f"{ref[other]['seconds'] / r['seconds']:.1f}x" if other in ref else "-")
+        print(f"{n:>9,} {size / 1e6:>5.0f}  {reader:<22} {r['seconds']:>8.2f} {r['total_s']:>8.2f} "
+              f"{rate:>11,.0f} {vs[0]:>10} {vs[1]:>7} {r['peak_rss_mb']:>11.0f}")
+    if len(args.sizes) > 1:
+        lo, hi = min(args.sizes), max(args.sizes)
+        print(f"\ngrowth {lo:,} → {hi:,} scalars (×{hi / lo:.0f}):")
+        for reader in args.readers:
+            a = next(r for nn, _, rd, r in rows if nn == lo and rd == reader)
+            b = next(r for nn, _, rd, r in rows if nn == hi and rd == reader)
+            print(f"  {reader:<22} time ×{b['seconds'] / a['seconds']:.1f}, peak RSS "
+                  f"{a['peak_rss_mb']:.0f} → {b['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
