@@ -305,7 +305,8 @@ class Instruments:
         grad_zero_fraction, weight_norm}), ``grad_norm_first_last_ratio`` with
         ``grad_ratio_layers`` (the two layers compared), ``activation_stats`` (list, forward
         order, of {name, kind, mean, std, nonpositive_fraction, dead_fraction,
-        saturated_fraction}) and ``update_weight_ratio`` / ``weight_norm`` (param name → value).
+        saturated_fraction}), ``update_weight_ratio`` (weight tensors of ≥ 2 dimensions only: biases
+        start near zero, so their ratio says little) and ``weight_norm`` (every parameter).
         """
         pend = self._pending
         names = [n for n, _ in self.layers]
@@ -334,7 +335,9 @@ class Instruments:
                 "weight_norm": _clean(math.sqrt(sum(last_weights[i] ** 2 for i in idx))) if last_weights and idx else None,
             })
         # first/last ratio: embeddings excluded (their gradient touches only the rows used)
-        ratio_layers = [n for n in order if self.layer_kinds[n] != "embedding"]
+        # and layers never called as modules (MultiheadAttention's out_proj is used functionally)
+        called = [n for n in self._order if n in self.layer_kinds] or order
+        ratio_layers = [n for n in called if self.layer_kinds[n] != "embedding"]
         ratio = None
         pair = None
         if len(ratio_layers) >= 2:
@@ -360,8 +363,9 @@ class Instruments:
         act_order = [n for n in self._order if n in acts] + [n for n in acts if n not in self._order]
         uw: dict[str, float | None] = {}
         wn: dict[str, float | None] = {}
-        for i, (pname, _) in enumerate(self.named_params):
-            uw[pname] = _median([u[0][i] / u[1][i] for u in updates if u[1][i] > 0])
+        for i, (pname, param) in enumerate(self.named_params):
+            if param.dim() >= 2:
+                uw[pname] = _median([u[0][i] / u[1][i] for u in updates if u[1][i] > 0])
             wn[pname] = _clean(updates[-1][1][i]) if updates else None
         return {
             "probe_depth": self.depth,

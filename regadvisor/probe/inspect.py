@@ -31,6 +31,11 @@ known). Keys written by :func:`model_facts`:
     ``max_dropout`` the largest ``p`` (0.0 when none); ``attention_dropout`` the largest
     ``MultiheadAttention.dropout``.
 
+The runner adds the knob names as facts so recommendations can show the current setting:
+``dropout`` (= ``max_dropout``), ``normalization`` (the one kind present, ``"none"`` or
+``"mixed"``), ``grad_clip_norm`` (the knob, ``None`` when the probe did not clip) and
+``label_smoothing`` (with the default loss; ``None`` with the script's own ``loss_fn``).
+
 Keys written by :func:`forward_order_facts` from the module call order of one training forward:
 ``dropout_before_batchnorm`` (a dropout with p > 0 runs before some BatchNorm in the same
 forward: the variance shift of Li et al. 2019, "Understanding the disharmony between dropout

@@ -529,6 +529,13 @@ class _Probe:
         self.facts.update(insp.model_facts(model))
         self.facts.update(insp.optimizer_facts(self.opt, model))
         self.facts["optimizer_source"] = opt_source
+        # the knob names as facts, so that recommendations can show the current setting
+        self.facts["dropout"] = self.facts["max_dropout"]
+        kinds = self.facts["normalization_layers"]
+        self.facts["normalization"] = kinds[0] if len(kinds) == 1 else ("none" if not kinds else "mixed")
+        self.facts["grad_clip_norm"] = knobs.get("grad_clip_norm")
+        self.facts["label_smoothing"] = (knobs.get("label_smoothing") or 0.0) if ps.loss_fn is None else knobs.get(
+            "label_smoothing")
         self.facts["loss_source"] = self.loss_source
 
     # -- evaluation --------------------------------------------------------------------------

@@ -1,0 +1,184 @@
+"""Signals from the facts that ``regadvisor probe`` measured (instruments and static inspection).
+
+Pure functions of the Run: they read ``run.facts`` (plain numbers, strings and lists written by
+:mod:`regadvisor.probe`) and never import torch. A signal is ``None`` when the run does not
+carry the fact (a log read by ``diagnose``, or a probe that could not measure it), so rules
+that need it are reported as skipped.
+
+Where the threshold ideas come from (the thresholds themselves live in ``rules/probe/``):
+
+* SageMaker Debugger built-in rules (AWS docs, "List of Debugger built-in rules"):
+  ``VanishingGradient`` (mean |g| below 1e-7), ``DeadRelu`` (more than 50% of a layer's ReLU
+  outputs dead), ``WeightUpdateRatio`` (‖Δw‖/‖w‖ outside [1e-8, 10]).
+* AutoTrainer (Zhang et al., ICSE 2021): first/last layer gradient-norm ratio below 1e-3 is
+  vanishing, above 70 exploding; ≥ 70% zero gradients in a layer is a dying ReLU.
+* DeepDiagnosis (Wardat et al., ICSE 2022): ≥ 70% of a layer's activations ≤ 0 is dead,
+  > 50% of pre-activations beyond ±5 is saturated.
+* Wu & He (2018), "Group Normalization", ECCV: BatchNorm degrades below ~32 examples a batch.
+* Loshchilov & Hutter (2019), "Decoupled Weight Decay Regularization", ICLR: AdamW.
+* Li et al. (2019), "Understanding the disharmony between dropout and batch normalization by
+  variance shift", CVPR.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from .registry import SignalContext, provides
+
+_WEIGHT_KINDS = {"linear", "conv", "embedding", "rnn", "attention"}
+_COUPLED = {"adam", "adamax", "nadam", "radam"}
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    return float(v) if math.isfinite(v) else None
+
+
+def _finite(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if _num(v) is not None]
+
+
+def _bool(v: Any) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+@provides({
+    "probe_run": "True when the run comes from `regadvisor probe` (instrument facts exist), False for logs. "
+                 "Rules on probe-only signals use it in `applies_if`.",
+    "architecture": "Model family from its module types: transformer (attention), rnn, cnn, mlp or other.",
+    "depth": "Number of weight layers (Linear/Conv/RNN layers/attention projections; embeddings excluded). "
+             "Plain (non-residual, unnormalized) stacks beyond ~10-20 layers are hard to train "
+             "(He et al. 2016, Deep Residual Learning, CVPR: the degradation problem).",
+    "has_residual": "Whether identity skip connections (x + f(x)) were found (torch.fx trace, else module names).",
+    "has_normalization": "Whether any BatchNorm/LayerNorm/RMSNorm/GroupNorm/InstanceNorm layer exists.",
+    "max_dropout": "Largest p over the model's nn.Dropout modules (0.0 without any).",
+    "params_per_example": "Trainable parameters per training example; large values mean capacity to memorize "
+                          "(Zhang et al. 2017, Understanding deep learning requires rethinking generalization, "
+                          "ICLR: networks with more parameters than examples fit random labels).",
+    "transformer_post_norm": "True when nn.Transformer*Layer modules use post-norm (norm_first=False); pre-norm "
+                             "trains more stably without warm-up (Xiong et al. 2020, On Layer Normalization in the "
+                             "Transformer Architecture, ICML).",
+})
+def structure(ctx: SignalContext) -> dict[str, Any]:
+    f = ctx.run.facts
+    is_probe = ctx.run.format == "probe"
+    tnf = f.get("transformer_norm_first")
+    arch = f.get("architecture")
+    return {
+        "probe_run": is_probe,
+        "architecture": arch if isinstance(arch, str) else None,
+        "depth": int(f["depth"]) if _num(f.get("depth")) is not None else None,
+        "has_residual": _bool(f.get("has_residual")),
+        "has_normalization": _bool(f.get("has_normalization")),
+        "max_dropout": _num(f.get("max_dropout")),
+        "params_per_example": _num(f.get("params_per_example")),
+        "transformer_post_norm": (not tnf) if isinstance(tnf, bool) else None,
+    }
+
+
+@provides({
+    "grad_norm_first_last_ratio": "Median over instrumented steps of the gradient norm of the first weight layer "
+                                  "divided by the last's (embeddings excluded). AutoTrainer (Zhang et al., ICSE "
+                                  "2021): below 1e-3 is vanishing, above 70 exploding.",
+    "min_layer_grad_mean_abs": "Smallest per-layer mean |gradient| (median over instrumented steps). SageMaker "
+                               "Debugger's VanishingGradient rule fires below 1e-7.",
+    "max_layer_zero_grad_fraction": "Largest fraction of exactly-zero gradient entries in one weight layer. "
+                                    "AutoTrainer (Zhang et al., ICSE 2021) flags a dying ReLU at >= 70%.",
+})
+def gradients(ctx: SignalContext) -> dict[str, Any]:
+    f = ctx.run.facts
+    layers = f.get("layer_stats") if isinstance(f.get("layer_stats"), list) else []
+    mean_abs = _finite([ly.get("grad_mean_abs") for ly in layers if isinstance(ly, dict)])
+    zeros = _finite([ly.get("grad_zero_fraction") for ly in layers if isinstance(ly, dict)])
+    return {
+        "grad_norm_first_last_ratio": _num(f.get("grad_norm_first_last_ratio")),
+        "min_layer_grad_mean_abs": min(mean_abs) if mean_abs else None,
+        "max_layer_zero_grad_fraction": max(zeros) if zeros else None,
+    }
+
+
+@provides({
+    "max_dead_unit_fraction": "Largest fraction of dead units in one ReLU layer (a unit is dead when its output "
+                              "is <= 0 for every example of the batch). SageMaker Debugger's DeadRelu rule fires "
+                              "above 50% of a layer.",
+    "max_nonpositive_activation_fraction": "Largest fraction of ReLU outputs <= 0 in one layer. DeepDiagnosis "
+                                           "(Wardat et al., ICSE 2022) calls a layer dead at >= 70%.",
+    "max_saturated_fraction": "Largest fraction of sigmoid/tanh pre-activations beyond +-5 in one layer. "
+                              "DeepDiagnosis (Wardat et al., ICSE 2022) calls > 50% saturated.",
+    "activation_std_drift": "Std of the last activation layer's output divided by the first's (activation "
+                            "modules when there are two or more, else weight-layer outputs). Far below 1 means "
+                            "signals shrink with depth, far above 1 that they blow up (Glorot & Bengio 2010, "
+                            "Understanding the difficulty of training deep feedforward neural networks, AISTATS).",
+})
+def activations(ctx: SignalContext) -> dict[str, Any]:
+    f = ctx.run.facts
+    acts = [a for a in (f.get("activation_stats") or []) if isinstance(a, dict)]
+    if not acts:
+        return {}
+    dead = _finite([a.get("dead_fraction") for a in acts])
+    nonpos = _finite([a.get("nonpositive_fraction") for a in acts])
+    sat = _finite([a.get("saturated_fraction") for a in acts])
+    fn = [a for a in acts if a.get("kind") not in _WEIGHT_KINDS]
+    seq = fn if len(fn) >= 2 else acts
+    stds = _finite([a.get("std") for a in seq])
+    drift = None
+    if len(stds) >= 2 and stds[0] > 0:
+        drift = stds[-1] / stds[0]
+    return {
+        "max_dead_unit_fraction": max(dead) if dead else None,
+        "max_nonpositive_activation_fraction": max(nonpos) if nonpos else None,
+        "max_saturated_fraction": max(sat) if sat else None,
+        "activation_std_drift": drift,
+    }
+
+
+@provides({
+    "update_weight_ratio_median": "Median over weight tensors of ||dw||/||w|| per optimizer step. Around 1e-3 is "
+                                  "the usual rule of thumb (Karpathy, CS231n notes); SageMaker Debugger's "
+                                  "WeightUpdateRatio flags values outside [1e-8, 10].",
+    "update_weight_ratio_min": "Smallest per-tensor ||dw||/||w|| (SageMaker Debugger WeightUpdateRatio: < 1e-8 "
+                               "means the tensor is not learning).",
+    "update_weight_ratio_max": "Largest per-tensor ||dw||/||w|| (SageMaker Debugger WeightUpdateRatio: > 10 "
+                               "means updates swamp the weights).",
+})
+def updates(ctx: SignalContext) -> dict[str, Any]:
+    uw = ctx.run.facts.get("update_weight_ratio")
+    vals = _finite(list(uw.values())) if isinstance(uw, dict) else []
+    if not vals:
+        return {}
+    return {
+        "update_weight_ratio_median": statistics.median(vals),
+        "update_weight_ratio_min": min(vals),
+        "update_weight_ratio_max": max(vals),
+    }
+
+
+@provides({
+    "batchnorm_min_batch_size": "Batch size seen by the model's BatchNorm layers (None without BatchNorm). Wu & He "
+                                "(2018, Group Normalization, ECCV) show BatchNorm's error rising below ~32 a batch.",
+    "adam_coupled_weight_decay": "True when Adam/Adamax/NAdam/RAdam runs with weight_decay > 0 (torch adds it to "
+                                 "the gradient: coupled L2). Loshchilov & Hutter (2019, ICLR) recommend AdamW's "
+                                 "decoupled decay. Read from a log's optimizer/weight_decay facts too.",
+    "decay_on_bias_or_norm": "True when a parameter group with weight decay > 0 contains biases or normalization "
+                             "parameters (usually excluded: the no_decay groups of BERT/GPT training code).",
+    "dropout_before_batchnorm": "True when a dropout with p > 0 runs before a BatchNorm in the forward pass: "
+                                "the train/test variance shift of Li et al. (2019, CVPR).",
+})
+def settings(ctx: SignalContext) -> dict[str, Any]:
+    f = ctx.run.facts
+    coupled = _bool(f.get("adam_coupled_weight_decay"))
+    if coupled is None and isinstance(f.get("optimizer"), str):
+        wd = _num(f.get("weight_decay"))
+        if wd is not None:
+            coupled = f["optimizer"].strip().lower() in _COUPLED and wd > 0
+    bn = f.get("batchnorm_batch_size")
+    return {
+        "batchnorm_min_batch_size": int(bn) if _num(bn) is not None else None,
+        "adam_coupled_weight_decay": coupled,
+        "decay_on_bias_or_norm": _bool(f.get("decay_on_bias_or_norm")),
+        "dropout_before_batchnorm": _bool(f.get("dropout_before_batchnorm")),
+    }
