@@ -2,3 +2,4 @@
 
 # ruff: noqa: F401
 from . import curves, gap, learning, stability
+from . import probe_signals
