@@ -105,11 +105,7 @@ def script_error(script: Path, exc: BaseException, what: str) -> ScriptError:
     frames = user_traceback(exc, script)
     head = f"{type(exc).__name__}: {exc}".strip()
     body = "\n".join("  " + line for line in frames) if frames else f"  (no frames in {script.name})"
-    return ScriptError(
-        f"{what} raised {head}\n{body}",
-        source=script,
-        hint="fix the script and run the probe again",
-    )
+    return ScriptError(f"{what} raised {head}\n{body}", source=script)
 
 
 def _module_name(path: Path) -> str:

@@ -1,0 +1,259 @@
+"""The probe loop: budgets, knobs, divergence, Ctrl-C, determinism, leaving state as found."""
+
+from __future__ import annotations
+
+import math
+import random
+import sys
+import types
+
+import pytest
+import torch
+from torch import nn
+
+from regadvisor.errors import ConfigError
+from regadvisor.model import Run
+from regadvisor.probe import ProbeProgress, ProbeResult, run_probe
+
+
+def test_result_shape_and_series(tiny_script):
+    r = run_probe(tiny_script(), epochs=2, device="cpu")
+    assert isinstance(r, ProbeResult) and isinstance(r.run, Run)
+    assert r.run.format == "probe" and r.run.source.endswith("script.py")
+    assert (r.steps, r.epochs, r.stop_reason, r.diverged, r.interrupted) == (8, 2.0, "epochs", False, False)
+    s = r.run.series
+    for name in ("train_loss", "grad_norm", "learning_rate"):
+        assert len(s[name]) == 8, name
+        assert list(s[name].steps) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert list(s["train_loss"].epochs) == [0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+    for name in ("val_loss", "val_acc", "train_acc", "train_eval_loss"):
+        assert list(s[name].steps) == [4, 8] and list(s[name].epochs) == [1.0, 2.0], name
+    assert all(0 <= v <= 1 for v in s["val_acc"].values)
+    f = r.run.facts
+    assert f["task"] == "classification" and f["num_classes"] == 2
+    assert f["batch_size"] == 16 and f["num_train_examples"] == 64 and f["steps_per_epoch"] == 4
+    assert f["optimizer_source"] == "default" and f["optimizer"] == "adamw"
+    assert f["decay_on_bias_or_norm"] is False  # the default optimizer keeps biases out of decay
+
+
+def test_budget_by_steps(tiny_script):
+    r = run_probe(tiny_script(), steps=6, device="cpu")
+    assert r.steps == 6 and r.stop_reason == "steps"
+    assert len(r.run.series["val_loss"]) == 2  # end of epoch 1, and the final evaluation at step 6
+    assert r.run.series["val_loss"].steps[-1] == 6
+
+
+def test_budget_by_seconds(tiny_script):
+    path = tiny_script(model='''
+import time
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 2)
+    def forward(self, x):
+        time.sleep(0.02)
+        return self.fc(x)
+
+def build_model():
+    return Slow()
+''')
+    r = run_probe(path, seconds=0.3, device="cpu")
+    assert r.stop_reason == "seconds"
+    assert 3 <= r.steps <= 20
+    assert r.seconds < 3
+
+
+def test_default_budget_is_bounded(tiny_script):
+    r = run_probe(tiny_script(), device="cpu")
+    assert r.run.facts["probe_budget"] == {"steps": None, "epochs": 10, "seconds": 45.0}
+    assert r.stop_reason == "epochs" and r.steps == 40
+
+
+def test_one_shot_generators_are_replayed(write_script):
+    path = write_script('''
+import torch
+from torch import nn
+
+def build_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(32, 4, generator=g)
+    y = (x[:, 0] > 0).long()
+    train = ((x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8))
+    val = iter([(x[:16], y[:16])])
+    return train, val
+
+def build_model():
+    return nn.Linear(4, 2)
+''')
+    r = run_probe(path, epochs=3, device="cpu")
+    assert r.steps == 12 and len(r.run.series["val_loss"]) == 3
+    assert r.run.facts["num_train_examples"] == 32
+
+
+def test_nonfinite_loss_stops_and_is_recorded(tiny_script):
+    path = tiny_script('''
+import torch.nn.functional as F
+CALLS = [0]
+
+def loss_fn(outputs, targets):
+    CALLS[0] += 1
+    loss = F.cross_entropy(outputs, targets)
+    return loss * float("nan") if CALLS[0] >= 4 else loss
+''')
+    r = run_probe(path, steps=50, device="cpu")
+    assert r.diverged and r.stop_reason == "diverged" and not r.interrupted
+    assert r.steps == 4 and r.run.facts["diverged_at_step"] == 4
+    assert math.isnan(r.run.series["train_loss"].values[-1])
+    assert any("step 4" in w for w in r.run.warnings)
+
+
+def test_keyboard_interrupt_returns_partial_results(tiny_script):
+    seen: list[ProbeProgress] = []
+
+    def progress(p: ProbeProgress) -> None:
+        seen.append(p)
+        if p.phase == "train" and p.step == 3:
+            raise KeyboardInterrupt
+
+    r = run_probe(tiny_script(), epochs=5, device="cpu", progress=progress)
+    assert r.interrupted and r.stop_reason == "interrupted" and not r.diverged
+    assert r.steps == 3 and len(r.run.series["train_loss"]) == 3 and len(r.run.series["grad_norm"]) == 3
+    assert r.run.facts["interrupted"] is True
+    assert "interrupted" in r.run.warnings[0]
+    assert seen[0].step == 1 and seen[0].loss is not None and seen[0].total_epochs == 5
+
+
+def test_deterministic_given_seed(tiny_script):
+    path = tiny_script()
+    a = run_probe(path, steps=6, device="cpu", seed=3)
+    b = run_probe(path, steps=6, device="cpu", seed=3)
+    c = run_probe(path, steps=6, device="cpu", seed=4)
+    assert list(a.run.series["train_loss"].values) == list(b.run.series["train_loss"].values)
+    assert list(a.run.series["train_loss"].values) != list(c.run.series["train_loss"].values)
+
+
+def test_leaves_model_hooks_modes_and_rng_as_found(write_script, tiny_data):
+    shared = types.ModuleType("regadvisor_probe_test_shared")
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.2), nn.BatchNorm1d(16), nn.Linear(16, 2))
+    model[3].eval()  # a frozen BatchNorm the user set up deliberately
+    user_hook = model[0].register_forward_hook(lambda m, i, o: None)
+    tensor_hook = model[4].weight.register_hook(lambda g: g)
+    shared.MODEL = model
+    sys.modules[shared.__name__] = shared
+    path = write_script(tiny_data + '''
+import regadvisor_probe_test_shared
+
+def build_model():
+    return regadvisor_probe_test_shared.MODEL
+''')
+
+    def snapshot():
+        return (
+            [(n, m.training, dict(m._forward_hooks), dict(m._forward_pre_hooks), dict(m._backward_hooks),
+              dict(getattr(m, "_backward_pre_hooks", {})), dict(m._forward_hooks_with_kwargs))
+             for n, m in model.named_modules()],
+            [(n, dict(p._backward_hooks or {})) for n, p in model.named_parameters()],
+        )
+
+    random.seed(123)
+    torch.manual_seed(123)
+    before = snapshot()
+    rng_py, rng_torch = random.getstate(), torch.get_rng_state()
+    try:
+        r = run_probe(path, steps=5, depth="full", device="cpu")
+        assert r.steps == 5
+        assert snapshot() == before
+        assert random.getstate() == rng_py
+        assert torch.equal(torch.get_rng_state(), rng_torch)
+        # also after a failure inside the loop
+        model.train()
+        model[3].eval()
+        before = snapshot()
+        r = run_probe(path, steps=5, device="cpu", progress=lambda p: (_ for _ in ()).throw(KeyboardInterrupt))
+        assert r.interrupted and snapshot() == before
+        assert torch.equal(torch.get_rng_state(), rng_torch)
+    finally:
+        user_hook.remove()
+        tensor_hook.remove()
+        del sys.modules[shared.__name__]
+
+
+def test_knobs_through_signatures(tiny_script):
+    path = tiny_script('''
+def build_optimizer(params, weight_decay=0.0, learning_rate=1e-3):
+    return torch.optim.AdamW(params, lr=learning_rate, weight_decay=weight_decay)
+''', model='''
+def build_model(dropout=0.0, **kw):
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 2))
+''')
+    r = run_probe(path, steps=2, device="cpu",
+                  knobs={"dropout": 0.3, "normalization": "layernorm", "weight_decay": 0.05, "learning_rate": 0.01})
+    f = r.run.facts
+    assert f["knobs_applied"]["dropout"] == "build_model(dropout=0.3)"
+    assert f["knobs_applied"]["normalization"] == "build_model(normalization='layernorm')"
+    assert f["knobs_applied"]["weight_decay"] == "build_optimizer(params, weight_decay=0.05)"
+    assert f["knobs_applied"]["learning_rate"] == "build_optimizer(params, learning_rate=0.01)"
+    assert f["max_dropout"] == 0.3 and f["weight_decay"] == 0.05 and f["learning_rate"] == 0.01
+    assert f["knobs_not_applied"] == {}
+
+
+def test_knobs_by_standard_means(tiny_script):
+    path = tiny_script('''
+def build_optimizer(params):
+    return torch.optim.Adam(params, lr=1e-3)
+''', model='''
+def build_model():
+    return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
+''')
+    r = run_probe(path, steps=3, device="cpu", knobs={
+        "dropout": 0.4, "normalization": "groupnorm", "residual": True, "weight_decay": 0.1,
+        "grad_clip_norm": 1.0, "label_smoothing": 0.1, "learning_rate": 3e-3})
+    f = r.run.facts
+    applied, not_applied = f["knobs_applied"], f["knobs_not_applied"]
+    assert applied["dropout"] == "set p=0.4 on 1 existing dropout module(s)" and f["max_dropout"] == 0.4
+    assert "swapped 1 normalization layer(s) to groupnorm" in applied["normalization"]
+    assert f["normalization_layers"] == ["groupnorm"]
+    assert "rebuilt Adam as AdamW" in applied["weight_decay"] and f["optimizer"] == "adamw"
+    assert f["adam_coupled_weight_decay"] is False and f["decay_on_bias_or_norm"] is False
+    assert f["weight_decay"] == 0.1 and f["learning_rate"] == 3e-3
+    assert "clip_grad_norm_" in applied["grad_clip_norm"]
+    assert applied["label_smoothing"] == "F.cross_entropy(label_smoothing=0.1)"
+    assert "residual" in not_applied
+
+
+def test_optimizer_knob_rebuilds(tiny_script):
+    path = tiny_script('''
+def build_optimizer(params):
+    return torch.optim.Adam(params, lr=2e-3, weight_decay=1e-4)
+''')
+    r = run_probe(path, steps=2, device="cpu", knobs={"optimizer": "AdamW"})
+    f = r.run.facts
+    assert f["optimizer_class"] == "AdamW" and f["learning_rate"] == 2e-3 and f["weight_decay"] == 1e-4
+    assert f["knobs_applied"]["optimizer"] == "rebuilt Adam as AdamW with the same parameter groups"
+
+
+def test_early_stopping_knob(tiny_script):
+    r = run_probe(tiny_script(), epochs=30, device="cpu", knobs={"early_stopping_patience": 1, "learning_rate": 0.5})
+    es = r.run.facts["early_stopping"]
+    assert es["patience"] == 1
+    assert r.stop_reason in ("early-stopping", "epochs")
+    assert es["stopped"] == (r.stop_reason == "early-stopping")
+
+
+@pytest.mark.parametrize("bad", [
+    {"dropuot": 0.1}, {"dropout": 1.5}, {"normalization": "weirdnorm"}, {"optimizer": "lion"},
+    {"early_stopping_patience": 0}, {"residual": "yes"},
+])
+def test_bad_knobs_are_config_errors(tiny_script, bad):
+    with pytest.raises(ConfigError):
+        run_probe(tiny_script(), steps=1, device="cpu", knobs=bad)
+
+
+def test_bad_arguments(tiny_script):
+    with pytest.raises(ConfigError):
+        run_probe(tiny_script(), steps=0)
+    with pytest.raises(ConfigError):
+        run_probe(tiny_script(), steps=1, depth="deep")
+    with pytest.raises(ConfigError):
+        run_probe(tiny_script(), steps=1, device="tpu")
