@@ -111,7 +111,10 @@ def crc32c(data: bytes) -> int:
     return _CRC_FAST(data) if _CRC_FAST is not None else crc32c_py(data)
 
 
-_HEADER_OK: dict[bytes, int] = {}  # 12 header bytes whose length CRC checked out → length
+_LENGTH_OK: dict[int, int] = {}  # record lengths seen → their masked CRC (lengths repeat)
+# A record header (length, its CRC) and the first bytes of an Event: 0x09, wall_time, 0x10 and
+# the first three bytes of the step varint (read even when the record is shorter; unused then).
+_HEAD = Struct("<QIBdBBBB")
 
 
 class _Corrupt(Exception):
@@ -254,6 +257,8 @@ class _Scanner:
         self.crc = _CRC_FAST if _CRC_FAST is not None else crc32c_py
         self.fast: dict[bytes, tuple[Callable, Callable, Callable]] = {}
         self.fast8: dict[bytes, tuple[Callable, Callable, Callable]] = {}
+        self.slow_records = 0  # records decoded field by field (the others took the fast path)
+        self.slow_points = 0
 
     # -- the slow path: any record, decoded field by field --------------------------------------
     def decode(self, buf: bytes, ds: int, de: int) -> None:
@@ -321,6 +326,7 @@ class _Scanner:
                 cols = ef.columns(tag)
                 cols[0].append(value)
                 cols[1].append(step)
+                self.slow_points += 1
                 last = (tag, value, simple, "<f", b) if not other and meta is None and tensor is None else None
             elif tensor is not None and self.plugins.get(tag, "") in _SCALAR_PLUGINS:
                 got = _tensor_scalar(buf, tensor[0], tensor[1])
@@ -329,6 +335,7 @@ class _Scanner:
                 cols = ef.columns(tag)
                 cols[0].append(got[0])
                 cols[1].append(step)
+                self.slow_points += 1
                 last = (tag, got[0], got[1], got[2], b) if not other and meta is None else None
         # Remember this layout for the fast path when the event is wall_time, step, then one
         # Summary.Value whose number is the record's last 4 (or 8) bytes: every later record
@@ -346,29 +353,33 @@ class _Scanner:
                 self.fast8[buf[p:de - 8]] = (cols[0].append, cols[1].append, _F64.unpack_from)
 
     def header(self, buf: bytes, pos: int, offset: int) -> int:
-        hdr = buf[pos:pos + 12]
-        length = _U64.unpack_from(hdr)[0]
-        if masked_crc(crc32c(hdr[:8])) != _U32.unpack_from(hdr, 8)[0]:
+        length = _U64.unpack_from(buf, pos)[0]
+        expected = masked_crc(crc32c(buf[pos:pos + 8]))
+        if expected != _U32.unpack_from(buf, pos + 8)[0]:
             raise _Corrupt(offset, "record header CRC mismatch")
-        if len(_HEADER_OK) < 4096:
-            _HEADER_OK[hdr] = length
+        if len(_LENGTH_OK) < 4096:
+            _LENGTH_OK[length] = expected
         return length
-
-    def check_data(self, buf: bytes, ds: int, de: int, offset: int) -> None:
-        if masked_crc(self.crc(buf[ds:de])) != _U32.unpack_from(buf, de)[0]:
-            raise _Corrupt(offset, "record data CRC mismatch")
 
     # -- the loop ------------------------------------------------------------------------------
     def scan(self) -> EventFile:
+        """Read the file record by record.
+
+        The loop is the reader's cost, so it is written for CPython: one ``struct`` call reads
+        a record's header and the start of its Event (wall_time tag and value, step tag and the
+        first three bytes of the step varint); a record whose bytes between the step and its
+        last 4 (or 8) bytes were seen before (one tag's scalar layout) is stored with one dict
+        lookup; anything else is decoded field by field.
+        """
         ef = self.ef
         path = ef.path
-        header_ok = _HEADER_OK.get
         fast = self.fast.get
         fast8 = self.fast8
         crc = self.crc if self.verify else None
         u32 = _U32.unpack_from
-        records = 0
-        last_ds = -1
+        head = _HEAD.unpack_from
+        length_ok = _LENGTH_OK.get
+        last_wall = -math.inf
         with open(path, "rb") as f:
             buf = f.read(_CHUNK)
             if not buf:
@@ -378,40 +389,38 @@ class _Scanner:
             pos = 0
             while True:
                 n = len(buf)
+                limit = n - _HEAD.size
                 try:
-                    while pos + 12 <= n:
-                        length = header_ok(buf[pos:pos + 12])
-                        if length is None:
-                            length = self.header(buf, pos, base + pos)
+                    while pos <= limit:
+                        length, length_crc, t1, wall, t2, b, c, d = head(buf, pos)
+                        if length_ok(length) != length_crc:
+                            self.header(buf, pos, base + pos)  # raises unless the CRC is right
                         ds = pos + 12
                         de = ds + length
                         if de + 4 > n:
                             break
-                        if crc is not None and masked_crc(crc(buf[ds:de])) != u32(buf, de)[0]:
-                            raise _Corrupt(base + pos, "record data CRC mismatch")
-                        records += 1
-                        last_ds = ds
-                        if length > 14 and buf[ds] == 0x09:
-                            p = ds + 9
-                            if buf[p] == 0x10:
-                                b = buf[p + 1]
-                                p += 2
+                        if crc is not None:
+                            v = crc(buf[ds:de])
+                            if (((v >> 15) | (v << 17)) + 0xA282EAD8) & 0xFFFFFFFF != u32(buf, de)[0]:
+                                raise _Corrupt(base + pos, "record data CRC mismatch")
+                        if t1 == 0x09 and length > 14:
+                            last_wall = wall
+                            if t2 == 0x10:  # the step varint, unrolled for up to 3 bytes
                                 if b < 0x80:
                                     step = b
+                                    p = ds + 11
+                                elif c < 0x80:
+                                    step = (b & 0x7F) | (c << 7)
+                                    p = ds + 12
+                                elif d < 0x80:
+                                    step = (b & 0x7F) | ((c & 0x7F) << 7) | (d << 14)
+                                    p = ds + 13
                                 else:
-                                    step = b & 0x7F
-                                    shift = 7
-                                    while True:
-                                        b = buf[p]
-                                        p += 1
-                                        step |= (b & 0x7F) << shift
-                                        if b < 0x80:
-                                            break
-                                        shift += 7
-                                    if step >> 63:
-                                        step = signed64(step)
+                                    step, p = varint(buf, ds + 10, de)
+                                    step = signed64(step)
                             else:
                                 step = 0
+                                p = ds + 9
                             hit = fast(buf[p:de - 4])
                             if hit is not None:
                                 hit[0](hit[2](buf, de - 4)[0])
@@ -427,16 +436,12 @@ class _Scanner:
                                     continue
                         self._slow(buf, ds, de, base + pos)
                         pos = de + 4
-                except (IndexError, StructError):
+                    else:
+                        pos = self._tail(buf, pos, n, base)
+                except (IndexError, StructError, DecodeError):
                     # a damaged record made the fast path read past it: decode it properly
-                    ds = pos + 12
-                    de = ds + _U64.unpack_from(buf, pos)[0]
-                    self._slow(buf, ds, de, base + pos)
-                    pos = de + 4
+                    pos = self._tail(buf, pos, n, base, one=True)
                     continue
-                if last_ds >= 0 and buf[last_ds] == 0x09:
-                    ef.last_wall_time = _F64.unpack_from(buf, last_ds + 1)[0]
-                last_ds = -1
                 # need more bytes: the rest of this record, or the next chunk
                 need = 12 if pos + 12 > n else _U64.unpack_from(buf, pos)[0] + 16
                 if need > _SKIP_UNREAD and self._skippable(buf, pos, n):
@@ -445,24 +450,48 @@ class _Scanner:
                     pos = 0
                     buf = f.read(_CHUNK)
                     if base > os.fstat(f.fileno()).st_size:
-                        self._truncated(base - need, records)
+                        self._truncated(base - need)
                         break
                     continue
                 more = f.read(max(_CHUNK, need - (n - pos)))
                 if not more:
                     if pos < n:
-                        self._truncated(base + pos, records, tail=buf[pos:])
+                        self._truncated(base + pos, tail=buf[pos:])
                     break
                 buf = buf[pos:] + more
                 base += pos
                 pos = 0
-        ef.records = records
-        if records == 0:
+        if ef.last_wall_time is None or last_wall > ef.last_wall_time:
+            ef.last_wall_time = last_wall
+        ef.records = self.slow_records + sum(len(c[0]) for c in ef.scalars.values()) - self.slow_points
+        if self.slow_records == 0:
             raise LogReadError("no complete record: the file is shorter than one event", source=path,
                                hint="the writer may have been killed before its first flush")
         return ef
 
+    def _tail(self, buf: bytes, pos: int, n: int, base: int, one: bool = False) -> int:
+        """The general path for the records at ``pos`` (the last bytes of a buffer, or a record
+        the fast path stumbled on): returns where the first incomplete record starts."""
+        while pos + 12 <= n:
+            length = self.header(buf, pos, base + pos)
+            ds = pos + 12
+            de = ds + length
+            if de + 4 > n:
+                break
+            if self.verify:
+                self.check(buf, ds, de, base + pos)
+            self._slow(buf, ds, de, base + pos)
+            pos = de + 4
+            if one:
+                break
+        return pos
+
+    def check(self, buf: bytes, ds: int, de: int, offset: int) -> None:
+        if masked_crc(self.crc(buf[ds:de])) != _U32.unpack_from(buf, de)[0]:
+            raise _Corrupt(offset, "record data CRC mismatch")
+
     def _slow(self, buf: bytes, ds: int, de: int, offset: int) -> None:
+        self.slow_records += 1
         try:
             self.decode(buf, ds, de)
         except (DecodeError, StructError, IndexError, UnicodeDecodeError) as exc:
@@ -488,12 +517,12 @@ class _Scanner:
         except DecodeError:
             return False
 
-    def _truncated(self, offset: int, records: int, tail: bytes = b"") -> None:
+    def _truncated(self, offset: int, tail: bytes = b"") -> None:
         if tail and not tail.strip(b"\0"):
             what = f"{len(tail)} zero byte(s) after the last record (preallocated, never written)"
         else:
             what = f"the last record is incomplete at byte {offset} (a run still writing, or killed)"
-        self.ef.warnings.append(f"{self.ef.path.name}: {what}; read the {records} complete record(s) before it")
+        self.ef.warnings.append(f"{self.ef.path.name}: {what}; read the complete records before it")
 
 
 def read_event_file(path: str | Path, *, verify: bool | None = None,
@@ -693,7 +722,7 @@ def read(path: Path, options: registry.ReadOptions | None = None, *, verify: boo
             raw = _raw_name(split, tag)
             target = merged.get(raw)
             if target is None:
-                merged[raw] = (array("d", values), array("d", steps))
+                merged[raw] = (values, steps)  # the file's own columns: no copy
                 continue
             dropped = _merge(target, values, steps)
             if dropped:
