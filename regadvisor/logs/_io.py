@@ -7,14 +7,30 @@ or an unreadable path produce the same clear message whichever format was asked 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, TextIO
+from typing import Any, TextIO
 
 from ..errors import LogReadError
 
 HEAD_BYTES = 64 * 1024
 """How much of a file sniffing looks at: enough for a header and a few hundred lines."""
+
+# What a column or key named so holds, for the tabular readers (CSV family, JSON, JSONL).
+STEP_NAMES = frozenset({"step", "steps", "global_step", "_step", "trainer/global_step", "trainer_global_step",
+                        "iteration", "iter", "it"})
+EPOCH_NAMES = frozenset({"epoch", "epochs"})
+# Wall-clock and bookkeeping: numbers, but not evidence about learning.
+BOOKKEEPING_NAMES = frozenset({"time", "timestamp", "_timestamp", "wall_time", "walltime", "datetime", "date",
+                               "created_at", "runtime", "_runtime", "v_num"})
+
+
+def json_number(value: Any) -> float | None:
+    """A JSON value as a metric value: numbers only (``true`` is not 1.0, ``"0.5"`` is not a number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value)
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:

@@ -9,21 +9,25 @@ what raw name, which are summed). Rows are streamed with the ``csv`` module stra
 from __future__ import annotations
 
 import csv
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import LogReadError
-from ..model import Run
+from ..model import NAN, Run
+from ._io import (
+    BOOKKEEPING_NAMES,
+    EPOCH_NAMES,
+    STEP_NAMES,
+    check_text,
+    head_text,
+    open_text,
+    require_metrics,
+)
 from .aliases import _SPLIT_WORDS, canonical_name, normalise
-from ._io import check_text, head_text, open_text, require_metrics
 from .facts import add_facts, read_yaml_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
-_STEP_COLUMNS = {"step", "steps", "global_step", "iteration", "iter", "it", "trainer_global_step"}
-_EPOCH_COLUMNS = {"epoch", "epochs"}
-# Wall-clock and bookkeeping columns: numbers, but not evidence about learning.
-_SKIP_COLUMNS = {"time", "timestamp", "wall_time", "walltime", "datetime", "date", "created_at",
-                 "runtime", "v_num", "_runtime", "_timestamp"}
 # Cells frameworks write for "no value this row" (fastai writes #na# before the first validation).
 _MISSING = {"#na#", "na", "n/a", "none", "null", "-"}
 
@@ -55,11 +59,11 @@ def _split_header(header: list[str], options: ReadOptions) -> tuple[int | None, 
         key = _key(cell)
         if cell in mapped:
             metrics.append(i)
-        elif key in _STEP_COLUMNS and step is None:
+        elif key in STEP_NAMES and step is None:
             step = i
-        elif key in _EPOCH_COLUMNS and epoch is None:
+        elif key in EPOCH_NAMES and epoch is None:
             epoch = i
-        elif key and key not in _SKIP_COLUMNS:
+        elif key and key not in BOOKKEEPING_NAMES:
             metrics.append(i)
     return step, epoch, metrics
 
@@ -169,37 +173,73 @@ def _epochs_increase(path: Path, column: int) -> bool:
     return True
 
 
+class _Columns:
+    """Points gathered per metric in local arrays and handed to the builder with one ``extend``
+    each: a bound ``array.append`` per value instead of a method call per point."""
+
+    def __init__(self) -> None:
+        self.arrays: dict[str, tuple[array, array, array]] = {}
+
+    def appenders(self, name: str):
+        values, steps, epochs = self.arrays.setdefault(name, (array("d"), array("d"), array("d")))
+        return values.append, steps.append, epochs.append
+
+    def add(self, name: str, value: float, step: float, epoch: float) -> None:
+        put_value, put_step, put_epoch = self.appenders(name)
+        put_value(value)
+        put_step(step)
+        put_epoch(epoch)
+
+    def hand_to(self, builder: RunBuilder) -> None:
+        for name, (values, steps, epochs) in self.arrays.items():
+            if values:
+                builder.extend(name, values, steps, epochs)
+
+
+def _value(cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        return NAN
+
+
 def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: Path) -> None:
-    """The hot loop: one pass, one ``float()`` per non-empty cell, points appended in place."""
+    """The hot loop: one pass, one ``float()`` per non-empty cell, values appended to arrays."""
     width = len(header)
-    add = builder.add
-    si, ei, metrics, sums, hold = plan.step, plan.epoch, plan.metrics, plan.sums, plan.hold_eval
-    pending: list[tuple[str, float, float | None, float | None]] = []
-    last_train_epoch = last_eval_step = None
+    columns = _Columns()
+    cols = [(i, role, name, *columns.appenders(name)) for i, name, role in plan.metrics]
+    sums = [(name, parts, columns.appenders(name)) for name, parts in plan.sums]
+    si, ei, epoch_is_row = plan.step, plan.epoch, plan.epoch_is_row
+    pending: list[tuple[str, float, float, float]] = []
+    last_train_epoch = last_eval_step = NAN
     non_numeric: dict[int, int] = {}
     short = None
     rows = 0
-    step = epoch = epoch_cell = None
+    step = epoch = NAN
+    epoch_cell = None
     for row in reader:
-        if len(row) != width and not any(c.strip() for c in row):
-            continue
-        if short is not None:
-            line, cells = short
-            raise LogReadError(f"line {line} has {cells} cells but the header has {width}, and rows follow it",
-                               source=path, hint="repair the file, or pass the log of a single run")
-        if len(row) != width:
+        if len(row) != width or short is not None:
+            if not any(c.strip() for c in row):
+                continue
+            if short is not None:
+                line, cells = short
+                raise LogReadError(f"line {line} has {cells} cells but the header has {width}, and rows follow it",
+                                   source=path, hint="repair the file, or pass the log of a single run")
             short = (reader.line_num, len(row))
             continue
         if si is not None:
-            step = _number(row[si])
-        if plan.epoch_is_row:
+            try:
+                step = float(row[si])
+            except ValueError:
+                step = NAN
+        if epoch_is_row:
             epoch = float(rows)
         elif ei is not None and row[ei] != epoch_cell:
             # Epoch cells repeat for thousands of rows: convert each distinct one once.
             epoch_cell = row[ei]
-            epoch = _number(epoch_cell)
+            epoch = _value(epoch_cell)
         rows += 1
-        for i, name, role in metrics:
+        for i, role, name, put_value, put_step, put_epoch in cols:
             cell = row[i]
             if not cell:
                 continue
@@ -209,45 +249,50 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
                 if cell.strip().lower() not in _MISSING:
                     non_numeric[i] = non_numeric.get(i, 0) + 1
                 continue
-            if role == _PLAIN:
-                add(name, value, step, epoch)
-            elif role == _TRAIN:
+            if role == _EVAL:
+                pending.append((name, value, step, epoch))
+                continue
+            if role == _TRAIN:
                 for point in pending:
-                    add(*point)
+                    columns.add(*point)
                     last_eval_step = point[2]
                 pending.clear()
-                add(name, value, step, epoch)
                 last_train_epoch = epoch
-            else:
-                pending.append((name, value, step, epoch))
-        for name, parts in sums:
+            put_value(value)
+            put_step(step)
+            put_epoch(epoch)
+        for name, parts, (put_value, put_step, put_epoch) in sums:
             values = [_number(row[i]) for i in parts]
             if None not in values:
-                add(name, sum(values), step, epoch)
+                put_value(sum(values))
+                put_step(step)
+                put_epoch(epoch)
     if rows == 0:
         raise LogReadError("has a header but no data rows", source=path,
                            hint="the run has not logged a metric yet; pass a log with data")
     if short is not None:
         builder.warn(f"the last row (line {short[0]}) has {short[1]} of {width} cells and was skipped "
                      "(the run may still be writing)")
-    if hold:
-        _finish_held(pending, last_train_epoch, last_eval_step, builder)
+    if pending:
+        _finish_held(pending, last_train_epoch, last_eval_step, columns, builder)
+    columns.hand_to(builder)
     for i, count in sorted(non_numeric.items()):
         builder.warn(f"column {header[i]!r}: {count} non-numeric cell(s) ignored")
 
 
-def _finish_held(pending, last_train_epoch, last_eval_step, builder: RunBuilder) -> None:
+def _finish_held(pending, last_train_epoch: float, last_eval_step: float, columns: _Columns,
+                 builder: RunBuilder) -> None:
     """Validation logged after training ended (``trainer.validate()`` after ``fit``) is not a
     point of the training curve: Lightning logs it one epoch past the last trained epoch, or at
-    a step already evaluated. Those points are set aside with a warning; the rest are kept."""
+    a step already evaluated. Those points are set aside with a warning; the rest are kept.
+    (Comparisons with NaN, an unknown step or epoch, are false: nothing is set aside on a guess.)"""
     aside = []
     for point in pending:
         _, _, step, epoch = point
-        if (last_train_epoch is not None and epoch is not None and epoch > last_train_epoch) or (
-                last_eval_step is not None and step is not None and step <= last_eval_step):
+        if epoch > last_train_epoch or step <= last_eval_step:
             aside.append(point)
         else:
-            builder.add(*point)
+            columns.add(*point)
     if aside:
         shown = ", ".join(f"{name}={value:.4g}" for name, value, _, _ in aside)
         builder.warn(f"set aside {len(aside)} validation value(s) logged after training ended ({shown}): "

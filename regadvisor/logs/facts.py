@@ -9,8 +9,9 @@ hyperparameters passes them through :func:`add_facts`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 

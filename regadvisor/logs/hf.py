@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 from ..errors import LogReadError
 from ..model import Run
-from ._io import head_text, load_json
+from ._io import head_text, json_number, load_json
 from .facts import add_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
@@ -25,12 +24,6 @@ _BOOKKEEPING = {"log_history", "stateful_callbacks", "is_local_process_zero", "i
                 "is_hyper_param_search", "trial_name", "trial_params"}
 _MODEL_CONFIG_KEYS = ("hidden_dropout_prob", "dropout", "attention_dropout", "attention_probs_dropout_prob",
                       "num_labels", "label_smoothing_factor")
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
 
 
 def read_trainer_state(path: Path, options: ReadOptions) -> Run:
@@ -49,13 +42,13 @@ def read_trainer_state(path: Path, options: ReadOptions) -> Run:
             raise LogReadError("log_history holds something other than objects", source=path,
                                hint="pass the trainer_state.json that Trainer saved, unedited")
         if "train_runtime" in entry or "total_flos" in entry:
-            summary = {k: v for k, v in entry.items() if k in _SUMMARY_KEYS and _number(v) is not None}
+            summary = {k: v for k, v in entry.items() if k in _SUMMARY_KEYS and json_number(v) is not None}
             if summary:
                 builder.facts["train_summary"] = summary
             continue
-        step, epoch = _number(entry.get("step")), _number(entry.get("epoch"))
+        step, epoch = json_number(entry.get("step")), json_number(entry.get("epoch"))
         for key, value in entry.items():
-            number = _number(value)
+            number = json_number(value)
             if number is None or key in ("step", "epoch") or key.endswith(_SKIP_SUFFIXES):
                 continue
             builder.add(key, number, step, epoch)

@@ -8,23 +8,23 @@ per-epoch lists, a list of per-step records, or an object holding such a list.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from ..errors import LogReadError
 from ..model import Run
-from ._io import check_text, head_text, load_json, open_text
+from ._io import (
+    BOOKKEEPING_NAMES,
+    EPOCH_NAMES,
+    STEP_NAMES,
+    check_text,
+    head_text,
+    json_number,
+    load_json,
+    open_text,
+)
 from .registry import LogFormat, ReadOptions, RunBuilder, register
-
-_STEP_KEYS = {"step", "steps", "global_step", "_step", "iteration", "iter", "it", "trainer/global_step"}
-_EPOCH_KEYS = {"epoch", "epochs"}
-_SKIP_KEYS = {"time", "timestamp", "_timestamp", "_runtime", "runtime", "wall_time", "walltime"}
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
 
 
 def _flatten(record: Mapping, prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -43,14 +43,14 @@ def _add_record(builder: RunBuilder, record: Mapping, options: ReadOptions) -> N
     step = epoch = None
     for key, value in items:
         low = key.lower()
-        if key not in mapped and low in _STEP_KEYS and step is None:
-            step = _number(value)
-        elif key not in mapped and low in _EPOCH_KEYS and epoch is None:
-            epoch = _number(value)
+        if key not in mapped and low in STEP_NAMES and step is None:
+            step = json_number(value)
+        elif key not in mapped and low in EPOCH_NAMES and epoch is None:
+            epoch = json_number(value)
     for key, value in items:
         low = key.lower()
-        number = _number(value)
-        if number is None or (key not in mapped and (low in _STEP_KEYS or low in _EPOCH_KEYS or low in _SKIP_KEYS)):
+        number = json_number(value)
+        if number is None or (key not in mapped and (low in STEP_NAMES or low in EPOCH_NAMES or low in BOOKKEEPING_NAMES)):
             continue
         builder.add(key, number, step, epoch)
 
@@ -105,7 +105,7 @@ def read_json(path: Path, options: ReadOptions) -> Run:
     data = load_json(path)
     builder = RunBuilder(path, "json", options)
     columns = {k: v for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
-    if columns and all(_number(x) is not None for v in columns.values() for x in v):
+    if columns and all(json_number(x) is not None for v in columns.values() for x in v):
         for key, values in columns.items():
             for epoch, value in enumerate(values):
                 builder.add(key, float(value), None, float(epoch))
