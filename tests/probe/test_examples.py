@@ -96,3 +96,40 @@ def test_probe_signals_are_none_on_a_log_run(name):
 def test_adam_coupled_from_log_facts():
     run = Run(source="hparams.yaml", format="lightning", facts={"optimizer": "Adam", "weight_decay": 0.01})
     assert SignalContext(run).get("adam_coupled_weight_decay") is True
+
+
+RULES = Path(__file__).resolve().parents[2] / "rules" / "probe"
+
+
+def test_probe_rules_load_and_pass_their_cases():
+    from regadvisor.engine.loader import load_rules
+    from regadvisor.engine.testing import failing_cases
+
+    rules = load_rules([RULES], include_bundled=False, known_signals=specs()).rules
+    assert len(rules) >= 15
+    assert [msg for rule in rules for msg in failing_cases(rule)] == []
+
+
+@pytest.mark.parametrize("name, budget, expected", [
+    ("deep_plain", {"epochs": 1}, {"GR001", "GR003", "AR001"}),
+    ("tiny_batch_bn", {"steps": 10}, {"NM001"}),
+    ("adam_l2", {"steps": 5}, {"OPT001"}),
+    ("small_transformer", {"steps": 5}, {"AR002", "DO001"}),
+])
+def test_probe_rules_fire_on_the_examples(name, budget, expected):
+    from regadvisor.engine.evaluator import evaluate
+    from regadvisor.engine.loader import load_rules
+
+    rules = load_rules([RULES], include_bundled=False, known_signals=specs())
+    r, sig = probe(name, **budget)
+    fired = {f.rule_id for f in evaluate(rules, sig.get, r.run.facts) if f.status == "fired"}
+    assert expected <= fired
+
+
+def test_probe_rules_quiet_on_healthy():
+    from regadvisor.engine.evaluator import evaluate
+    from regadvisor.engine.loader import load_rules
+
+    rules = load_rules([RULES], include_bundled=False, known_signals=specs())
+    r, sig = probe("healthy", epochs=1)
+    assert [f.rule_id for f in evaluate(rules, sig.get, r.run.facts) if f.status == "fired"] == []
