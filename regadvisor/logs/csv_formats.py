@@ -284,15 +284,18 @@ def _finish_held(pending, last_train_epoch: float, last_eval_step: float, column
                  builder: RunBuilder) -> None:
     """Validation logged after training ended (``trainer.validate()`` after ``fit``) is not a
     point of the training curve: Lightning logs it one epoch past the last trained epoch, or at
-    a step already evaluated. Those points are set aside with a warning; the rest are kept.
-    (Comparisons with NaN, an unknown step or epoch, are false: nothing is set aside on a guess.)"""
+    a step already evaluated (when ``max_steps`` ended training mid-epoch). Those points are set
+    aside with a warning; the rest are kept. (Comparisons with NaN, an unknown step or epoch,
+    are false: nothing is set aside on a guess.)"""
     aside = []
+    kept_step: dict[str, float] = {}
     for point in pending:
-        _, _, step, epoch = point
-        if epoch > last_train_epoch or step <= last_eval_step:
+        name, _, step, epoch = point
+        if epoch > last_train_epoch or step <= last_eval_step or step <= kept_step.get(name, NAN):
             aside.append(point)
         else:
             columns.add(*point)
+            kept_step[name] = step
     if aside:
         shown = ", ".join(f"{name}={value:.4g}" for name, value, _, _ in aside)
         builder.warn(f"set aside {len(aside)} validation value(s) logged after training ended ({shown}): "

@@ -12,11 +12,12 @@ some loggers print first) is ignored, and lines that look like Python code never
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import LogReadError
 from ..model import Run
-from ._io import check_text, head_text, open_text
+from ._io import BOOKKEEPING_NAMES, check_text, head_text, open_text
 from .aliases import CANONICAL, canonical_name, normalise
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
@@ -38,13 +39,22 @@ _STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global
 _EPOCH_WORDS = {"epoch", "ep", "epochs"}
 
 
+@lru_cache(maxsize=4096)
 def _role(key: str) -> str:
-    words = normalise(key).split("_")
+    """Whether a printed name is the step, the epoch, bookkeeping or a metric (cached: a log
+    repeats a handful of names millions of times)."""
+    text = normalise(key)
+    words = text.split("_")
     if words[-1] in _EPOCH_WORDS:
         return "epoch"
     if words[-1] in _STEP_WORDS or "_".join(words[-2:]) == "global_step":
         return "step"
-    return "metric"
+    return "skip" if text in BOOKKEEPING_NAMES else "metric"
+
+
+@lru_cache(maxsize=4096)
+def _canonical(key: str, metric_map: tuple[tuple[str, str], ...]) -> str:
+    return canonical_name(key, dict(metric_map)).canonical
 
 
 def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
@@ -76,7 +86,8 @@ def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | N
             elif total:
                 value /= float(total) or 1.0
             metrics.append((key, value))
-    names = [canonical_name(key, options.metric_map).canonical for key, _ in metrics]
+    user_map = tuple(sorted(options.metric_map.items()))
+    names = [_canonical(key, user_map) for key, _ in metrics]
     known = [n for n in names if n in CANONICAL]
     if not known:
         return None

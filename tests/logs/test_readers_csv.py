@@ -170,3 +170,19 @@ def test_non_numeric_cells_are_counted(tmp_path):
     assert list(run.series["train_loss"].values) == [1.0, 0.8]
     assert any("'loss': 1 non-numeric" in w for w in run.warnings)
     assert any("'note'" in w for w in run.warnings)
+
+
+def test_post_fit_validation_at_the_last_evaluated_step_is_set_aside(tmp_path):
+    # max_steps ended training mid-epoch: validate() repeats step 6 in the same epoch.
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,train_loss,val_loss\n0,2,1.0,\n0,2,,1.1\n0,5,0.8,\n0,6,,0.9\n0,6,,0.7\n")
+    run = read_log(path)
+    assert list(run.series["val_loss"].values) == [1.1, 0.9]
+    assert any("val_loss=0.7" in w for w in run.warnings)
+
+
+def test_validation_only_lightning_log_keeps_every_point(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,step,val_loss\n0,9,1.2\n1,19,1.1\n2,29,1.0\n")
+    run = read_log(path)
+    assert list(run.series["val_loss"].values) == [1.2, 1.1, 1.0] and run.warnings == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -48,9 +49,20 @@ def test_log_that_starts_with_its_own_python_source():
     ("1875/1875 [==============================] - 3s 1ms/step - loss: 0.2 - val_loss: 0.1", None, None,
      [("loss", 0.2), ("val_loss", 0.1)]),
     ("Train Epoch: 1 [0/60000 (0%)]\tLoss: 2.302", None, 1, [("Loss", 2.302)]),
+    ("Epoch 0: 100%|##| 1875/1875 [00:10<00:00, 180.00it/s, v_num=0, train_loss=0.123, val_loss=0.1]", None, 0,
+     [("train_loss", 0.123), ("val_loss", 0.1)]),
 ])
 def test_metric_lines(line, step, epoch, metrics):
     assert parse_line(line, ReadOptions()) == (step, epoch, metrics)
+
+
+def test_nan_loss_is_a_value_not_noise(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("step 1 loss 2.0\nstep 2 loss nan\nstep 3 loss inf\n")
+    run = read_log(path)
+    values = list(run.series["train_loss"].values)
+    assert values[0] == 2.0 and math.isnan(values[1]) and math.isinf(values[2])
+    assert any("NaN/inf" in w for w in run.warnings)
 
 
 @pytest.mark.parametrize("line", [
