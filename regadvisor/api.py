@@ -9,6 +9,7 @@ Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -17,7 +18,8 @@ from .config import Settings, load_settings
 from .engine import evaluator
 from .engine.loader import RuleSet, apply_overrides, load_rules, select
 from .errors import ConfigError
-from .model import Report, Run
+from .gates import compile_gates
+from .model import SEVERITIES, Finding, Report, Run
 from .signals.registry import SignalContext, specs
 
 SCHEMA_VERSION = "1.0"
@@ -95,3 +97,52 @@ def diagnose(
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     run = read(path, log_format=log_format, metrics={**settings.metrics, **(metrics or {})})
     return analyze(run, ruleset)
+
+
+@dataclass
+class CheckResult:
+    """The outcome of ``regadvisor check``: per-run reports with gate findings, and the CI decision."""
+
+    reports: list[Report]
+    required: set[str] = field(default_factory=set)
+    fail_on: str = "error"
+
+    @staticmethod
+    def gates(report: Report) -> list[Finding]:
+        return [f for f in report.findings if f.category == "gate"]
+
+    def failures(self, report: Report) -> list[Finding]:
+        """Gates broken, required gates not judged, and rules fired at or above ``fail_on``."""
+        out = [f for f in self.gates(report)
+               if f.status == "fired" or (f.status == "skipped" and f.rule_id in self.required)]
+        if self.fail_on != "never":
+            floor = SEVERITIES.index(self.fail_on)
+            out += [f for f in report.findings if f.category != "gate" and f.status == "fired"
+                    and SEVERITIES.index(f.severity) >= floor]
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not any(self.failures(r) for r in self.reports)
+
+
+def check(
+    paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
+    rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
+    params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
+    require: bool = False,
+) -> CheckResult:
+    """Judge runs against the project's CI gates and rules: ``regadvisor check`` as a function."""
+    from .logs.read import find_runs
+
+    settings = settings if settings is not None else load_settings()
+    ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
+    gate_rules, required = compile_gates(settings.check, settings.source or "[tool.regadvisor.check]", require)
+    if not gate_rules:
+        raise ConfigError("no gates configured", source=str(settings.source or "pyproject.toml"),
+                          hint="add [tool.regadvisor.check] (e.g. max-acc-gap = 0.05) or a check: section to .regadvisor.yaml")
+    ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
+    targets = [run for p in paths for run in find_runs(p)] if log_format is None else list(paths)
+    merged = {**settings.metrics, **(metrics or {})}
+    reports = [analyze(read(t, log_format=log_format, metrics=merged), ruleset) for t in targets]
+    return CheckResult(reports, required, fail_on or settings.fail_on or "error")

@@ -156,6 +156,41 @@ def diagnose(
 
 
 @app.command()
+def check(
+    logs: List[str] = typer.Argument(..., metavar="LOG...", help="Training log files or run folders to gate."),
+    require: bool = typer.Option(False, "--require", help="Fail when a gate cannot be judged for lack of data."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="Skip auto-detection and read as this format."),
+    metric: List[str] = typer.Option([], "--metric", help="Map a canonical metric to your column (repeatable)."),
+    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
+    select_rules: List[str] = typer.Option([], "--select", help="Only these rules (repeatable)."),
+    ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (repeatable)."),
+    param: List[str] = typer.Option([], "--param", help="Override a rule parameter (repeatable)."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Rules at this severity or worse fail the job [default: error]."),
+    fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+) -> None:
+    """Gate training runs in CI: limits from [tool.regadvisor.check] or .regadvisor.yaml, plus the rules."""
+
+    def body() -> int:
+        from . import api
+        from .logs.aliases import parse_metric_map
+        from .render import gates as render_gates
+
+        result = api.check(logs, log_format=log_format, metrics=parse_metric_map(metric), rules=rules,
+                           select_rules=select_rules, ignore_rules=ignore_rules, params=api.parse_params(param),
+                           fail_on=fail_on.value if fail_on else None, require=require)
+        use_color = _use_color(output, color)
+        text = _render(result.reports, fmt, use_color)
+        if fmt is OutputFormat.terminal:
+            text += render_gates.render(result, color=use_color)
+        _write(text, output)
+        return 0 if result.passed else 1
+
+    guarded(body)
+
+
+@app.command()
 def formats() -> None:
     """List the log formats regadvisor reads."""
     from .logs.registry import formats as all_formats

@@ -1,6 +1,8 @@
-"""Settings from ``[tool.regadvisor]`` in ``pyproject.toml``, merged under command-line options.
+"""Settings from ``.regadvisor.yaml`` or ``[tool.regadvisor]`` in ``pyproject.toml``.
 
-The nearest ``pyproject.toml`` at or above the working directory is used. Recognised keys::
+The nearest of the two at or above the working directory is used (``.regadvisor.yaml`` first
+within one folder; a ``pyproject.toml`` without a ``[tool.regadvisor]`` table is passed over).
+Command-line options override it. Recognised keys (the YAML file takes the same ones)::
 
     [tool.regadvisor]
     rules = ["ci/rules"]            # extra rule folders, relative to the pyproject.toml
@@ -12,6 +14,9 @@ The nearest ``pyproject.toml`` at or above the working directory is used. Recogn
     [tool.regadvisor.params]        # rule parameters
     OF003 = { min_gap = 0.12 }
     "OF001.min_worsening" = 0.08
+
+    [tool.regadvisor.check]         # CI gates for `regadvisor check` (see regadvisor.gates)
+    max-acc-gap = 0.05
 
 Unknown keys are errors: a typo in a CI gate must not pass silently.
 """
@@ -48,14 +53,41 @@ class Settings:
     check: dict[str, Any] = field(default_factory=dict)
 
 
-def find_pyproject(start: Path | None = None) -> Path | None:
-    """The nearest ``pyproject.toml`` at or above ``start`` (default: the working directory)."""
+YAML_NAMES = (".regadvisor.yaml", ".regadvisor.yml")
+
+
+def find_config(start: Path | None = None) -> Path | None:
+    """The nearest ``.regadvisor.yaml`` or regadvisor-configured ``pyproject.toml`` at or above ``start``."""
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
+        for name in YAML_NAMES:
+            if (folder / name).is_file():
+                return folder / name
         candidate = folder / "pyproject.toml"
-        if candidate.is_file():
+        if candidate.is_file() and _table(candidate) is not None:
             return candidate
     return None
+
+
+def _table(path: Path) -> Any:
+    """The regadvisor table of a config file (``None`` when a pyproject.toml has none)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc}", source=path) from None
+    if path.name in YAML_NAMES:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"invalid YAML: {exc}", source=path) from None
+        return {} if data is None else data
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"invalid TOML: {exc}", source=path) from None
+    return data.get("tool", {}).get("regadvisor")
 
 
 def _strings(value: Any, key: str, source: Path) -> list[str]:
@@ -67,21 +99,15 @@ def _strings(value: Any, key: str, source: Path) -> list[str]:
 
 
 def load_settings(path: Path | None = None) -> Settings:
-    """Read ``[tool.regadvisor]`` from ``path`` or the nearest pyproject.toml (empty if none)."""
-    path = path or find_pyproject()
+    """Read settings from ``path`` or the nearest config file (empty settings if none)."""
+    path = path or find_config()
     if path is None:
         return Settings()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=path) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"invalid TOML: {exc}", source=path) from None
-    table = data.get("tool", {}).get("regadvisor")
+    table = _table(path)
     if table is None:
         return Settings()
     if not isinstance(table, dict):
-        raise ConfigError("[tool.regadvisor] must be a table", source=path)
+        raise ConfigError("the regadvisor settings must be a table/mapping", source=path)
     unknown = sorted(set(table) - _KNOWN)
     if unknown:
         raise ConfigError(f"unknown key(s) in [tool.regadvisor]: {', '.join(unknown)}", source=path,

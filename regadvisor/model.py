@@ -170,6 +170,7 @@ class Finding:
     evidence: dict[str, dict[str, str]] = field(default_factory=dict)
     recommendations: list[Recommendation] = field(default_factory=list)
     verdict: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)  # the signals and params it was judged on
 
     def to_dict(self) -> dict[str, Any]:
         return {

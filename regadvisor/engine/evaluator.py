@@ -120,7 +120,7 @@ def evaluate_rule(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: dic
     """Judge one rule on one run's signals."""
     spec = rule.spec
     finding = Finding(rule.id, spec["title"], spec["category"], spec["severity"], spec["confidence"],
-                      "skipped", evidence=spec["evidence"], verdict=spec.get("verdict"))
+                      "skipped", evidence=spec["evidence"], verdict=spec.get("verdict"), values=dict(params))
     missing = [s for s in rule.requires if _is_missing(lookup(s))]
     if missing:
         finding.missing = missing
@@ -137,13 +137,12 @@ def evaluate_rule(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: dic
     if result is None:
         finding.missing = _unknown(spec["when"], lookup)
         return finding
+    finding.values = {**{s: lookup(s) for s in sorted(rule.signals())}, **params}
     if not result:
         finding.status = "passed"
         return finding
     finding.status = "fired"
-    values = {s: lookup(s) for s in rule.signals()}
-    values.update(params)
-    finding.message = render_message(spec["message"], values)
+    finding.message = render_message(spec["message"], finding.values)
     finding.recommendations = _recommendations(rule, lookup, params, facts or {})
     return finding
 
