@@ -19,22 +19,29 @@ def randomize_affine(*modules):
                 dict(m.named_parameters())[name].copy_(value)
 
 
+def tolerance(dtype):
+    """float32 gradients of the affine parameters are sums over N * spatial products, computed in a
+    different order by torch's kernels; 1e-4 covers that rounding. float64 keeps the strict default."""
+    return {"rtol": 1e-4, "atol": 1e-4} if dtype == torch.float32 else {}
+
+
 def compare_forward_backward(ref, tor, x):
     """Same output, same input gradient, same parameter gradients."""
+    tol = tolerance(x.dtype)
     upstream = torch.randn_like(x)
     x_ref = x.clone().requires_grad_(True)
     x_tor = x.clone().requires_grad_(True)
     y_ref = ref(x_ref)
     y_tor = tor(x_tor)
-    torch.testing.assert_close(y_ref, y_tor)
+    torch.testing.assert_close(y_ref, y_tor, **tol)
     y_ref.backward(upstream)
     y_tor.backward(upstream)
-    torch.testing.assert_close(x_ref.grad, x_tor.grad)
+    torch.testing.assert_close(x_ref.grad, x_tor.grad, **tol)
     ref_params = dict(ref.named_parameters())
     tor_params = dict(tor.named_parameters())
     assert ref_params.keys() == tor_params.keys()
     for name in ref_params:
-        torch.testing.assert_close(ref_params[name].grad, tor_params[name].grad, msg=name)
+        torch.testing.assert_close(ref_params[name].grad, tor_params[name].grad, **tol, msg=lambda m, name=name: f"{name}: {m}")
 
 
 # ---------------------------------------------------------------------------------------------
