@@ -2,8 +2,10 @@
 
 They share one streaming core (:func:`_read_csv`): each format only decides, from the header,
 a :class:`_Plan` (which column is the step, which the epoch, which columns are metrics and under
-what raw name, which are summed). Rows are streamed with the ``csv`` module straight into the
-:class:`RunBuilder`; no per-row dict is built, so a million-row Lightning log stays fast.
+what raw name, which are summed, and, for Lightning, which are training and which validation).
+Rows are streamed with the ``csv`` module, values appended to one array per metric and handed to
+the :class:`RunBuilder` with one ``extend`` each; no per-row dict is built, so a million-row
+Lightning log reads in about a second (``benchmarks/bench_diagnose.py``).
 """
 
 from __future__ import annotations
@@ -43,7 +45,6 @@ class _Plan:
     epoch: int | None = None
     epoch_is_row: bool = False  # Keras history without a usable epoch column: row i is epoch i
     sums: list[tuple[str, list[int]]] = field(default_factory=list)  # YOLO: name ← sum of columns
-    hold_eval: bool = False  # Lightning: validation logged after the last training row is post-fit
 
 
 def _key(cell: str) -> str:
@@ -74,21 +75,22 @@ def _generic_plan(header: list[str], options: ReadOptions) -> _Plan:
 
 
 def _lightning_plan(header: list[str], options: ReadOptions) -> _Plan:
+    """Training columns and validation columns get roles: validation values wait until the next
+    training value proves training went on after them (see :func:`_finish_held`)."""
     plan = _generic_plan(header, options)
     roles = []
     for i, name, _ in plan.metrics:
         canonical = canonical_name(name, options.metric_map).canonical
         role = _TRAIN if canonical.startswith("train_") else _EVAL if canonical.startswith("val_") else _PLAIN
         roles.append((i, name, role))
-    plan.metrics, plan.hold_eval = roles, True
+    plan.metrics = roles
     return plan
 
 
 def _keras_plan(header: list[str], options: ReadOptions) -> _Plan:
     plan = _generic_plan(header, options)
-    if plan.epoch is None and header and not header[0].strip():
+    if plan.epoch is None and not header[0]:
         # pandas.DataFrame(history.history).to_csv(): an unnamed index column, 0..n-1.
-        plan.metrics = [m for m in plan.metrics if m[0] != 0]
         plan.epoch = 0
     if plan.epoch is None:
         plan.epoch_is_row = True
