@@ -109,16 +109,19 @@ def load_json(path: Path) -> Any:
                            hint="pass the training log itself") from None
 
 
-def require_metrics(path: Path | str, names: list[str], metric_map: dict[str, str]) -> None:
+def require_metrics(path: Path | str, names: list[str], metric_map: dict[str, str],
+                    columns: list[str] | None = None) -> None:
     """Refuse a log with no loss and no accuracy metric: nothing regadvisor measures would apply.
 
-    The message lists what was found, since the usual cause is a spelling the alias table
-    does not know, which ``--metric`` fixes.
+    The message lists what was found (``columns``, default ``names``), since the usual cause
+    is a spelling the alias table does not know, which ``--metric`` fixes.
     """
     from .aliases import canonical_name
 
     if any(canonical_name(name, metric_map).canonical.endswith(("_loss", "_acc")) for name in names):
         return
-    found = ", ".join(repr(n) for n in names) if names else "none"
-    raise LogReadError(f"no loss or accuracy metric found; metrics found: {found}", source=path,
+    shown = names if columns is None else columns
+    found = ", ".join(repr(n) for n in shown) if shown else "none"
+    raise LogReadError(f"no loss or accuracy metric found; {'columns' if columns else 'metrics'} found: {found}",
+                       source=path,
                        hint="name yours with --metric, e.g. --metric val_loss=NAME --metric train_loss=NAME")

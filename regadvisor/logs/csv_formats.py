@@ -150,7 +150,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_c
                              "using the row number as the epoch")
                 plan.epoch, plan.epoch_is_row = None, True
             require_metrics(path, [name for _, name, _ in plan.metrics] + [name for name, _ in plan.sums],
-                            options.metric_map)
+                            options.metric_map, columns=header)
             _stream(reader, header, plan, builder, path)
         except csv.Error as exc:
             raise LogReadError(f"is not a well-formed CSV file (line {reader.line_num}: {exc})", source=path,

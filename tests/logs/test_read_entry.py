@@ -94,3 +94,11 @@ def test_forcing_a_file_format_on_a_folder_reads_the_file_inside():
 def test_find_runs_of_a_missing_path(tmp_path):
     with pytest.raises(LogReadError, match="does not exist"):
         find_runs(tmp_path / "missing")
+
+
+def test_a_lightning_folder_with_csv_and_event_files_is_one_run(tmp_path):
+    version = tmp_path / "lightning_logs" / "version_0"
+    shutil.copytree(REAL / "tensorboard" / "mnist_cnn_version_0", version)
+    shutil.copy(REAL / "lightning" / "mnist_cnn_metrics.csv", version / "metrics.csv")
+    assert find_runs(tmp_path) == [version / "metrics.csv"]
+    assert read_log(tmp_path).format == "lightning"

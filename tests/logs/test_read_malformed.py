@@ -18,7 +18,7 @@ CASES = [
     ("metrics.csv", CSV_HEADER.encode(), "lightning", "no data rows"),
     ("metrics.csv", (CSV_HEADER + "0,1,1.0\n0,2,0.9,\n0,3,0.8,\n").encode(), "lightning", "line 2 has 3 cells"),
     ("log.csv", b"step,precision,recall\n1,0.5,0.4\n", None, "no loss or accuracy metric found"),
-    ("log.csv", b"step,precision,recall\n1,0.5,0.4\n", "csv", "'precision', 'recall'"),
+    ("log.csv", b"step,precision,recall\n1,0.5,0.4\n", "csv", "columns found: 'step', 'precision', 'recall'"),
     ("log.csv", b"a,b\n1,2\n", "keras", "no loss or accuracy"),
     ("log.csv", b"epoch,train_loss,valid_loss\n\"0,1.0,1.1\n", "fastai", "no data rows"),
     ("results.csv", b"epoch,train/box_loss,val/box_loss\n", "yolo", "no data rows"),

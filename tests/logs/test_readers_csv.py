@@ -186,3 +186,10 @@ def test_validation_only_lightning_log_keeps_every_point(tmp_path):
     path.write_text("epoch,step,val_loss\n0,9,1.2\n1,19,1.1\n2,29,1.0\n")
     run = read_log(path)
     assert list(run.series["val_loss"].values) == [1.2, 1.1, 1.0] and run.warnings == []
+
+
+def test_excel_style_csv_with_bom_and_crlf(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes("\ufeffepoch,loss,val_loss\r\n0,1.0,1.2\r\n1,0.8,1.1\r\n".encode())
+    run = read_log(path)
+    assert list(run.series["val_loss"].values) == [1.2, 1.1] and list(run.series["train_loss"].epochs) == [0, 1]
