@@ -18,7 +18,7 @@ from pathlib import Path
 from ..errors import LogReadError
 from ..model import Run
 from ._io import BOOKKEEPING_NAMES, check_text, head_text, open_text
-from .aliases import CANONICAL, canonical_name, normalise
+from .aliases import _SPLIT_WORDS, CANONICAL, canonical_name, normalise
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
@@ -35,6 +35,10 @@ _CODE = re.compile(
     r"|^\s*[@#]|[A-Za-z_]\w*\(|\w\s*(?:[-+*/=!]=)\s*\w|\bf['\"]"
     r"|^\s*[\w.]+(?:\s*:\s*\w+)?\s+=\s+\S+\s*(?:#.*)?$"  # a lone `name = value` (or `name: type = value`)
 )
+# A line that starts by naming its split: "Test set:", "Validation -", "[val]".
+_SPLIT_PREFIX = re.compile(
+    r"^\W*(?P<split>train(?:ing)?|valid(?:ation)?|val|eval(?:uation)?|test(?:ing)?|dev)(?:\s+set)?\s*[:|\]\-]",
+    re.IGNORECASE)
 _STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch_idx"}
 _EPOCH_WORDS = {"epoch", "ep", "epochs"}
 
@@ -57,6 +61,28 @@ def _canonical(key: str, metric_map: tuple[tuple[str, str], ...]) -> str:
     return canonical_name(key, dict(metric_map)).canonical
 
 
+@lru_cache(maxsize=4096)
+def _metric_key(key: str, split: str | None, metric_map: tuple[tuple[str, str], ...]) -> str:
+    """The name to record for a printed metric, read in the context of its line.
+
+    ``Test set: Average loss: 0.1, Accuracy: 9800/10000`` (PyTorch's MNIST example) is test
+    loss and test accuracy: a loss or accuracy printed without a split word takes the split the
+    line starts with, and a name of several words that means nothing (``Average loss``) falls
+    back to its last word. The user's own spellings are taken as they are.
+    """
+    if key in dict(metric_map).values():
+        return key
+    if _canonical(key, metric_map) not in CANONICAL and " " in key:
+        last = key.split()[-1]
+        if _canonical(last, metric_map) in CANONICAL:
+            key = last
+    words = normalise(key).split("_")
+    explicit = words[0] in _SPLIT_WORDS or words[-1] in _SPLIT_WORDS
+    if split and not explicit and _canonical(key, metric_map).endswith(("_loss", "_acc")):
+        return f"{split} {key}"
+    return key
+
+
 def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
     """The step, epoch and metrics one log line holds, or None when it is not a metric line.
 
@@ -68,6 +94,9 @@ def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | N
     line = _ANSI.sub("", line)
     if _CODE.search(line):
         return None
+    prefix = _SPLIT_PREFIX.match(line)
+    split = prefix.group("split").lower() if prefix else None
+    user_map = tuple(sorted(options.metric_map.items()))
     step = epoch = None
     metrics = []
     for m in _PAIR.finditer(line):
@@ -85,8 +114,7 @@ def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | N
                 value /= 100.0
             elif total:
                 value /= float(total) or 1.0
-            metrics.append((key, value))
-    user_map = tuple(sorted(options.metric_map.items()))
+            metrics.append((_metric_key(key, split, user_map), value))
     names = [_canonical(key, user_map) for key, _ in metrics]
     known = [n for n in names if n in CANONICAL]
     if not known:

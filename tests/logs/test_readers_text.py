@@ -49,6 +49,9 @@ def test_log_that_starts_with_its_own_python_source():
     ("1875/1875 [==============================] - 3s 1ms/step - loss: 0.2 - val_loss: 0.1", None, None,
      [("loss", 0.2), ("val_loss", 0.1)]),
     ("Train Epoch: 1 [0/60000 (0%)]\tLoss: 2.302", None, 1, [("Loss", 2.302)]),
+    ("Test set: Average loss: 0.0331, Accuracy: 9890/10000 (99%)", None, None,
+     [("test loss", 0.0331), ("test Accuracy", 0.989)]),
+    ("[val] loss=0.52 acc=0.81 lr=0.01", None, None, [("val loss", 0.52), ("val acc", 0.81), ("lr", 0.01)]),
     ("Epoch 0: 100%|##| 1875/1875 [00:10<00:00, 180.00it/s, v_num=0, train_loss=0.123, val_loss=0.1]", None, 0,
      [("train_loss", 0.123), ("val_loss", 0.1)]),
 ])
