@@ -19,8 +19,8 @@ A folder reads as one run: every event file under it, ordered by start time (the
 wall time), with Keras' ``train/`` and ``validation/`` subfolders naming the split of their
 tags (``validation/epoch_loss`` → ``val_loss``). Restarts that log a step again replace the
 older points from that step on (what TensorBoard itself does), and a file written after
-training ended that only re-evaluates (a post-fit ``trainer.validate()``) is set aside as
-``post_fit/<tag>`` with a warning rather than read as more training.
+training ended that only re-evaluates (a post-fit ``trainer.validate()``) is set aside with a
+warning, as the Lightning CSV reader does, rather than read as more training.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from ..errors import LogReadError
 from ..model import Run
 from . import registry
 from ._protobuf import DecodeError, fields, packed_varints, signed64, varint
-from .aliases import normalise
+from .aliases import canonical_name, normalise
 
 FORMAT = "tensorboard"
 _CHUNK = 4 << 20
@@ -128,10 +128,9 @@ class _Corrupt(Exception):
 # One file
 # ---------------------------------------------------------------------------------------------
 
-_TENSOR_FORMATS = {  # TensorProto.dtype → (struct format for tensor_content, value field kind)
-    1: ("<f", "float"), 2: ("<d", "double"), 19: ("<e", "half"),
-    3: ("<i", "int"), 4: ("<B", "int"), 5: ("<h", "int"), 6: ("<b", "int"), 9: ("<q", "int"),
-    17: ("<H", "int"), 22: ("<I", "int"), 23: ("<Q", "int"), 10: ("<?", "bool"),
+_TENSOR_FORMATS = {  # TensorProto.dtype → struct format of one element in tensor_content
+    1: "<f", 2: "<d", 19: "<e", 3: "<i", 4: "<B", 5: "<h", 6: "<b", 9: "<q",
+    17: "<H", 22: "<I", 23: "<Q", 10: "<?",
 }
 _SCALAR_PLUGINS = {"scalars", ""}
 
@@ -183,7 +182,7 @@ def _tensor_scalar(buf: bytes, a: int, b: int) -> tuple[float, int, str] | None:
             return None  # strings, complex numbers, resources, variants
     if elements != 1 or found is None or dtype not in _TENSOR_FORMATS:
         return None
-    fmt, _ = _TENSOR_FORMATS[dtype]
+    fmt = _TENSOR_FORMATS[dtype]
     num, x, y = found
     if num == 4:  # tensor_content: raw little-endian bytes (what TF2's C++ writer emits)
         st = Struct(fmt)
@@ -255,8 +254,13 @@ class _Scanner:
             verify = _CRC_FAST is not None or os.environ.get("REGADVISOR_TB_VERIFY", "") not in ("", "0")
         self.verify = verify
         self.crc = _CRC_FAST if _CRC_FAST is not None else crc32c_py
+        # Scalar layouts seen (see the end of ``decode``): the bytes between the step and the
+        # number → (append value, append step, unpack). ``fast`` is the common one, number last
+        # and 4 bytes wide; ``layouts`` the others (TF2 writes the plugin metadata after the
+        # number; doubles are 8 bytes), each keyed by (bytes before, bytes after the number).
         self.fast: dict[bytes, tuple[Callable, Callable, Callable]] = {}
-        self.fast8: dict[bytes, tuple[Callable, Callable, Callable]] = {}
+        self.layouts: list[tuple[int, int, dict]] = []  # (bytes after the number, its width, table)
+        self.n_layouts = 0
         self.slow_records = 0  # records decoded field by field (the others took the fast path)
         self.slow_points = 0
 
@@ -327,7 +331,7 @@ class _Scanner:
                 cols[0].append(value)
                 cols[1].append(step)
                 self.slow_points += 1
-                last = (tag, value, simple, "<f", b) if not other and meta is None and tensor is None else None
+                last = (tag, value, simple, "<f", b) if not other and tensor is None else None
             elif tensor is not None and self.plugins.get(tag, "") in _SCALAR_PLUGINS:
                 got = _tensor_scalar(buf, tensor[0], tensor[1])
                 if got is None:
@@ -336,21 +340,33 @@ class _Scanner:
                 cols[0].append(got[0])
                 cols[1].append(step)
                 self.slow_points += 1
-                last = (tag, got[0], got[1], got[2], b) if not other and meta is None else None
+                last = (tag, got[0], got[1], got[2], b) if not other else None
         # Remember this layout for the fast path when the event is wall_time, step, then one
-        # Summary.Value whose number is the record's last 4 (or 8) bytes: every later record
-        # with the same bytes between the step and that number is the same tag, same layout.
+        # Summary.Value holding one fixed-width number (float32 or double): every later record
+        # with the same bytes before and after that number is the same tag in the same layout,
+        # since the number's width fixes every length prefix around it.
         if (n_values == 1 and last is not None and summary[1] == de and last[4] == de
-                and buf[ds] == 0x09 and len(self.fast) + len(self.fast8) < _MAX_FAST_KEYS):
+                and buf[ds] == 0x09 and self.n_layouts < _MAX_FAST_KEYS):
             tag, _, off, fmt, _ = last
+            width = 4 if fmt == "<f" else 8 if fmt == "<d" else 0
             p = ds + 9
             if buf[p] == 0x10:
                 _, p = varint(buf, p + 1, de)
-            cols = ef.columns(tag)
-            if fmt == "<f" and off == de - 4:
-                self.fast[buf[p:de - 4]] = (cols[0].append, cols[1].append, _F32.unpack_from)
-            elif fmt == "<d" and off == de - 8:
-                self.fast8[buf[p:de - 8]] = (cols[0].append, cols[1].append, _F64.unpack_from)
+            if width and off >= p:
+                cols = ef.columns(tag)
+                hit = (cols[0].append, cols[1].append, _F32.unpack_from if width == 4 else _F64.unpack_from)
+                after = de - off - width
+                self.n_layouts += 1
+                if after == 0 and width == 4:
+                    self.fast[buf[p:off]] = hit
+                else:
+                    for a, w, table in self.layouts:
+                        if a == after and w == width:
+                            break
+                    else:
+                        table = {}
+                        self.layouts.append((after, width, table))
+                    table[(buf[p:off], buf[off + width:de])] = hit
 
     def header(self, buf: bytes, pos: int, offset: int) -> int:
         length = _U64.unpack_from(buf, pos)[0]
@@ -374,7 +390,7 @@ class _Scanner:
         ef = self.ef
         path = ef.path
         fast = self.fast.get
-        fast8 = self.fast8
+        layouts = self.layouts
         crc = self.crc if self.verify else None
         u32 = _U32.unpack_from
         head = _HEAD.unpack_from
@@ -427,13 +443,15 @@ class _Scanner:
                                 hit[1](step)
                                 pos = de + 4
                                 continue
-                            if fast8:
-                                hit = fast8.get(buf[p:de - 8])
+                            for after, width, table in layouts:
+                                hit = table.get((buf[p:de - after - width], buf[de - after:de]))
                                 if hit is not None:
-                                    hit[0](hit[2](buf, de - 8)[0])
+                                    hit[0](hit[2](buf, de - after - width)[0])
                                     hit[1](step)
-                                    pos = de + 4
-                                    continue
+                                    break
+                            if hit is not None:
+                                pos = de + 4
+                                continue
                         self._slow(buf, ds, de, base + pos)
                         pos = de + 4
                     else:
@@ -600,8 +618,6 @@ def _start_time(ef: EventFile) -> float:
 
 
 def _is_train(raw: str) -> bool:
-    from .aliases import canonical_name
-
     return canonical_name(raw).canonical.startswith("train_")
 
 
@@ -697,13 +713,13 @@ def read(path: Path, options: registry.ReadOptions | None = None, *, verify: boo
     items = sorted(runs[with_scalars[0]], key=lambda it: (_start_time(it[0]), it[0].path.name))
 
     # Post-fit evaluation: a file begun after every training file had ended, with no training
-    # points, whose steps do not go past the last training step (+1: Lightning's validate()
-    # logs at global_step + 1).
+    # points, whose steps do not go past the last step logged in training (+1: Lightning's
+    # validate() logs at global_step + 1).
     last_train_step = -math.inf
     train_end = -math.inf
     for ef, split, _ in items:
         if any(_is_train(_raw_name(split, t)) and cols[0] for t, cols in ef.scalars.items()):
-            last_train_step = max(last_train_step, max(max(c[1]) for c in ef.scalars.values() if c[1]))
+            last_train_step = max(last_train_step, max(c[1][-1] for c in ef.scalars.values() if c[1]))
             train_end = max(train_end, ef.last_wall_time if ef.last_wall_time is not None else -math.inf)
 
     merged: dict[str, tuple[array, array]] = {}

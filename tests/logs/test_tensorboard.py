@@ -119,21 +119,27 @@ def write_torch_run(folder: Path, steps: int = 60) -> Path:
     w.add_scalar("edge/inf", float("inf"), 4)
     w.add_scalar("edge/negative_step", 0.5, -5)
     w.add_scalar("edge/step_zero", 0.25, 0)
+    for step in (1, 127, 128, 16383, 16384, 2097151, 2097152, 2**40):  # step varints of 1 to 6 bytes
+        w.add_scalar("edge/varint", step / 3, step)
+        w.add_scalar("edge/varint_tensor", step / 3, step, new_style=True)
     w.close()
     return event_file(folder)
 
 
 def write_tf2_style(folder: Path, points: dict[str, list[tuple[int, float]]], *, start: float | None = None,
-                    dtype: str = "float32") -> Path:
+                    dtype: str = "float32", metadata: str = "every") -> Path:
     """Scalars as TF2's ``tf.summary.scalar`` (and Keras' TensorBoard callback) writes them.
 
-    TF2's C++ summary writer stores a scalar as a rank-0 ``TensorProto`` serialized with
-    ``Tensor::AsProtoTensorContent`` (dtype + ``tensor_content`` bytes, no ``float_val``), and
-    attaches the ``scalars`` plugin's ``SummaryMetadata`` (from tensorboard's
-    ``plugins/scalar/metadata.py``, which TF2's ``summary_v2.scalar`` calls) only to a tag's
-    first event. Without installing TensorFlow, the same messages are built here from
-    tensorboard's compiled protos and written by tensorboard's ``EventFileWriter``; the oracle
-    (``EventAccumulator`` + ``tensor_util.make_ndarray``) decodes them as TensorBoard shows them.
+    ``tf.summary.scalar`` (tensorboard/plugins/scalar/summary_v2.py) builds the ``scalars``
+    plugin's ``SummaryMetadata`` with ``metadata.create_summary_metadata`` and hands a rank-0
+    tensor to TF2's C++ ``SummaryFileWriter::WriteTensor``, which stores it with
+    ``Tensor::AsProtoTensorContent`` (dtype, empty shape, ``tensor_content`` bytes, no
+    ``float_val``) and attaches the metadata to every event (``metadata="every"``); TF1's
+    Python ``FileWriter`` strips it from all but a tag's first event (``metadata="first"``).
+    Without installing TensorFlow, the same messages are built here from tensorboard's compiled
+    protos and its own metadata function, and written by tensorboard's ``EventFileWriter``; the
+    oracle (``EventAccumulator`` + ``tensor_util.make_ndarray``) decodes them as TensorBoard
+    shows them.
     """
     folder.mkdir(parents=True, exist_ok=True)
     writer = EventFileWriter(str(folder))
@@ -147,7 +153,7 @@ def write_tf2_style(folder: Path, points: dict[str, list[tuple[int, float]]], *,
         tensor = tensor_pb2.TensorProto(dtype=tf_dtype, tensor_shape=tensor_shape_pb2.TensorShapeProto(),
                                         tensor_content=np.array(value, dtype=np_dtype).tobytes())
         val = summary_pb2.Summary.Value(tag=tag, tensor=tensor)
-        if tag not in seen:
+        if metadata == "every" or tag not in seen:
             seen.add(tag)
             val.metadata.CopyFrom(scalar_metadata.create_summary_metadata(display_name=None, description=""))
         writer.add_event(event_pb2.Event(wall_time=now + k * 0.01, step=step, summary=summary_pb2.Summary(value=[val])))
@@ -211,6 +217,7 @@ def test_torch_writer_file_matches_eventaccumulator(torch_file):
     assert not {"weights", "sample", "note", "beep", "pr"} & got.keys()
     assert got["edge/negative_step"] == [(-5, 0.5)]
     assert got["edge/step_zero"] == [(0, 0.25)]
+    assert [s for s, _ in got["edge/varint"]] == [1, 127, 128, 16383, 16384, 2097151, 2097152, 2**40]
     assert got["x_double"][1] == (1, 1 / 3 + 1)  # double precision kept exactly
 
 
@@ -236,11 +243,12 @@ def test_torch_run_canonical_names(torch_file):
 
 # -- TF2 tensor scalars and Keras folders -------------------------------------------------------
 
+@pytest.mark.parametrize("metadata", ["every", "first"])
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
-def test_tf2_tensor_scalars_match_eventaccumulator(tmp_path, dtype):
+def test_tf2_tensor_scalars_match_eventaccumulator(tmp_path, dtype, metadata):
     pts = {"epoch_loss": [(s, 1.0 / (s + 1) if dtype != "int64" else 100 - s) for s in range(30)],
            "epoch_accuracy": [(s, s / 30 if dtype != "int64" else s) for s in range(30)]}
-    path = write_tf2_style(tmp_path, pts, dtype=dtype)
+    path = write_tf2_style(tmp_path, pts, dtype=dtype, metadata=metadata)
     expected = oracle(path)
     assert set(expected) == {"epoch_loss", "epoch_accuracy"}  # EventAccumulator.Scalars() alone has none
     assert same(ours(path), expected)
