@@ -146,3 +146,30 @@ def check(
     merged = {**settings.metrics, **(metrics or {})}
     reports = [analyze(read(t, log_format=log_format, metrics=merged), ruleset) for t in targets]
     return CheckResult(reports, required, fail_on or settings.fail_on or "error")
+
+
+def probe(
+    script: str | Path, *, steps: int | None = None, epochs: int | None = None, seconds: float | None = None,
+    depth: str = "default", device: str = "auto", seed: int = 0, knobs: dict[str, Any] | None = None,
+    rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
+    params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
+) -> Report:
+    """Run a short instrumented training of ``script`` and judge it: ``regadvisor probe`` as a function.
+
+    Imports torch (lazily, here): the only API entry that needs it besides ``regadvisor.reference``.
+    """
+    from .probe import run_probe
+
+    settings = settings if settings is not None else load_settings()
+    ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
+    result = run_probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
+                       seed=seed, knobs=knobs, progress=progress)
+    report = analyze(result.run, ruleset)
+    how = f"{result.steps} steps, {result.epochs:.2f} epochs, {result.seconds:.1f} s on {result.device}"
+    if result.interrupted:
+        report.notes.append(f"interrupted after {how}: this is a partial report")
+    else:
+        report.notes.append(f"probe ran {how} (stopped by {result.stop_reason} budget)"
+                            if result.stop_reason in ("steps", "epochs", "seconds")
+                            else f"probe ran {how}; stopped: {result.stop_reason}")
+    return report

@@ -190,6 +190,58 @@ def check(
     guarded(body)
 
 
+def _parse_knobs(pairs: List[str]) -> dict:
+    """``--set dropout=0.3`` options as knob values (numbers, booleans or strings)."""
+    import yaml
+
+    knobs = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {pair!r} is not of the form KNOB=VALUE", source="--set",
+                              hint="e.g. --set dropout=0.3 --set normalization=layernorm")
+        knobs[name.strip()] = yaml.safe_load(raw)
+    return knobs
+
+
+@app.command()
+def probe(
+    script: Path = typer.Argument(..., metavar="SCRIPT", help="Model script defining build_model() and build_data() (see README)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Budget in optimizer steps."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Budget in epochs."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", help="Budget in seconds [default: 5 epochs, at most 60 s]."),
+    depth: str = typer.Option("default", "--depth", help="Instrument depth: default (cheap, sampled) or full (every step)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda[:N]."),
+    seed: int = typer.Option(0, "--seed", help="Seed for weights and data order."),
+    knob: List[str] = typer.Option([], "--set", help="Try a setting: --set dropout=0.3 (repeatable; DESIGN knob names)."),
+    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
+    select_rules: List[str] = typer.Option([], "--select", help="Only these rules (repeatable)."),
+    ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (repeatable)."),
+    param: List[str] = typer.Option([], "--param", help="Override a rule parameter (repeatable)."),
+    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error]."),
+    fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+) -> None:
+    """Train your model briefly with instruments attached, then diagnose it like a log."""
+
+    def body() -> int:
+        from . import api
+        from .config import load_settings
+        from .render.progress import probe_progress
+
+        settings = load_settings()
+        with probe_progress() as progress:
+            report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
+                               seed=seed, knobs=_parse_knobs(knob), rules=rules, select_rules=select_rules,
+                               ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
+                               progress=progress)
+        _write(_render([report], fmt, _use_color(output, color)), output)
+        return _exit_code([report], (fail_on.value if fail_on else None) or settings.fail_on or "error")
+
+    guarded(body)
+
+
 @app.command()
 def formats() -> None:
     """List the log formats regadvisor reads."""

@@ -1,0 +1,34 @@
+"""`regadvisor probe` through the real entry point: a report, and one clear error for a broken script."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import ROOT
+
+
+def test_probe_reports_overfitting_mlp_as_json(cli):
+    result = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--epochs", "6", "--format", "json")
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    assert report["run"]["format"] == "probe"
+    assert report["verdict"] == "overfitting"
+    knobs = {r["knob"]: r for r in report["recommendations"]}
+    assert knobs["dropout"]["current"] == 0 and knobs["dropout"]["value"] > 0
+    assert any("probe ran" in note for note in report["notes"])
+
+
+def test_script_that_raises_shows_its_own_line_and_exits_2(cli, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text("import torch\n\ndef build_model():\n    return torch.nn.Linear(4, 2)\n\n"
+                      "def build_data():\n    raise ValueError('my data path is wrong')\n")
+    result = cli("probe", str(script))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "train.py: build_data raised ValueError: my data path is wrong" in result.stderr
+    assert "train.py:7 in build_data" in result.stderr
+
+
+def test_bad_knob_option_exits_2(cli):
+    result = cli("probe", str(ROOT / "examples/models/healthy.py"), "--set", "dropout")
+    assert result.returncode == 2 and "KNOB=VALUE" in result.stderr
