@@ -215,7 +215,8 @@ def _file_store_runs(folder: Path) -> list[Path]:
         for run_dir in exp.iterdir():
             if run_dir.is_dir() and _is_run_dir(run_dir):
                 meta = _load_meta(run_dir / "meta.yaml")
-                if meta.get("lifecycle_stage") != "deleted":
+                # A registered model (mlruns/models/<name>/) also has meta.yaml and tags/: no run id.
+                if (meta.get("run_id") or meta.get("run_uuid")) and meta.get("lifecycle_stage") != "deleted":
                     runs.append((meta.get("start_time") or 0, run_dir.name, run_dir))
         out.extend(run for *_, run in sorted(runs, key=lambda r: (r[0], r[1])))
     return out
@@ -355,6 +356,10 @@ def _parse_uri(uri: str) -> tuple[str, str | None, str]:
     if not rest.strip("/"):
         raise LogReadError("the URI names no run", source=uri,
                            hint="write mlflow://HOST:PORT/RUN_ID or mlflow://HOST:PORT/EXPERIMENT/RUN_NAME")
+    try:
+        parts.port
+    except ValueError:
+        raise LogReadError("the URI's port is not a number", source=uri, hint="write mlflow://HOST:PORT/...") from None
     base = f"http://{parts.netloc}"
     if "/" not in rest:
         return base, None, rest
@@ -494,7 +499,7 @@ def _folder_score(path: Path) -> float:
     if _is_run_dir(path):
         return 1.0
     if (path / "mlruns").is_dir() or (path / "mlflow.db").is_file():
-        return 0.8
+        return 0.5  # a project folder: other logs in it may be the better answer
     children = [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
     if (path / "meta.yaml").is_file() and any(_is_run_dir(c) for c in children):
         return 0.95  # an experiment folder

@@ -542,10 +542,13 @@ def read(path: Path, options: ReadOptions | None = None) -> Run:
 
 
 def read_history_jsonl(path: Path, options: ReadOptions | None = None) -> Run:
-    """Read a legacy (wandb < 0.10) ``wandb-history.jsonl`` on its own."""
+    """Read a legacy (wandb < 0.10) ``wandb-history.jsonl``, with the ``config.yaml`` beside it."""
+    path = Path(path)
     builder = RunBuilder(path, "wandb", options)
-    _history_jsonl(Path(path), builder)
-    return _finish(builder, path, {}, None, None)
+    _history_jsonl(path, builder)
+    config_file = path.parent / "config.yaml"
+    config = _config_yaml(config_file) if config_file.is_file() else {}
+    return _finish(builder, path, config, _run_id(path.parent), None)
 
 
 def read_csv_export(path: Path, options: ReadOptions | None = None) -> Run:
@@ -560,7 +563,10 @@ def _sniff_folder(path: Path, head: bytes) -> float:
     try:
         if _is_run_dir(path):
             return 1.0 if any(path.glob("run-*.wandb")) else 0.9
-        return 0.9 if path.is_dir() and _run_dirs(path) else 0.0
+        if not path.is_dir() or not _run_dirs(path):
+            return 0.0
+        # A wandb/ folder is surely ours; a project folder holding one may have other logs too.
+        return 0.5 if (path / "wandb").is_dir() else 0.9
     except OSError:
         return 0.0
 

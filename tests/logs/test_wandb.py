@@ -268,6 +268,7 @@ def test_legacy_history_jsonl():
     assert any("line 4" in w for w in run.warnings)
     alone = reader.read_history_jsonl(folder / "wandb-history.jsonl")
     assert list(alone.series["train_loss"].values) == list(run.series["train_loss"].values)
+    assert alone.name == "old0001" and str(alone.facts["optimizer"]).lower() == "sgd"
     assert formats()["wandb-history"].sniff(folder / "wandb-history.jsonl", b"") > 0.9
 
 
