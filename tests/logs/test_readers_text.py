@@ -108,3 +108,13 @@ def test_text_without_metric_lines_is_an_error(tmp_path):
     with pytest.raises(LogReadError, match="no metric lines") as err:
         read_log(path)
     assert str(path) in str(err.value) and "--metric" in str(err.value)
+
+
+def test_keras_stdout_matches_its_csvlogger():
+    gen = Path(__file__).resolve().parent.parent / "fixtures" / "logs" / "keras"
+    text, csv_run = read_log(gen / "stdout.txt"), read_log(gen / "training.log")
+    assert text.format == "text"
+    for name in ("train_loss", "train_acc", "val_loss", "val_acc"):
+        assert list(text.series[name].values) == pytest.approx(list(csv_run.series[name].values), abs=5e-5)
+    # The printed epochs count from 1 ("Epoch 1/12"); CSVLogger's from 0.
+    assert list(text.series["val_loss"].epochs) == [e + 1 for e in csv_run.series["val_loss"].epochs]
