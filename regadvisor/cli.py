@@ -43,6 +43,10 @@ class FailOn(str, Enum):
 class OutputFormat(str, Enum):
     terminal = "terminal"
     json = "json"
+    markdown = "markdown"
+    sarif = "sarif"
+    github = "github"
+    junit = "junit"
 
 
 def _version(value: bool) -> None:
@@ -104,18 +108,68 @@ def _exit_code(reports, fail_on: str) -> int:
     return 1 if any(r.fired(fail_on) for r in reports) else 0
 
 
-def _render(reports, fmt: OutputFormat, color: bool) -> str:
+def _resolve_format(fmt: Optional[OutputFormat]) -> OutputFormat:
+    """``--format`` as given; when not given, GitHub annotations inside GitHub Actions, else terminal."""
+    if fmt is not None:
+        return fmt
+    return OutputFormat.github if os.environ.get("GITHUB_ACTIONS") == "true" else OutputFormat.terminal
+
+
+def _render(reports, fmt: Optional[OutputFormat], color: bool, *, rules=None, fail_on: str = "error") -> str:
     from .render import json as render_json
     from .render import terminal
 
+    fmt = _resolve_format(fmt)
     if fmt is OutputFormat.json:
         return render_json.render(reports[0] if len(reports) == 1 else reports)
+    if fmt in (OutputFormat.markdown, OutputFormat.sarif, OutputFormat.github, OutputFormat.junit):
+        from .render import github, junit, markdown, sarif
+
+        if fmt is OutputFormat.sarif:
+            return sarif.render(reports, rules=rules)
+        if fmt is OutputFormat.junit:
+            return junit.render(reports, fail_on=fail_on, rules=rules)
+        return (markdown if fmt is OutputFormat.markdown else github).render(reports)
     text = "".join(terminal.render(r, color=color) for r in reports)
     if len(reports) > 1:
         from .render.compare import render as compare
 
         text += compare(reports, color=color)
     return text
+
+
+def _plots(reports, plot: Path) -> list:
+    """(path, PNG bytes) per run: ``plot`` itself for one run, ``STEM-N.png`` for several."""
+    from .render.plot import render as render_plot
+
+    if len(reports) == 1:
+        return [(plot, render_plot(reports[0]).png)]
+    return [(plot.with_name(f"{plot.stem}-{i}{plot.suffix}"), render_plot(r).png) for i, r in enumerate(reports, 1)]
+
+
+def _write_bytes(data: bytes, path: Path) -> None:
+    """Write ``path`` atomically, as :func:`_write` does for reports."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write the plot: {exc.strerror or exc}", source=path) from None
+
+
+def _github_step_summary(reports) -> None:
+    """Append the Markdown report to ``$GITHUB_STEP_SUMMARY`` (GitHub Actions' job summary)."""
+    from .render import github
+
+    path = github.step_summary_path()
+    if path is None:
+        return
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(github.step_summary(reports))
+    except OSError as exc:
+        raise ConfigError(f"cannot append the job summary: {exc.strerror or exc}", source=path) from None
 
 
 @app.command()
@@ -128,9 +182,10 @@ def diagnose(
     ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (id, name or category; repeatable)."),
     param: List[str] = typer.Option([], "--param", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable)."),
     fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error]."),
-    fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
+    fmt: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="Report format [default: terminal; github inside GitHub Actions]."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
     color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR]."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
 ) -> None:
     """Read training logs, measure the generalization gap and recommend settings."""
 
@@ -149,8 +204,14 @@ def diagnose(
             api.analyze(api.read(t, log_format=log_format, metrics={**settings.metrics, **metrics}), ruleset)
             for t in targets
         ]
-        _write(_render(reports, fmt, _use_color(output, color)), output)
-        return _exit_code(reports, (fail_on.value if fail_on else None) or settings.fail_on or "error")
+        threshold = (fail_on.value if fail_on else None) or settings.fail_on or "error"
+        pictures = _plots(reports, plot) if plot is not None else []
+        _write(_render(reports, fmt, _use_color(output, color), rules=ruleset, fail_on=threshold), output)
+        for path, png in pictures:
+            _write_bytes(png, path)
+        if _resolve_format(fmt) is OutputFormat.github:
+            _github_step_summary(reports)
+        return _exit_code(reports, threshold)
 
     guarded(body)
 
