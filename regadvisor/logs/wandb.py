@@ -335,6 +335,12 @@ def _first(folder: Path, name: str) -> Path | None:
     return None
 
 
+def _folder_config(folder: Path) -> dict[str, Any]:
+    """The run's ``config.yaml`` (in ``files/`` since wandb 0.10, at the run folder before), or {}."""
+    found = _first(folder, "config.yaml")
+    return _config_yaml(found) if found else {}
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -360,15 +366,16 @@ def _read_log_file(path: Path, options: ReadOptions) -> Run:
         raise LogReadError(problem, source=path, hint="pass the run-<id>.wandb file of a W&B run folder")
     builder = RunBuilder(path, "wandb", options)
     state = _scan_log(path, builder)
-    return _finish(builder, path, state.config, state.name, state)
+    # A synced run's final config sits beside the log (files/config.yaml) and wins over the log's.
+    config = _folder_config(path.parent)
+    for key, value in state.config.items():
+        config.setdefault(key, value)
+    return _finish(builder, path, config, state.name, state)
 
 
 def _read_run_dir(folder: Path, options: ReadOptions) -> Run:
     builder = RunBuilder(folder, "wandb", options)
-    config: dict[str, Any] = {}
-    config_file = _first(folder, "config.yaml")
-    if config_file:
-        config.update(_config_yaml(config_file))
+    config = _folder_config(folder)
     state = None
     name = None
     for log in sorted(folder.glob("*.wandb")):
@@ -546,9 +553,7 @@ def read_history_jsonl(path: Path, options: ReadOptions | None = None) -> Run:
     path = Path(path)
     builder = RunBuilder(path, "wandb", options)
     _history_jsonl(path, builder)
-    config_file = path.parent / "config.yaml"
-    config = _config_yaml(config_file) if config_file.is_file() else {}
-    return _finish(builder, path, config, _run_id(path.parent), None)
+    return _finish(builder, path, _folder_config(path.parent), _run_id(path.parent), None)
 
 
 def read_csv_export(path: Path, options: ReadOptions | None = None) -> Run:

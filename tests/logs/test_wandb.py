@@ -175,6 +175,7 @@ def test_synced_layout_config_yaml_wins(wandb_runs, tmp_path):
     assert run.facts["learning_rate"] == 0.5 and run.facts["label_smoothing"] == 0.1
     assert run.facts["batch_size"] == 16  # still from the transaction log
     assert list(run.series["train_loss"].values) == wandb_runs["curves"]["train_loss"]
+    assert reader.read(synced / "run-abc.wandb").facts["learning_rate"] == 0.5  # the file alone, too
 
 
 # --------------------------------------------------------------------------- damaged transaction logs
