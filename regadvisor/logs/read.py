@@ -27,8 +27,11 @@ _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", "ve
               ".pytest_cache", "site-packages", "wandb-artifacts"}
 _MAX_DEPTH = 6
 # Source, documentation, config and weight files: never a log, though a README may quote metrics.
-_NOT_LOGS = {".md", ".rst", ".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".html",
-             ".sh", ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".npy", ".npz", ".png", ".jpg", ".jpeg"}
+_NOT_LOGS = {".md", ".rst", ".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".html", ".sh",
+             ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".onnx", ".h5", ".hdf5", ".pkl", ".pickle",
+             ".npy", ".npz", ".parquet", ".arrow", ".tar", ".gz", ".zip", ".png", ".jpg", ".jpeg", ".gif", ".webp"}
+_MAX_FILES = 20_000
+"""Folder search gives up beyond this many candidate files: a home directory is not a run folder."""
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -71,12 +74,17 @@ def find_runs(path: str | Path) -> list[Path]:
     folder_formats = [f for f in registered if f.directory]
     file_formats = [f for f in registered if not f.directory]
     runs: list[Path] = []
-    for folder, subdirs, files in _walk(root):
+    examined = 0
+    for folder, files in _walk(root):
         found = []
         for name in sorted(files):
             file = folder / name
             if file.suffix.lower() in _NOT_LOGS:
                 continue
+            examined += 1
+            if examined > _MAX_FILES:
+                raise LogReadError(f"holds more than {_MAX_FILES:,} files to examine", source=root,
+                                   hint="pass the run's own folder (e.g. lightning_logs/version_0) or the log file")
             try:
                 score, _ = _best(file, read_head(file), file_formats)
             except LogReadError:
@@ -92,7 +100,8 @@ def find_runs(path: str | Path) -> list[Path]:
 def _innermost(runs: list[Path]) -> list[Path]:
     """A folder claimed as a run (a folder format may look into sub-folders) gives way to the
     runs found inside it: those are what it would have read."""
-    return [r for r in runs if not any(o != r and r in o.parents for o in runs)]
+    ancestors = {parent for run in runs for parent in run.parents}
+    return [run for run in runs if run not in ancestors]
 
 
 def _walk(root: Path):
@@ -102,10 +111,11 @@ def _walk(root: Path):
         here = Path(folder)
         subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS and not d.startswith(".")
                             and len(here.parts) - base < _MAX_DEPTH)
-        yield here, subdirs, files
+        yield here, files
 
 
 def _one_per_checkpoint_series(runs: list[Path]) -> list[Path]:
+    """Keep one ``trainer_state.json`` per HF output directory (see :func:`find_runs`)."""
     states: dict[Path, list[tuple[int, Path]]] = {}
     kept = []
     for run in runs:
@@ -151,7 +161,7 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
                                hint=f"pass --format with one of {', '.join(sorted(registered))}")
     try:
         run = chosen.read(source, options)
-    except (UnicodeError, csv.Error, ValueError, OverflowError, MemoryError, RecursionError) as exc:
+    except (UnicodeError, csv.Error, ValueError, OverflowError, RecursionError) as exc:
         raise LogReadError(f"could not be read as {chosen.name}: {exc.__class__.__name__}: {exc}", source=source,
                            hint="check the file, or pass --format for another format") from None
     except OSError as exc:
