@@ -85,19 +85,22 @@ def crc32c_py(data: bytes, crc: int = 0) -> int:
 
 
 def _fast_crc32c() -> Callable[[bytes], int] | None:
+    """A C CRC-32C when one is installed: ``crc32c`` (slightly the faster per call here, 65 vs
+    95 ns for 48 bytes) or ``google-crc32c`` (when built with its C extension)."""
+    try:
+        import crc32c  # type: ignore[import-not-found]
+
+        return crc32c.crc32c
+    except Exception:  # noqa: BLE001 - any import failure means "not available"
+        pass
     try:
         import google_crc32c  # type: ignore[import-not-found]
 
         if getattr(google_crc32c, "implementation", "c") == "c":
             return google_crc32c.value
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
-        pass
-    try:
-        import crc32c  # type: ignore[import-not-found]
-
-        return crc32c.crc32c
     except Exception:  # noqa: BLE001
-        return None
+        pass
+    return None
 
 
 _CRC_FAST = _fast_crc32c()
