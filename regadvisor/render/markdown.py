@@ -149,7 +149,7 @@ def _section(report: Report, level: int) -> list[str]:
         lines += ["", f"{h}# Notes", ""] + [f"- {escape(n)}" for n in notes]
     tool = report.tool
     lines += ["", f"<sub>{escape(tool.get('name', 'regadvisor'))} {escape(tool.get('version', ''))}"
-                  f" · rules {escape(str(tool.get('rules_digest', ''))[:12])}</sub>"]
+                  f" · rules {escape(tool.get('rules_digest', ''))}</sub>"]
     return lines
 
 

@@ -1,0 +1,73 @@
+"""Golden files for every report format, on real logs: byte-exact comparisons.
+
+After an intended change, rewrite them with ``REGADVISOR_UPDATE_GOLDEN=1 pytest tests/render``
+and read the diff before committing it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from regadvisor.render import github, json as render_json, junit, markdown, sarif, terminal
+from regadvisor.render.compare import render as compare
+
+from tests.render.conftest import HF, LIGHTNING, make_report, ruleset
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+UPDATE = os.environ.get("REGADVISOR_UPDATE_GOLDEN") == "1"
+
+CASES = {"hf-overfitting": [HF], "lightning-healthy": [LIGHTNING], "two-runs": [HF, LIGHTNING]}
+
+
+def _terminal(reports):
+    text = "".join(terminal.render(r, color=False, width=100) for r in reports)
+    return text + (compare(reports, color=False) if len(reports) > 1 else "")
+
+
+def _one_or_many(reports):
+    return reports[0] if len(reports) == 1 else reports
+
+
+FORMATS = {
+    "terminal.txt": _terminal,
+    "json": lambda rs: render_json.render(_one_or_many(rs)),
+    "md": lambda rs: markdown.render(_one_or_many(rs)),
+    "sarif": lambda rs: sarif.render(rs, rules=ruleset()),
+    "github.txt": lambda rs: github.render(rs),
+    "junit.xml": lambda rs: junit.render(rs, fail_on="error", rules=ruleset()),
+}
+
+
+@pytest.fixture(scope="module")
+def reports():
+    cache = {}
+    for case, sources in CASES.items():
+        cache[case] = [make_report(s) for s in sources]
+    return cache
+
+
+@pytest.mark.parametrize("ext", sorted(FORMATS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_matches_golden_file(case, ext, reports):
+    text = FORMATS[ext](reports[case])
+    path = GOLDEN / f"{case}.{ext}"
+    if UPDATE:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8", newline="\n")
+    assert path.exists(), f"missing golden file {path.name}: run with REGADVISOR_UPDATE_GOLDEN=1"
+    expected = path.read_text(encoding="utf-8")
+    assert text == expected, f"{path.name} differs; if intended, rerun with REGADVISOR_UPDATE_GOLDEN=1"
+
+
+def test_golden_outputs_do_not_mention_the_checkout_path():
+    root = str(Path(__file__).resolve().parents[2])
+    for path in GOLDEN.iterdir():
+        assert root not in path.read_text(encoding="utf-8"), path.name
+
+
+def test_renderers_are_deterministic(reports):
+    for ext, fn in FORMATS.items():
+        assert fn(reports["two-runs"]) == fn(reports["two-runs"]), ext
