@@ -304,6 +304,24 @@ def probe(
 
 
 @app.command()
+def explain(
+    topic: str = typer.Argument(..., metavar="TOPIC", help="dropout, weight-decay, adamw, batchnorm, layernorm, rmsnorm, "
+                                "groupnorm, early-stopping, label-smoothing, mixup or gradient-clipping."),
+    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+) -> None:
+    """Explain a technique: what it does, typical values and their sources, and the reference code."""
+
+    def body() -> int:
+        from .explain import explain as gather
+        from .render.explain import render
+
+        _write(render(gather(topic), color=_use_color(None, color)), None)
+        return 0
+
+    guarded(body)
+
+
+@app.command()
 def formats() -> None:
     """List the log formats regadvisor reads."""
     from .logs.registry import formats as all_formats

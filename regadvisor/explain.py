@@ -1,0 +1,109 @@
+"""``regadvisor explain TOPIC``: what a technique does, typical values with sources, and its code.
+
+Nothing here is a second copy. The prose is the docstring of the reference module that
+implements the technique, the typical values are the recommendations of the bundled rule
+tables with their evidence, and the code is the reference implementation's own source, read
+with :mod:`ast` so that explaining does not import torch.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .engine.loader import load_rules
+from .errors import ConfigError
+
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+
+
+@dataclass(frozen=True)
+class Topic:
+    """Where a technique's explanation comes from."""
+
+    module: str  # file in regadvisor/reference/, without .py
+    symbols: tuple[str, ...]  # functions/classes whose source is shown
+    knobs: tuple[str, ...] = ()  # recommendation knobs whose rule values are listed
+    knob_value: str | None = None  # only recommendations with this value (e.g. normalization=groupnorm)
+
+
+TOPICS: dict[str, Topic] = {
+    "dropout": Topic("dropout", ("dropout", "Dropout"), ("dropout",)),
+    "weight-decay": Topic("weight_decay", ("l2_penalty", "decoupled_weight_decay_", "param_groups"), ("weight_decay",)),
+    "adamw": Topic("weight_decay", ("ReferenceAdamW", "compare_l2_and_decoupled"), ("optimizer", "weight_decay")),
+    "batchnorm": Topic("norms", ("BatchNorm",), ("normalization",), "batchnorm"),
+    "layernorm": Topic("norms", ("LayerNorm",), ("normalization",), "layernorm"),
+    "rmsnorm": Topic("norms", ("RMSNorm",), ("normalization",), "rmsnorm"),
+    "groupnorm": Topic("norms", ("GroupNorm",), ("normalization",), "groupnorm"),
+    "early-stopping": Topic("early_stopping", ("EarlyStopping",), ("early_stopping_patience",)),
+    "label-smoothing": Topic("label_smoothing", ("label_smoothed_cross_entropy",), ("label_smoothing",)),
+    "mixup": Topic("mixup", ("mixup", "mixup_loss")),
+    "gradient-clipping": Topic("clipping", ("clip_grad_norm",), ("grad_clip_norm",)),
+}
+
+
+@dataclass
+class SourceBlock:
+    """The source of one reference symbol and where it lives."""
+
+    name: str
+    path: Path
+    line: int
+    code: str
+
+
+@dataclass
+class RuleValue:
+    """One rule's recommendation for the topic's knob, with the evidence it cites."""
+
+    rule_id: str
+    title: str
+    knob: str
+    value: Any
+    range: list[Any] | None
+    evidence: list[dict[str, str]]
+
+
+@dataclass
+class Explanation:
+    topic: str
+    summary: str
+    values: list[RuleValue] = field(default_factory=list)
+    sources: list[SourceBlock] = field(default_factory=list)
+
+
+def _module_parts(path: Path, symbols: tuple[str, ...]) -> tuple[str, list[SourceBlock]]:
+    text = path.read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    lines = text.splitlines()
+    blocks = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in symbols:
+            start = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            blocks.append(SourceBlock(node.name, path, start, "\n".join(lines[start - 1: node.end_lineno])))
+    blocks.sort(key=lambda b: symbols.index(b.name))
+    return ast.get_docstring(tree) or "", blocks
+
+
+def _values(topic: Topic) -> list[RuleValue]:
+    out = []
+    for rule in load_rules().rules:
+        for rec in rule.spec.get("recommend", []):
+            if rec["knob"] not in topic.knobs:
+                continue
+            if topic.knob_value is not None and rec["value"] != topic.knob_value:
+                continue
+            out.append(RuleValue(rule.id, rule.spec["title"], rec["knob"], rec["value"], rec.get("range"),
+                                 [rule.spec["evidence"][k] for k in rec["evidence"]]))
+    return out
+
+
+def explain(topic: str) -> Explanation:
+    """Gather the explanation of ``topic`` (one of :data:`TOPICS`)."""
+    spec = TOPICS.get(topic)
+    if spec is None:
+        raise ConfigError(f"no topic {topic!r}", source="TOPIC", hint=f"choose one of {', '.join(TOPICS)}")
+    summary, sources = _module_parts(REFERENCE_DIR / f"{spec.module}.py", spec.symbols)
+    return Explanation(topic, summary, _values(spec), sources)

@@ -1,0 +1,39 @@
+"""Terminal rendering of ``regadvisor explain``: prose, rule values with sources, highlighted code."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.padding import Padding
+from rich.syntax import Syntax
+from rich.text import Text
+
+from ..explain import Explanation
+from .terminal import fmt
+
+
+def render(exp: Explanation, *, color: bool = False, width: int = 100) -> str:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
+                      color_system="standard" if color else None, highlight=False)
+    console.print(Text(exp.topic, style="bold underline"))
+    console.print(Markdown(exp.summary))
+    console.print()
+    console.print(Text("What regadvisor's rules recommend", style="bold"))
+    if not exp.values:
+        console.print(Text("  No bundled rule recommends this directly; see the reference docstring above.", style="dim"))
+    for v in exp.values:
+        rng = f" (range {fmt(v.range[0])}–{fmt(v.range[1])})" if v.range and not isinstance(v.range[0], dict) else ""
+        value = "derived from your run" if isinstance(v.value, dict) else fmt(v.value)
+        console.print(Padding(Text(f"{v.rule_id} {v.title}: {v.knob} = {value}{rng}"), (0, 0, 0, 2)))
+        for ev in v.evidence:
+            loc = f", {ev['locator']}" if ev.get("locator") else ""
+            console.print(Padding(Text(f"[{ev['kind']}] {ev['citation']}{loc} — {ev['claim']}", style="dim"), (0, 0, 0, 6)))
+    for block in exp.sources:
+        console.print()
+        console.print(Text(f"{block.name}  ({block.path.name}:{block.line})", style="bold"))
+        console.print(Syntax(block.code, "python", theme="ansi_dark" if color else "bw",
+                             line_numbers=True, start_line=block.line, word_wrap=True))
+    return buffer.getvalue()
