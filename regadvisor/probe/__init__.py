@@ -16,6 +16,12 @@ imports it eagerly.
 
 from __future__ import annotations
 
-from .runner import DEFAULT_EPOCHS, DEFAULT_SECONDS, ProbeProgress, ProbeResult, run_probe
+from .runner import (
+    DEFAULT_EPOCHS,
+    DEFAULT_SECONDS,
+    ProbeProgress,
+    ProbeResult,
+    run_probe,
+)
 
-__all__ = ["run_probe", "ProbeResult", "ProbeProgress", "DEFAULT_EPOCHS", "DEFAULT_SECONDS"]
+__all__ = ["DEFAULT_EPOCHS", "DEFAULT_SECONDS", "ProbeProgress", "ProbeResult", "run_probe"]

@@ -21,10 +21,11 @@ import linecache
 import os
 import sys
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import ScriptError
 
@@ -54,7 +55,7 @@ class ProbeScript:
             return fn(*args, **kwargs)
         except (KeyboardInterrupt, SystemExit, ScriptError):
             raise
-        except Exception as exc:  # noqa: BLE001 - user code may raise anything
+        except Exception as exc:
             raise script_error(self.path, exc, what or getattr(fn, "__name__", "script code")) from exc
 
 
@@ -156,7 +157,7 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
     except (KeyboardInterrupt, SystemExit):
         sys.modules.pop(name, None)
         raise
-    except BaseException as exc:  # noqa: BLE001 - SyntaxError, ImportError, anything at import
+    except BaseException as exc:
         sys.modules.pop(name, None)
         raise script_error(p, exc, "importing the script") from exc
     fns: dict[str, Any] = {}

@@ -66,7 +66,8 @@ from __future__ import annotations
 import operator
 import re
 import warnings
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -74,13 +75,13 @@ from torch import nn
 from .hooks import layer_kind, weight_layers
 
 _NORM_PATTERNS = (
-    ("batchnorm", re.compile(r"batch_?norm", re.I)),
-    ("layernorm", re.compile(r"layer_?norm", re.I)),
-    ("rmsnorm", re.compile(r"rms_?norm", re.I)),
-    ("groupnorm", re.compile(r"group_?norm", re.I)),
-    ("instancenorm", re.compile(r"instance_?norm", re.I)),
+    ("batchnorm", re.compile(r"batch_?norm", re.IGNORECASE)),
+    ("layernorm", re.compile(r"layer_?norm", re.IGNORECASE)),
+    ("rmsnorm", re.compile(r"rms_?norm", re.IGNORECASE)),
+    ("groupnorm", re.compile(r"group_?norm", re.IGNORECASE)),
+    ("instancenorm", re.compile(r"instance_?norm", re.IGNORECASE)),
 )
-_RESIDUAL_NAMES = re.compile(r"resid|resblock|resnetblock|basicblock|bottleneck|skip", re.I)
+_RESIDUAL_NAMES = re.compile(r"resid|resblock|resnetblock|basicblock|bottleneck|skip", re.IGNORECASE)
 _DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 _COUPLED = ("Adam", "Adamax", "NAdam", "RAdam")
 
@@ -137,7 +138,7 @@ def depth(model: nn.Module) -> int:
 
 def _fx_residual(model: nn.Module) -> tuple[bool | None, str]:
     try:
-        import torch.fx as fx
+        from torch import fx
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -227,7 +228,7 @@ class CallOrder:
         self.calls: list[tuple[str, nn.Module]] = []
         self._handles: list[Any] = []
 
-    def __enter__(self) -> "CallOrder":
+    def __enter__(self) -> CallOrder:  # noqa: PYI034 - typing.Self needs Python 3.11
         try:
             for name, m in self.model.named_modules():
                 if next(m.children(), None) is None:
@@ -245,7 +246,7 @@ class CallOrder:
 
         return hook
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         while self._handles:
             self._handles.pop().remove()
 
@@ -341,7 +342,7 @@ def dataset_size(train: Iterable[Any], batch_size: int | None) -> int | None:
     ds = getattr(train, "dataset", None)
     if ds is not None:
         try:
-            return int(len(ds))
+            return len(ds)
         except TypeError:
             pass
     try:

@@ -31,7 +31,32 @@ What it measures and how (the choices a reader of the numbers needs to know):
   ``build_model`` and ``build_data`` run, so model init, shuffling and dropout repeat.
 * **Knobs** (DESIGN.md names) are passed to ``build_model``/``build_optimizer`` where their
   signatures accept them, otherwise applied by standard means; ``facts["knobs_applied"]`` and
-  ``facts["knobs_not_applied"]`` say which and how.
+  ``facts["knobs_not_applied"]`` say which and how. Standard means: ``dropout`` sets ``p`` on
+  existing dropout modules; ``normalization`` swaps norm layers with
+  :func:`regadvisor.reference.norms.swap_norms`; ``weight_decay`` sets the decay on the groups
+  that had some, or splits groups into decayed weights and undecayed biases/norm parameters
+  when none had, and turns Adam/Adamax/NAdam/RAdam into AdamW (the knob means decoupled
+  decay); ``optimizer`` rebuilds the same parameter groups under the named class;
+  ``learning_rate`` sets every group's ``lr``; ``grad_clip_norm`` clips every step;
+  ``label_smoothing`` goes to ``F.cross_entropy`` with the default loss (or to a ``loss_fn``
+  that accepts it); ``early_stopping_patience`` stops after that many evaluations without a
+  lower ``val_loss``; ``residual`` and ``data_augmentation`` need code changes and are
+  reported as not applied. Without ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
+  torch's default decay 0.01 on ≥ 2-D weights and none on biases and norm parameters.
+
+Series: ``train_loss``, ``grad_norm``, ``learning_rate`` (per step), ``val_loss``,
+``train_eval_loss`` (per evaluation), ``val_acc``, ``train_acc`` (per evaluation, classification
+only). ``train_eval_loss`` is not a canonical name: it is the eval-mode loss on the fixed
+training subset, the like-for-like partner of ``val_loss``.
+
+Run-level facts written here (model, optimizer and data facts: :mod:`regadvisor.probe.inspect`;
+instrument summaries: :meth:`regadvisor.probe.hooks.Instruments.summary`): ``probe_seed``,
+``probe_device``, ``probe_budget`` ({steps, epochs, seconds}), ``probe_steps``,
+``probe_epochs``, ``probe_seconds``, ``stop_reason``, ``diverged``, ``diverged_at_step`` and
+``nonfinite_loss`` (when diverged), ``interrupted``, ``steps_per_epoch``, ``knobs_requested``,
+``knobs_applied``, ``knobs_not_applied``, ``optimizer_source`` (``build_optimizer`` or
+``default``), ``loss_source`` (``loss_fn`` or ``default cross-entropy``), ``early_stopping``
+({patience, best_val_loss, best_step, stopped}; with the knob only).
 """
 
 from __future__ import annotations
@@ -41,9 +66,10 @@ import math
 import random
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -53,7 +79,13 @@ from ..errors import ConfigError, ScriptError
 from ..model import KNOBS, Run, Series
 from . import inspect as insp
 from .discover import (
-    ProbeScript, accepted_kwargs, format_call, load_script, script_error, script_importable, unload_script,
+    ProbeScript,
+    accepted_kwargs,
+    format_call,
+    load_script,
+    script_error,
+    script_importable,
+    unload_script,
 )
 from .hooks import DEPTHS, Instruments
 
@@ -232,7 +264,7 @@ class _Replay:
                 break
             except (KeyboardInterrupt, SystemExit, ScriptError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - the user's data code may raise anything
+            except Exception as exc:
                 raise script_error(self.script.path, exc, f"iterating {self.what}") from exc
             if self.cache is not None and not self.complete:
                 self.cache.append(item)
@@ -272,6 +304,18 @@ def default_loss(outputs: torch.Tensor, targets: torch.Tensor, label_smoothing: 
         outputs = outputs.reshape(-1, outputs.shape[-1])
         targets = targets.reshape(-1)
     return F.cross_entropy(outputs, targets, label_smoothing=label_smoothing)
+
+
+def _clip(params: list[nn.Parameter], max_norm: float, total: torch.Tensor) -> None:
+    """``clip_grad_norm_`` reusing the norm the instruments already computed (no second pass)."""
+    fn = getattr(torch.nn.utils, "clip_grads_with_norm_", None)  # torch >= 2.6
+    if fn is not None:
+        fn(params, max_norm, total)
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    coef = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    if grads:
+        torch._foreach_mul_(grads, coef.to(grads[0].device))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,7 +705,7 @@ class _Probe:
                             self.train_subset.append(batch)
                         x, y = _to(x, dev), _to(y, dev)
                         step += 1
-                        seen_in_epoch += 1
+                        seen_in_epoch += 1  # noqa: SIM113 - also counts after a break
                         inst.start_step(step)
                         if step == 1:
                             self.facts["batch_size"] = insp.batch_size_of(y) or insp.batch_size_of(x)
@@ -680,7 +724,7 @@ class _Probe:
                         ps.call(loss.backward, what="backward")
                         gnorm = inst.after_backward()
                         if clip is not None:
-                            torch.nn.utils.clip_grads_with_norm_(inst.params, clip, gnorm)
+                            _clip(inst.params, clip, gnorm)
                         inst.before_update()
                         ps.call(opt.step, what="optimizer.step")
                         inst.after_update()

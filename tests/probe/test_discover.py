@@ -9,7 +9,12 @@ import pytest
 
 from regadvisor.errors import ScriptError, UserError
 from regadvisor.probe import run_probe
-from regadvisor.probe.discover import accepted_kwargs, load_script, script_importable, unload_script
+from regadvisor.probe.discover import (
+    accepted_kwargs,
+    load_script,
+    script_importable,
+    unload_script,
+)
 
 
 def test_missing_build_data_names_it(write_script):

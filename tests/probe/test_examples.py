@@ -38,7 +38,7 @@ def test_overfit_mlp_shows_a_large_gap():
 
 
 def test_deep_plain_vanishes():
-    r, sig = probe("deep_plain", epochs=1)
+    _r, sig = probe("deep_plain", epochs=1)
     assert sig.get("grad_norm_first_last_ratio") < 1e-3
     assert sig.get("min_layer_grad_mean_abs") < 1e-7
     assert sig.get("depth") > 30 and sig.get("has_residual") is False and sig.get("has_normalization") is False
@@ -59,14 +59,14 @@ def test_tiny_batch_bn_normalization_knob():
 
 
 def test_adam_l2_is_coupled():
-    r, sig = probe("adam_l2", steps=5)
+    _r, sig = probe("adam_l2", steps=5)
     assert sig.get("adam_coupled_weight_decay") is True and sig.get("decay_on_bias_or_norm") is True
-    r, sig = probe("adam_l2", steps=5, knobs={"optimizer": "adamw"})
+    _r, sig = probe("adam_l2", steps=5, knobs={"optimizer": "adamw"})
     assert sig.get("adam_coupled_weight_decay") is False
 
 
 def test_small_transformer_post_norm_without_dropout():
-    r, sig = probe("small_transformer", steps=10)
+    _r, sig = probe("small_transformer", steps=10)
     assert sig.get("architecture") == "transformer"
     assert sig.get("transformer_post_norm") is True and sig.get("max_dropout") == 0.0
     assert sig.get("has_residual") is True

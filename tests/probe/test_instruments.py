@@ -8,7 +8,14 @@ from torch import nn
 
 from regadvisor.probe.hooks import Instruments
 from regadvisor.probe.inspect import (
-    CallOrder, architecture, classification_info, depth, forward_order_facts, model_facts, optimizer_facts, residual,
+    CallOrder,
+    architecture,
+    classification_info,
+    depth,
+    forward_order_facts,
+    model_facts,
+    optimizer_facts,
+    residual,
 )
 
 
@@ -180,3 +187,23 @@ def test_classification_info():
     assert classification_info(torch.zeros(4, 3), torch.zeros(4, dtype=torch.long)) == ("classification", 3)
     assert classification_info(torch.zeros(4, 5, 7), torch.zeros(4, 5, dtype=torch.long)) == ("classification", 7)
     assert classification_info(torch.zeros(4, 1), torch.zeros(4, 1)) == ("regression", None)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_clip_reuses_the_measured_norm(monkeypatch, native):
+    from regadvisor.probe.runner import _clip
+
+    if not native:
+        monkeypatch.delattr(torch.nn.utils, "clip_grads_with_norm_", raising=False)
+    torch.manual_seed(0)
+    a, b = nn.Linear(8, 4), nn.Linear(8, 4)
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(16, 8) * 10
+    for m in (a, b):
+        m(x).pow(2).sum().backward()
+    inst = Instruments(a)
+    total = inst.after_backward()
+    _clip(inst.params, 1.0, total)
+    nn.utils.clip_grad_norm_(b.parameters(), 1.0)
+    for pa, pb in zip(a.parameters(), b.parameters()):
+        assert torch.allclose(pa.grad, pb.grad, atol=1e-6)
