@@ -40,9 +40,10 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import yaml
 
@@ -352,12 +353,12 @@ def _parse_uri(uri: str) -> tuple[str, str | None, str]:
     if parts.scheme != "mlflow" or not parts.netloc:
         raise LogReadError("not an mlflow:// URI", source=uri,
                            hint="write mlflow://HOST:PORT/RUN_ID or mlflow://HOST:PORT/EXPERIMENT/RUN_NAME")
-    rest = urllib.parse.unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+    rest = urllib.parse.unquote(parts.path.removeprefix("/"))
     if not rest.strip("/"):
         raise LogReadError("the URI names no run", source=uri,
                            hint="write mlflow://HOST:PORT/RUN_ID or mlflow://HOST:PORT/EXPERIMENT/RUN_NAME")
     try:
-        parts.port
+        _ = parts.port  # urllib checks the port only when asked
     except ValueError:
         raise LogReadError("the URI's port is not a number", source=uri, hint="write mlflow://HOST:PORT/...") from None
     base = f"http://{parts.netloc}"

@@ -47,18 +47,18 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import struct
 import zlib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import yaml
 
 from ..errors import LogReadError
 from ..model import Run
 from ._io import load_json, open_text, read_head
-from ._protobuf import DecodeError, fields, varint
+from ._protobuf import DecodeError, fields
 from .facts import add_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
@@ -305,9 +305,9 @@ def _history_jsonl(path: Path, builder: RunBuilder) -> int:
                 continue
             try:
                 data = json.loads(line)
-                if not isinstance(data, dict):
-                    raise ValueError
             except ValueError:
+                data = None
+            if not isinstance(data, dict):
                 bad, first_bad = bad + 1, first_bad or lineno
                 continue
             _add_row(builder, _numeric_row(data), None)

@@ -27,8 +27,8 @@ from regadvisor.logs import mlflow as reader
 from regadvisor.logs.registry import formats
 
 mlflow = pytest.importorskip("mlflow")
-from mlflow.entities import Metric, Param  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
 
 EPOCHS = 10
 STEPS_PER_EPOCH = 50
@@ -234,7 +234,7 @@ def test_run_without_metrics_is_a_read_error(tmp_path):
 
 
 def test_sqlite_run_by_id_and_by_name(sqlite_store):
-    db, (first, values), (second, values_b), _ = sqlite_store
+    db, (first, values), (_, values_b), _ = sqlite_store
     run = reader.read(Path(f"{db}#{first}"))
     assert run.source == f"{db}#{first}" and run.name == "overfit-a"
     assert_run(run, values, [float(e) for e in range(EPOCHS)])
@@ -290,13 +290,13 @@ def test_server_run_by_id_with_paging(server, monkeypatch):
 
 
 def test_server_run_by_experiment_and_name(server):
-    port, run_id, values, _ = server
+    port, _, values, _ = server
     run = reader.read_uri(f"mlflow://127.0.0.1:{port}/remote%20demo/overfit-remote")
     assert list(run.series["val_loss"].values) == values["val_loss"]
 
 
 def test_server_ambiguous_name_lists_ids(server):
-    port, run_id, _, client = server
+    port, _, _, client = server
     other, _ = log_run(client, "remote demo", "twin")
     log_run(client, "remote demo", "twin")
     with pytest.raises(LogReadError, match="2 runs in 'remote demo' are named 'twin'") as err:

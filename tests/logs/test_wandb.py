@@ -54,7 +54,7 @@ def wandb_runs(tmp_path_factory):
     blocks), a Lightning-style run with per-step training loss, and one that exits with 1."""
     wandb = pytest.importorskip("wandb")
     home = tmp_path_factory.mktemp("wandb_home")
-    settings = dict(x_disable_stats=True, x_disable_meta=True, disable_git=True, save_code=False)
+    settings = {"x_disable_stats": True, "x_disable_meta": True, "disable_git": True, "save_code": False}
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {"WANDB_MODE": "offline", "WANDB_DIR": str(home), "WANDB_SILENT": "true",
                            "WANDB_CONFIG_DIR": str(home / "config"), "WANDB_CACHE_DIR": str(home / "cache")}.items():
