@@ -255,10 +255,11 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
                 pending.append((name, value, step, epoch))
                 continue
             if role == _TRAIN:
-                for point in pending:
-                    columns.add(*point)
-                    last_eval_step = point[2]
-                pending.clear()
+                if pending:  # training went on: the validation values held back were part of it
+                    for point in pending:
+                        columns.add(*point)
+                        last_eval_step = point[2]
+                    pending.clear()
                 last_train_epoch = epoch
             put_value(value)
             put_step(step)
