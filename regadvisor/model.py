@@ -134,6 +134,7 @@ class Recommendation:
     current: Any = None
     unit: str | None = None
     note: str | None = None
+    snippet: str | None = None
     severity: str = "info"
     confidence: str = "medium"
     verified: dict[str, Any] | None = None
@@ -148,6 +149,7 @@ class Recommendation:
             "rules": list(self.rules),
             "reason": self.reason,
             "note": self.note,
+            "snippet": self.snippet,
             "evidence": list(self.evidence),
             "severity": self.severity,
             "confidence": self.confidence,

@@ -107,9 +107,11 @@ def _recommendations(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: 
                 value = upper
             elif direction == "decrease" and current <= value:
                 continue
+        snippet = rec.get("snippet")
         out.append(Recommendation(
             knob=rec["knob"], value=value, range=rng, current=current,
             unit=_resolve(rec.get("unit"), lookup, params), note=note,
+            snippet=snippet.replace("{value}", repr(value)) if snippet else None,
             reason=rule.spec["title"], rules=[rule.id], evidence=list(rec["evidence"]),
             severity=rule.spec["severity"], confidence=rule.spec["confidence"],
         ))

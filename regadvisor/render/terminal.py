@@ -13,6 +13,7 @@ from typing import Any
 
 from rich import box
 from rich.console import Console, Group
+from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -111,29 +112,31 @@ def _findings(report: Report) -> Table | None:
     return table
 
 
-def _recommendations(report: Report) -> Table | None:
+def _recommendations(report: Report) -> Group | None:
+    """One block per knob: the change on the first line, then why, how sure, and how to apply it."""
     if not report.recommendations:
         return None
-    table = Table(box=box.SIMPLE_HEAD, expand=True, show_edge=False)
-    table.add_column("knob", no_wrap=True, min_width=23)
-    table.add_column("current → suggested", max_width=34, overflow="fold")
-    table.add_column("why", ratio=1)
+    blocks: list[Any] = []
     for r in report.recommendations:
-        change = Text(f"{fmt(r.current)} → ")
-        change.append(fmt(r.value), style="bold")
+        head = Text(f" {r.knob:<24}", style="bold")
+        head.append(f"{fmt(r.current)} → ")
+        head.append(fmt(r.value), style="bold")
         if r.unit:
-            change.append(f" {r.unit}")
+            head.append(f" {r.unit}")
         if r.range:
-            change.append(f"\n(range {fmt(r.range[0])}–{fmt(r.range[1])})", style="dim")
-        why = Text(f"{r.reason} [{', '.join(r.rules)}; confidence {r.confidence}]")
+            head.append(f"  (range {fmt(r.range[0])}–{fmt(r.range[1])})", style="dim")
+        head.append(f"  [{', '.join(r.rules)} · confidence {r.confidence}]", style="dim")
+        body = Text(r.reason)
         if r.verified:
             v = r.verified
-            why.append(f"\nmeasured: {v['difference']:+.3g} ± {v['uncertainty']:.2g} {v['metric']}, {v['trials']} trials",
-                       style="green" if v.get("helps") else "red")
+            body.append(f"\nmeasured: {v['difference']:+.3g} ± {v['uncertainty']:.2g} {v['metric']}, {v['trials']} trials",
+                        style="green" if v.get("helps") else "red")
         if r.note:
-            why.append("\n" + r.note, style="dim")
-        table.add_row(r.knob, change, why)
-    return table
+            body.append("\n" + r.note, style="dim")
+        if r.snippet:
+            body.append("\n" + r.snippet, style="cyan")
+        blocks += [head, Padding(body, (0, 0, 0, 5))]
+    return Group(*blocks)
 
 
 def _tally(report: Report) -> Text:
