@@ -39,6 +39,8 @@ _CODE = re.compile(
 _SPLIT_PREFIX = re.compile(
     r"^\W*(?P<split>train(?:ing)?|valid(?:ation)?|val|eval(?:uation)?|test(?:ing)?|dev)(?:\s+set)?\s*[:|\]\-]",
     re.IGNORECASE)
+# Keras prints "Epoch 3/10" on a line of its own before the epoch's metric line.
+_EPOCH_HEADER = re.compile(r"^\s*epoch\s*[:#]?\s*(\d+)\s*(?:/\s*\d+)?\s*$", re.IGNORECASE)
 _STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch_idx"}
 _EPOCH_WORDS = {"epoch", "ep", "epochs"}
 
@@ -147,9 +149,6 @@ def read_text(path: Path, options: ReadOptions) -> Run:
                            "with a loss or accuracy name)", source=path,
                            hint="name your metric with --metric, e.g. --metric val_loss=my_val, or pass --format")
     return builder.build()
-
-
-_EPOCH_HEADER = re.compile(r"^\s*epoch\s*[:#]?\s*(\d+)\s*(?:/\s*\d+)?\s*$", re.IGNORECASE)
 
 
 def _epoch_header(line: str, current: float | None) -> float | None:
