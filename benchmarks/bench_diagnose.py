@@ -14,6 +14,7 @@ Data goes to ``benchmarks/_data/`` (git-ignored). Run: ``python benchmarks/bench
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import shutil
 import statistics
@@ -107,7 +108,8 @@ def main() -> None:
         rows.append((f"pandas {pandas.__version__} read_csv", theirs, None, ""))
         rows[-2] = rows[-2][:2] + (ours / theirs,) + (rows[-2][3] + " (ratio = read_log / pandas)",)
 
-    print(f"python {sys.version.split()[0]}, {args.repeats} cold-start runs (median), "
+    load = ", load average {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else ""
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs{load}; {args.repeats} cold-start runs (median), "
           f"{args.parse_repeats} parse runs (best)")
     print(f"{'measurement':<44} {'seconds':>9} {'ratio':>7}  note")
     for name, seconds, ratio, note in rows:
