@@ -120,6 +120,10 @@ _LENGTH_OK: dict[int, int] = {}  # record lengths seen → their masked CRC (len
 _HEAD = Struct("<QIBdBBBB")
 
 
+class _NothingYet(LogReadError):
+    """An event file with no complete record yet (just created, or killed before a flush)."""
+
+
 class _Corrupt(Exception):
     def __init__(self, offset: int, what: str):
         super().__init__(what)
@@ -402,7 +406,7 @@ class _Scanner:
         with open(path, "rb") as f:
             buf = f.read(_CHUNK)
             if not buf:
-                raise LogReadError("empty file (0 bytes), not a TensorBoard event file yet", source=path,
+                raise _NothingYet("empty file (0 bytes), not a TensorBoard event file yet", source=path,
                                    hint="a writer that has not flushed leaves it empty; wait, or pick another file")
             base = 0  # file offset of buf[0]
             pos = 0
@@ -486,7 +490,7 @@ class _Scanner:
             ef.last_wall_time = last_wall
         ef.records = self.slow_records + sum(len(c[0]) for c in ef.scalars.values()) - self.slow_points
         if self.slow_records == 0:
-            raise LogReadError("no complete record: the file is shorter than one event", source=path,
+            raise _NothingYet("no complete record: the file is shorter than one event", source=path,
                                hint="the writer may have been killed before its first flush")
         return ef
 
@@ -687,7 +691,13 @@ def read(path: Path, options: registry.ReadOptions | None = None, *, verify: boo
     read_files: list[tuple[EventFile, str | None, Path]] = []
     root = path if path.is_dir() else path.parent
     for file in files:
-        ef = read_event_file(file, verify=verify, plugins=plugins)
+        try:
+            ef = read_event_file(file, verify=verify, plugins=plugins)
+        except _NothingYet as exc:
+            if len(files) == 1:
+                raise
+            builder.warn(f"{file.name}: {exc.detail}; skipped")  # a writer that just started
+            continue
         split = _split_of(file.parent)
         run_dir = file.parent.parent if split and file.parent != root else file.parent
         read_files.append((ef, split, run_dir))

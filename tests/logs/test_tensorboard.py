@@ -406,6 +406,17 @@ def test_zero_length_file(tmp_path):
         tb.read(empty)
 
 
+def test_empty_file_beside_others_is_skipped_with_a_warning(tmp_path):
+    run_dir = tmp_path / "version_0"
+    run_dir.mkdir()
+    for f in REAL_RUN.iterdir():
+        (run_dir / f.name).write_bytes(f.read_bytes())
+    (run_dir / "events.out.tfevents.1785441999.host.1.5").write_bytes(b"")  # a writer that just started
+    run = tb.read(run_dir)
+    assert len(run.get("val_loss")) == 5
+    assert any("1785441999" in w and "empty" in w for w in run.warnings)
+
+
 def test_wrong_magic(tmp_path):
     csv = tmp_path / "events.out.tfevents.5.csv"
     csv.write_text("step,loss\n0,1.0\n1,0.5\n")
