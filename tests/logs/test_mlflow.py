@@ -2,8 +2,9 @@
 
 Every store here is produced by MLflow itself (``MlflowClient`` on a ``file:`` store, on a
 ``sqlite:`` backend, and on a live ``mlflow server``), so the tests pin regadvisor to what
-MLflow actually writes, not to our reading of its docs. They need the ``mlflow`` package
-(test extras); regadvisor itself never imports it.
+MLflow actually writes, not to our reading of its docs. Those need the ``mlflow`` package
+(test extras) and skip without it; regadvisor itself never imports it. The committed
+``mlruns`` fixture, the damaged inputs and the URI errors are tested without it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,7 @@ from regadvisor.errors import LogReadError
 from regadvisor.logs import mlflow as reader
 from regadvisor.logs.registry import formats
 
-mlflow = pytest.importorskip("mlflow")
-from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
-
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "mlflow" / "mlruns"
 EPOCHS = 10
 STEPS_PER_EPOCH = 50
 PARAMS = {"lr": "0.001", "batch_size": "64", "optimizer": "AdamW", "weight_decay": "0.0", "dropout": "0.1",
@@ -45,10 +43,18 @@ def curves(shift: float = 0.0) -> dict[str, list[float]]:
     }
 
 
-def log_run(client: MlflowClient, experiment: str, name: str, shift: float = 0.0,
+def client_for(uri: str):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri)
+
+
+def log_run(client, experiment: str, name: str, shift: float = 0.0,
             lightning_style: bool = False) -> tuple[str, dict[str, list[float]]]:
     """Log one run; with ``lightning_style`` steps are global steps and ``epoch`` is a metric,
     as Lightning's MLFlowLogger writes them."""
+    from mlflow.entities import Metric, Param
+
     exp = client.get_experiment_by_name(experiment)
     exp_id = exp.experiment_id if exp else client.create_experiment(experiment)
     run = client.create_run(exp_id, run_name=name)
@@ -84,8 +90,9 @@ def assert_run(run, values: dict[str, list[float]], steps: list[float]) -> None:
 def empty_db(tmp_path_factory) -> Path:
     """An MLflow database with its schema migrations done, copied by every SQLite user below:
     the migrations are most of the cost of a first MLflow start."""
+    pytest.importorskip("mlflow")
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    client_for(f"sqlite:///{db}").search_experiments()
     return db
 
 
@@ -95,10 +102,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module", autouse=True)
+@pytest.fixture(scope="module")
 def server_process(tmp_path_factory, empty_db):
-    """A real ``mlflow server`` (subprocess, own SQLite backend, free local port), started first
-    so that it boots while the file-store and SQLite tests run; stopped in ``finally``."""
+    """A real ``mlflow server`` (subprocess, own SQLite backend, free local port), started by the
+    first MLflow fixture so that it boots while the file-store and SQLite tests run; stopped in
+    ``finally``."""
     home = tmp_path_factory.mktemp("server")
     shutil.copy(empty_db, home / "server.db")
     port = free_port()
@@ -137,17 +145,17 @@ def server(server_process):
         if proc.poll() is not None or time.monotonic() > deadline:
             pytest.fail(f"mlflow server did not start: {log.read_text()[-2000:]}")
         time.sleep(0.2)
-    client = MlflowClient(tracking_uri=base)
+    client = client_for(base)
     run_id, values = log_run(client, "remote demo", "overfit-remote", lightning_style=True)
     return port, run_id, values, client
 
 
 @pytest.fixture(scope="module")
-def file_store(tmp_path_factory):
+def file_store(tmp_path_factory, server_process):  # server_process: only to start its boot early
     root = tmp_path_factory.mktemp("file_store") / "mlruns"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3.x keeps the file store behind this flag
-        client = MlflowClient(tracking_uri=root.as_uri())
+        client = client_for(root.as_uri())
         first = log_run(client, "demo", "overfit-a", lightning_style=True)
         time.sleep(0.01)
         second = log_run(client, "demo", "overfit-b", shift=0.1)
@@ -158,10 +166,12 @@ def file_store(tmp_path_factory):
 def sqlite_store(tmp_path_factory, empty_db):
     db = tmp_path_factory.mktemp("sqlite") / "mlflow.db"
     shutil.copy(empty_db, db)
-    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    client = client_for(f"sqlite:///{db}")
     first = log_run(client, "demo", "overfit-a")
     second = log_run(client, "demo", "overfit-b", shift=0.1)
     nan_run = log_run(client, "other", "diverged")[0]
+    from mlflow.entities import Metric
+
     client.log_batch(nan_run, metrics=[Metric("train_loss", v, 0, 100 + i)
                                        for i, v in enumerate([math.nan, math.inf, -math.inf])])
     return db, first, second, nan_run
@@ -220,6 +230,23 @@ def test_garbage_line_is_skipped_with_its_line_number(file_store, tmp_path):
     run = reader.read(run_dir)
     assert list(run.series["train_loss"].values) == values["train_loss"]
     assert any("skipped 2 malformed line(s), first at line 4" in w for w in run.warnings)
+
+
+def test_committed_file_store_without_mlflow_installed():
+    run_dir = FIXTURE / "220663336688528422" / "4f8a5ef6d9d440d8b1a1465849fa80db"
+    assert reader.find_runs(FIXTURE) == [run_dir] == reader.find_runs(FIXTURE.parent)
+    run = reader.read(FIXTURE)  # an mlruns/ root with one run reads as that run
+    assert run.name == "mlp-no-reg" and run.source == str(run_dir)
+    # The formulas of make_mlruns.py, rounded as it rounds them.
+    assert list(run.series["train_loss"].values) == [round(2.0 * 0.7 ** e, 6) for e in range(8)]
+    assert list(run.series["val_loss"].values) == [
+        round(1.2 - 0.1 * min(e, 3) + 0.08 * max(0, e - 3), 6) for e in range(8)]
+    assert list(run.series["val_acc"].steps) == [float((e + 1) * 100 - 1) for e in range(8)]
+    assert list(run.series["val_acc"].epochs) == [float(e) for e in range(8)]
+    assert run.facts["learning_rate"] == 0.001 and run.facts["batch_size"] == 128
+    assert run.facts["weight_decay"] == 0 and run.facts["dropout"] == 0.0 and run.facts["max_epochs"] == 8
+    assert run.facts["model/hidden"] == 512
+    assert run.warnings == []
 
 
 def test_run_without_metrics_is_a_read_error(tmp_path):
