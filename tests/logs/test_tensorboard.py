@@ -258,7 +258,8 @@ def test_tensor_make_tensor_proto_float_val(tmp_path):
     # tensorboard's own make_tensor_proto writes float_val / int64_val instead of tensor_content
     writer = EventFileWriter(str(tmp_path))
     for step in range(5):
-        for tag, value in (("f", np.float32(step / 7)), ("i", np.int64(-step))):
+        for tag, value in (("f", np.float32(step / 7)), ("i", np.int64(-step)), ("h", np.float16(step / 4)),
+                           ("d", np.float64(step / 3)), ("b", np.bool_(step % 2)), ("i32", np.int32(-step))):
             val = summary_pb2.Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(value))
             val.metadata.CopyFrom(scalar_metadata.create_summary_metadata(display_name=tag, description=""))
             writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[val])))
