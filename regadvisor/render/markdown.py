@@ -28,13 +28,18 @@ def escape(text: Any) -> str:
     return out.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "<br>")
 
 
-def code(text: Any) -> str:
-    """An inline code span that survives backticks and table pipes in ``text``."""
+def code(text: Any, *, in_table: bool = True) -> str:
+    """An inline code span that survives backticks in ``text``, and pipes inside a table cell.
+
+    Backslashes are literal inside code spans, except that GFM reads ``\\|`` in a table cell as
+    a pipe that does not end the cell; elsewhere a pipe is left alone."""
     body = " ".join(str(text).split())
     longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
     fence = "`" * (longest + 1)
     pad = " " if body.startswith("`") or body.endswith("`") or longest else ""
-    return f"{fence}{pad}{body.replace('|', chr(92) + '|')}{pad}{fence}"
+    if in_table:
+        body = body.replace("|", "\\|")
+    return f"{fence}{pad}{body}{pad}{fence}"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -87,9 +92,9 @@ def _findings(report: Report) -> list[str]:
         lines += ["", f"<details><summary>{len(rest)} rule{'' if len(rest) == 1 else 's'} did not fire "
                       f"({tally})</summary>", ""]
         for f in sorted(rest, key=lambda f: (("passed", "skipped", "not-applicable").index(f.status), f.rule_id)):
-            line = f"- {code(f.rule_id)} {f.status} — {escape(f.title)}"
+            line = f"- {code(f.rule_id, in_table=False)} {f.status} — {escape(f.title)}"
             if f.missing:
-                line += " (missing: " + ", ".join(code(m) for m in f.missing) + ")"
+                line += " (missing: " + ", ".join(code(m, in_table=False) for m in f.missing) + ")"
             lines.append(line)
         lines += ["", "</details>"]
     return lines
@@ -127,6 +132,9 @@ def _recommendations(report: Report) -> list[str]:
         why = escape(r.reason)
         if r.note:
             why += "<br>_" + escape(r.note) + "_"
+        snippet = getattr(r, "snippet", None)  # code to paste, where the rule gives one
+        if snippet:
+            why += "<br>" + code(snippet)
         rows.append([code(r.knob), _change(r), _range_unit(r), ", ".join(code(x) for x in r.rules),
                      r.confidence, _verified(r), why])
     lines = _table(["knob", "current → suggested", "range / unit", "rules", "confidence", "verified", "why"], rows)
@@ -139,7 +147,7 @@ def _recommendations(report: Report) -> list[str]:
 def _section(report: Report, level: int) -> list[str]:
     h = "#" * level
     source = relative_source(report.source)
-    lines = [f"{h} regadvisor · {code(source)} ({escape(report.run.format)})", "",
+    lines = [f"{h} regadvisor · {code(source, in_table=False)} ({escape(report.run.format)})", "",
              f"**Verdict: {report.verdict.upper()}** (confidence {report.verdict_confidence})", ""]
     lines += _table(["measure", "value"], _key_numbers(report))
     lines += ["", f"{h}# Findings", ""] + _findings(report)
