@@ -30,9 +30,9 @@ from torch import nn
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from regadvisor.probe.discover import load_script, script_importable, unload_script  # noqa: E402
-from regadvisor.probe.hooks import Instruments  # noqa: E402
-from regadvisor.probe.runner import _forward, _no_decay_split, default_loss  # noqa: E402
+from regadvisor.probe.discover import load_script, script_importable, unload_script
+from regadvisor.probe.hooks import Instruments
+from regadvisor.probe.runner import _forward, _no_decay_split, default_loss
 
 EXAMPLES = ["overfit_mlp", "deep_plain", "tiny_batch_bn", "adam_l2", "small_transformer", "healthy"]
 
