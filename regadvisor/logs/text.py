@@ -127,10 +127,17 @@ def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | N
 
 
 def read_text(path: Path, options: ReadOptions) -> Run:
-    """Read every metric line; a bare ``Epoch 3/10`` header line sets the epoch of the lines after it."""
+    """Read every metric line; a bare ``Epoch 3/10`` header line sets the epoch of the lines after it.
+
+    Progress bars (tqdm, Lightning) reprint their postfix on every update, without a step: the
+    last validation loss would otherwise count once per batch of the next epoch. A value that
+    repeats the previous one of its metric, at the same epoch and with no step, is that reprint
+    and is skipped.
+    """
     check_text(path)
     builder = RunBuilder(path, "text", options)
     current_epoch = None
+    last: dict[str, tuple[float, float | None]] = {}
     found = 0
     with open_text(path) as f:
         for raw in f:
@@ -142,6 +149,9 @@ def read_text(path: Path, options: ReadOptions) -> Run:
                 step, epoch, metrics = parsed
                 epoch = current_epoch if epoch is None else epoch
                 for key, value in metrics:
+                    if step is None and last.get(key) == (value, epoch):
+                        continue
+                    last[key] = (value, epoch)
                     builder.add(key, value, step, epoch)
                 found += 1
     if not found:

@@ -118,3 +118,14 @@ def test_keras_stdout_matches_its_csvlogger():
         assert list(text.series[name].values) == pytest.approx(list(csv_run.series[name].values), abs=5e-5)
     # The printed epochs count from 1 ("Epoch 1/12"); CSVLogger's from 0.
     assert list(text.series["val_loss"].epochs) == [e + 1 for e in csv_run.series["val_loss"].epochs]
+
+
+def test_progress_bar_reprints_count_once(tmp_path):
+    path = tmp_path / "lightning_stdout.txt"
+    bar = "Epoch {e}: {p}%|####| {i}/4 [00:01<00:00, 9.0it/s, v_num=0, train_loss={t}{v}]"
+    updates = [bar.format(e=0, p=25 * i, i=i, t=1.0 - 0.1 * i, v="") for i in range(1, 5)]
+    updates += [bar.format(e=1, p=25 * i, i=i, t=0.6 - 0.1 * i, v=", val_loss=0.9") for i in range(1, 5)]
+    path.write_text("\r".join(updates) + "\n")
+    run = read_log(path)
+    assert list(run.series["val_loss"].values) == [0.9] and list(run.series["val_loss"].epochs) == [1]
+    assert len(run.series["train_loss"]) == 8
