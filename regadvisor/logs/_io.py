@@ -1,7 +1,9 @@
-"""Opening a log as text, with the failures a user can fix turned into :class:`LogReadError`.
+"""What the text-based readers share: opening a log, and the failures a user can fix.
 
-Every text-based reader goes through here, so an empty file, a binary file, a non-UTF-8 file
-or an unreadable path produce the same clear message whichever format was asked for.
+Every text-based reader goes through here, so an empty file, a binary file, a non-UTF-8 file,
+broken JSON, an unreadable path or a log with no loss/accuracy metric produce the same clear
+:class:`LogReadError` whichever format was asked for. The names that mark a step, an epoch or
+bookkeeping column are here too, so the CSV and JSON readers agree on them.
 """
 
 from __future__ import annotations
