@@ -81,4 +81,5 @@ __all__ = [
     "sample_lambda",
     "smooth_targets",
     "split_decay",
+    "swap_norms",
 ]

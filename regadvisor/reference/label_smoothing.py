@@ -56,7 +56,9 @@ def label_smoothed_cross_entropy(
     class weights, 1 without), and elements whose target is ``ignore_index`` contribute
     nothing. ``reduction="mean"`` divides the sum by the number of counted elements — or, with
     class weights, by the sum of their targets' weights, which is torch's convention for both
-    terms. Typical ``smoothing``: 0.1 (Szegedy et al. 2016).
+    terms. Only class-index targets are handled; for probability targets (mixup, distillation)
+    smooth them yourself and use ``F.cross_entropy``. Typical ``smoothing``: 0.1 (Szegedy et al.
+    2016).
     """
     if not 0.0 <= smoothing <= 1.0:
         raise ValueError(f"smoothing must be in [0, 1], got {smoothing}")

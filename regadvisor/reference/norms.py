@@ -547,7 +547,8 @@ def swap_norms(model: nn.Module, kind: str, *, impl: str = "torch", eps: float |
     New layers start freshly initialized (weight 1, bias 0, fresh running statistics), keep the
     old layer's ``eps`` (unless ``eps`` is given), affine setting, device, dtype and
     ``training`` flag. Returns one :class:`Swap` per norm found; ``new`` is ``None`` for layers
-    that were left in place, with the reason.
+    that were left in place, with the reason. Only children are replaced: a ``model`` that is
+    itself a norm layer is left as it is (build a new one with :func:`make_norm`).
     """
     if kind not in NORM_KINDS:
         raise ValueError(f"unknown normalization kind {kind!r}; expected one of {', '.join(NORM_KINDS)}")
