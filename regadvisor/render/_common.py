@@ -8,8 +8,9 @@ rules that were evaluated as an optional argument and fall back to what the find
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 RuleSpecs = Mapping[str, Mapping[str, Any]]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}

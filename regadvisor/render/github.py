@@ -13,8 +13,8 @@ given. :func:`step_summary` gives the Markdown that the CLI appends to ``$GITHUB
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 from ..model import Report
 from . import markdown

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..model import Finding, Recommendation, Report
+from ..model import Recommendation, Report
 from ._common import relative_source, sorted_fired
 from .terminal import fmt
 
@@ -63,11 +63,11 @@ def _key_numbers(report: Report) -> list[list[str]]:
                 worse += f" (noise ±{s['val_noise_rel']:.1%})"
             rows.append(["end vs best", worse])
     if s.get("acc_gap_end") is not None:
-        rows.append(["accuracy gap", f"{s['acc_gap_end'] * 100:.1f} points at the end "
-                                     f"(train {s['train_acc_end']:.1%}, val {s['val_acc_end']:.1%})"])
+        rows.append(["accuracy gap", (f"{s['acc_gap_end'] * 100:.1f} points at the end "
+                                      f"(train {s['train_acc_end']:.1%}, val {s['val_acc_end']:.1%})")])
     elif s.get("loss_gap_ratio_end") is not None:
-        rows.append(["loss gap", f"val/train = {s['loss_gap_ratio_end']:.2f} at the end "
-                                 "(losses only: no train accuracy logged)"])
+        rows.append(["loss gap", (f"val/train = {s['loss_gap_ratio_end']:.2f} at the end "
+                                  "(losses only: no train accuracy logged)")])
     rows.append(["evaluations", f"{s.get('n_evaluations', 0)} ({escape(s.get('evaluation_unit') or 'evaluations')})"])
     return rows
 
@@ -89,8 +89,8 @@ def _findings(report: Report) -> list[str]:
     if rest:
         counts = {k: sum(1 for f in rest if f.status == k) for k in ("passed", "skipped", "not-applicable")}
         tally = ", ".join(f"{n} {k.replace('-', ' ')}" for k, n in counts.items() if n)
-        lines += ["", f"<details><summary>{len(rest)} rule{'' if len(rest) == 1 else 's'} did not fire "
-                      f"({tally})</summary>", ""]
+        summary = f"<details><summary>{len(rest)} rule{'' if len(rest) == 1 else 's'} did not fire ({tally})</summary>"
+        lines += ["", summary, ""]
         for f in sorted(rest, key=lambda f: (("passed", "skipped", "not-applicable").index(f.status), f.rule_id)):
             line = f"- {code(f.rule_id, in_table=False)} {f.status} — {escape(f.title)}"
             if f.missing:
@@ -139,8 +139,8 @@ def _recommendations(report: Report) -> list[str]:
                      r.confidence, _verified(r), why])
     lines = _table(["knob", "current → suggested", "range / unit", "rules", "confidence", "verified", "why"], rows)
     if any(r.verified is None for r in report.recommendations):
-        lines += ["", "> Unverified recommendations follow from the rules' evidence, not from a measurement on "
-                      "your model; `regadvisor probe --verify` measures them."]
+        lines += ["", ("> Unverified recommendations follow from the rules' evidence, not from a measurement on "
+                       "your model; `regadvisor probe --verify` measures them.")]
     return lines
 
 
@@ -156,8 +156,8 @@ def _section(report: Report, level: int) -> list[str]:
     if notes:
         lines += ["", f"{h}# Notes", ""] + [f"- {escape(n)}" for n in notes]
     tool = report.tool
-    lines += ["", f"<sub>{escape(tool.get('name', 'regadvisor'))} {escape(tool.get('version', ''))}"
-                  f" · rules {escape(tool.get('rules_digest', ''))}</sub>"]
+    lines += ["", (f"<sub>{escape(tool.get('name', 'regadvisor'))} {escape(tool.get('version', ''))}"
+                   f" · rules {escape(tool.get('rules_digest', ''))}</sub>")]
     return lines
 
 

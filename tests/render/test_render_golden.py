@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from regadvisor.render import github, json as render_json, junit, markdown, sarif, terminal
+from regadvisor.render import github, junit, markdown, sarif, terminal
+from regadvisor.render import json as render_json
 from regadvisor.render.compare import render as compare
-
 from tests.render.conftest import HF, LIGHTNING, make_report, ruleset
 
 GOLDEN = Path(__file__).resolve().parent / "golden"

@@ -118,7 +118,6 @@ class _BlockMatplotlib(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if name == "matplotlib" or name.startswith("matplotlib."):
             raise ImportError(f"No module named {name!r} (blocked by the test)")
-        return None
 
 
 def test_missing_matplotlib_is_a_config_error_naming_the_extra(hf_report, monkeypatch):
