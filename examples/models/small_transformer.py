@@ -10,7 +10,9 @@ setting is p = 0.1 on attention and feed-forward outputs, Vaswani et al. 2017), 
 puts the LayerNorm after the residual addition, which makes deep stacks sensitive to the
 learning rate and warm-up (Xiong et al. 2020, "On Layer Normalization in the Transformer
 Architecture"); pre-norm (``norm_first=True``) is the modern default. Advice: dropout 0.1,
-pre-norm.
+pre-norm. Within the default probe (10 epochs) the model is still learning, so the curves show
+no overfitting yet: the problems are in the configuration, which the probe's inspection names
+(``max_dropout == 0``, ``transformer_post_norm``).
 
 Data are generated; nothing is downloaded.
 Try: ``regadvisor probe examples/models/small_transformer.py``.

@@ -105,7 +105,7 @@ def script_error(script: Path, exc: BaseException, what: str) -> ScriptError:
     """A :class:`ScriptError` for ``exc`` raised while running ``what`` from ``script``."""
     frames = user_traceback(exc, script)
     head = f"{type(exc).__name__}: {exc}".strip()
-    body = "\n".join("  " + line for line in frames) if frames else f"  (no frames in {script.name})"
+    body = "\n".join("  " + line for line in frames) if frames else f"  (raised outside {script.name}: no line of the script is in the traceback)"
     return ScriptError(f"{what} raised {head}\n{body}", source=script)
 
 

@@ -550,6 +550,8 @@ class _Probe:
         self.val = _Replay(data[1], ps, "the validation batches")
         self.opt, opt_source = _build_optimizer(ps, model, knobs, self.applied, self.not_applied)
         self.loss_source = "loss_fn" if ps.loss_fn is not None else "default cross-entropy"
+        self.loss_what = "loss_fn" if ps.loss_fn is not None else (
+            "the default cross-entropy loss (define loss_fn(outputs, targets) for other outputs or targets)")
         ls = knobs.get("label_smoothing")
         if ps.loss_fn is None:
             self.loss = functools.partial(default_loss, label_smoothing=ls or 0.0)
@@ -595,7 +597,7 @@ class _Probe:
                 x, y = _split(batch, self.ps, what)
                 x, y = _to(x, self.dev), _to(y, self.dev)
                 out = self.ps.call(_forward, self.model, x, what="forward (evaluation)")
-                loss = self.ps.call(self.loss, out, y, what=self.loss_source)
+                loss = self.ps.call(self.loss, out, y, what=self.loss_what)
                 b = insp.batch_size_of(y) or 1
                 total += loss.detach().float() * b
                 if classify:
@@ -716,7 +718,7 @@ class _Probe:
                             self.facts["task"], self.facts["num_classes"] = task, ncls
                         else:
                             out = ps.call(_forward, model, x, what="forward")
-                        loss = ps.call(self.loss, out, y, what=self.loss_source)
+                        loss = ps.call(self.loss, out, y, what=self.loss_what)
                         if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
                             raise ScriptError("the loss is not a scalar tensor", source=ps.path,
                                               hint="loss_fn(outputs, targets) must return a 0-d tensor")
