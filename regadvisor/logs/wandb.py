@@ -182,7 +182,21 @@ def _records(path: Path, fh, builder: RunBuilder) -> Iterator[memoryview]:
 
 
 def _text(buf, a: int, b: int) -> str:
-    return bytes(buf[a:b]).decode("utf-8", errors="replace")
+    return str(buf[a:b], "utf-8", "replace")
+
+
+def _json_value(text: str) -> Any:
+    """``value_json`` of a scalar is a JSON number (or ``NaN``/``Infinity``, which Python's
+    ``int``/``float`` read too): trying those first is about 3x cheaper than ``json.loads``."""
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _item(buf, a: int, b: int) -> tuple[str, Any]:
@@ -194,10 +208,7 @@ def _item(buf, a: int, b: int) -> tuple[str, Any]:
         elif number == _ITEM_NESTED and wire == 2:
             nested.append(_text(buf, x, y))
         elif number in (_ITEM_VALUE_JSON, _ITEM_JSON) and wire == 2:
-            try:
-                value = json.loads(_text(buf, x, y))
-            except ValueError:
-                value = None
+            value = _json_value(_text(buf, x, y))
         elif number == _ITEM_NUMBER and wire == 1:
             value = _DOUBLE.unpack_from(buf, x)[0]
         elif number == _ITEM_INTEGER and wire == 0:
