@@ -15,11 +15,13 @@ LayerNorm's bias) with ``torch.autograd.grad``, so nothing accumulates between c
 
     .venv/bin/python benchmarks/bench_norms.py            # 1 thread, 5 rounds
     .venv/bin/python benchmarks/bench_norms.py --threads 2 --rounds 7
+    .venv/bin/python benchmarks/bench_norms.py --steady-malloc   # see STEADY_MALLOC
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
@@ -35,6 +37,15 @@ from regadvisor.reference import LayerNorm, RMSNorm  # noqa: E402
 
 SIZES = [(8 * 128, 512), (8 * 512, 1024), (4 * 1024, 2048)]
 EPS = 1e-5
+
+# glibc hands large blocks (these activations are 2 to 32 MiB) back to the kernel on free and
+# page-faults them in again on the next call; on the 2-core machine these figures were taken on
+# that was nearly half of the CPU time (kernel time). These settings keep freed memory in the process.
+STEADY_MALLOC = {
+    "MALLOC_MMAP_THRESHOLD_": str(32 * 1024 * 1024),
+    "MALLOC_TRIM_THRESHOLD_": str(2**32 - 1),
+    "MALLOC_TOP_PAD_": str(256 * 1024 * 1024),
+}
 
 
 def build(kind: str, impl: str, d: int) -> nn.Module:
@@ -62,11 +73,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved measurement rounds (default 5)")
     parser.add_argument("--min-run-time", type=float, default=0.2,
                         help="seconds per blocked_autorange measurement (default 0.2)")
+    parser.add_argument("--steady-malloc", action="store_true",
+                        help="re-run under glibc settings that keep freed memory (see STEADY_MALLOC), "
+                             "so that page faults do not dominate the timings")
     args = parser.parse_args(argv)
+    if args.steady_malloc and any(os.environ.get(k) != v for k, v in STEADY_MALLOC.items()):
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **STEADY_MALLOC})
 
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {platform.machine()} CPU, torch.get_num_threads() = "
           f"{torch.get_num_threads()}, float32, eps = {EPS}, {args.rounds} rounds, median reported")
+    steady = all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items())
+    print(f"os.cpu_count() = {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
+          f"malloc: {'steady (MALLOC_* set)' if steady else 'glibc defaults'}")
 
     configs = [(rows, d, impl, kind) for rows, d in SIZES for impl in ("reference", "torch")
                for kind in ("layernorm", "rmsnorm")]
