@@ -76,7 +76,9 @@ def gap_signals(ctx: SignalContext) -> dict[str, Any]:
     run = ctx.run
     out: dict[str, Any] = {}
     found = monitored(run)
-    train_loss, val_loss = run.get("train_loss"), run.get("val_loss")
+    # The probe also records the training loss in eval mode on a fixed subset (train_eval_loss):
+    # measured like val_loss, without dropout, it is the like-for-like partner of the gap.
+    train_loss, val_loss = run.get("train_eval_loss") or run.get("train_loss"), run.get("val_loss")
     if train_loss is not None and val_loss is not None:
         vl = finite_curve(val_loss)
         tl = align(train_loss, vl)

@@ -5,7 +5,7 @@ Pure functions of the Run: they read ``run.facts`` (plain numbers, strings and l
 carry the fact (a log read by ``diagnose``, or a probe that could not measure it), so rules
 that need it are reported as skipped.
 
-Where the threshold ideas come from (the thresholds themselves live in ``rules/probe/``):
+Where the threshold ideas come from (the thresholds themselves live in the rule tables under ``rules/``):
 
 * SageMaker Debugger built-in rules (AWS docs, "List of Debugger built-in rules"):
   ``VanishingGradient`` (mean |g| below 1e-7), ``DeadRelu`` (more than 50% of a layer's ReLU

@@ -98,16 +98,13 @@ def test_adam_coupled_from_log_facts():
     assert SignalContext(run).get("adam_coupled_weight_decay") is True
 
 
-RULES = Path(__file__).resolve().parents[2] / "rules" / "probe"
+PROBE_CATEGORIES = ["gradients", "activations", "normalization", "optimizer", "dropout", "architecture"]
 
 
-def test_probe_rules_load_and_pass_their_cases():
-    from regadvisor.engine.loader import load_rules
-    from regadvisor.engine.testing import failing_cases
+def _probe_rules():
+    from regadvisor.engine.loader import load_rules, select
 
-    rules = load_rules([RULES], include_bundled=False, known_signals=specs()).rules
-    assert len(rules) >= 15
-    assert [msg for rule in rules for msg in failing_cases(rule)] == []
+    return select(load_rules(known_signals=specs()), PROBE_CATEGORIES)
 
 
 @pytest.mark.parametrize("name, budget, expected", [
@@ -118,9 +115,8 @@ def test_probe_rules_load_and_pass_their_cases():
 ])
 def test_probe_rules_fire_on_the_examples(name, budget, expected):
     from regadvisor.engine.evaluator import evaluate
-    from regadvisor.engine.loader import load_rules
 
-    rules = load_rules([RULES], include_bundled=False, known_signals=specs())
+    rules = _probe_rules()
     r, sig = probe(name, **budget)
     fired = {f.rule_id for f in evaluate(rules, sig.get, r.run.facts) if f.status == "fired"}
     assert expected <= fired
@@ -128,8 +124,7 @@ def test_probe_rules_fire_on_the_examples(name, budget, expected):
 
 def test_probe_rules_quiet_on_healthy():
     from regadvisor.engine.evaluator import evaluate
-    from regadvisor.engine.loader import load_rules
 
-    rules = load_rules([RULES], include_bundled=False, known_signals=specs())
+    rules = _probe_rules()
     r, sig = probe("healthy", epochs=1)
     assert [f.rule_id for f in evaluate(rules, sig.get, r.run.facts) if f.status == "fired"] == []
