@@ -300,8 +300,8 @@ def _read_sqlite(path: Path, options: ReadOptions) -> Run:
             _add_points(builder, ((key, _metric_value(value, bool(is_nan)), float(step))
                                   for key, value, step, is_nan in rows), epochs)
             params = dict(conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,)))
-        except sqlite3.Error as exc:
-            raise LogReadError(f"cannot read MLflow's tables ({exc})", source=path,
+        except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
+            raise LogReadError(f"cannot read MLflow's tables ({exc.__class__.__name__}: {exc})", source=path,
                                hint="is the file a complete copy of the database?") from None
     return _finish(builder, name=name, status=status, params=params, where=f"{db}#{run_uuid}")
 
@@ -411,27 +411,28 @@ def read_uri(uri: str, options: ReadOptions | None = None) -> Run:
     name>`` (plain HTTP). Run names are not unique in MLflow: when several runs share one, the
     error lists their ids to address instead.
     """
-    options = options or ReadOptions()
     base, experiment, run_ref = _parse_uri(uri)
-    run_id = run_ref if experiment is None else _find_run_id(uri, base, experiment, run_ref)
     try:
-        data = _server_call(uri, base, "runs/get", query={"run_id": run_id})["run"]
-        info, content = data.get("info", {}), data.get("data", {})
-        keys = sorted({m["key"] for m in content.get("metrics", [])})
-        params = {p["key"]: p.get("value", "") for p in content.get("params", [])}
-    except (KeyError, TypeError, AttributeError):
-        raise LogReadError("runs/get answered without a run", source=uri,
+        return _read_server_run(uri, base, experiment, run_ref, options or ReadOptions())
+    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
+        # JSON of an unexpected shape: a proxy, another service, or an API change.
+        raise LogReadError(f"unexpected answer from {base} ({exc.__class__.__name__}: {exc})", source=uri,
                            hint="is this an MLflow tracking server?") from None
+
+
+def _read_server_run(uri: str, base: str, experiment: str | None, run_ref: str, options: ReadOptions) -> Run:
+    run_id = run_ref if experiment is None else _find_run_id(uri, base, experiment, run_ref)
+    data = _server_call(uri, base, "runs/get", query={"run_id": run_id})["run"]
+    info, content = data.get("info", {}), data.get("data", {})
+    keys = sorted({m["key"] for m in content.get("metrics", [])})
+    params = {p["key"]: p.get("value", "") for p in content.get("params", [])}
     builder = RunBuilder(uri, "mlflow", options)
     epochs: dict[float, float] = {}
     if _EPOCH_KEY in keys:
         keys.remove(_EPOCH_KEY)
         epochs = {step: value for _, value, step in _history(uri, base, run_id, _EPOCH_KEY) if step is not None}
-    try:
-        for key in keys:
-            _add_points(builder, _history(uri, base, run_id, key), epochs)
-    except (TypeError, ValueError, AttributeError):
-        raise LogReadError("metrics/get-history answered values that are not numbers", source=uri) from None
+    for key in keys:
+        _add_points(builder, _history(uri, base, run_id, key), epochs)
     if info.get("lifecycle_stage") == "deleted":
         builder.warn("run is marked deleted in MLflow")
     return _finish(builder, name=info.get("run_name") or run_id, status=info.get("status"), params=params,

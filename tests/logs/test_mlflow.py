@@ -355,3 +355,33 @@ def test_dead_port_is_a_read_error_naming_the_uri():
 def test_malformed_uri(uri):
     with pytest.raises(LogReadError):
         reader.read_uri(uri)
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"hello": "world"}', "unexpected answer from"),
+    (b"<html>a login page</html>", "did not answer JSON"),
+])
+def test_server_that_is_not_mlflow(body, message):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        uri = f"mlflow://127.0.0.1:{httpd.server_address[1]}/0123456789abcdef0123456789abcdef"
+        with pytest.raises(LogReadError, match=message) as err:
+            reader.read_uri(uri)
+        assert uri in str(err.value)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
