@@ -129,7 +129,9 @@ def _recommendations(report: Report) -> Group | None:
         body = Text(r.reason)
         if r.verified:
             v = r.verified
-            body.append(f"\nmeasured: {v['difference']:+.3g} ± {v['uncertainty']:.2g} {v['metric']}, {v['trials']} trials",
+            unit = "points val acc" if v["metric"] == "val_acc points" else v["metric"]
+            body.append(f"\nmeasured: {r.knob} {fmt(r.current)} → {fmt(r.value)}: {v['difference']:+.3g} ± "
+                        f"{v['uncertainty']:.2g} {unit}, {v['trials']} seeds",
                         style="green" if v.get("helps") else "red")
         if r.note:
             body.append("\n" + r.note, style="dim")

@@ -1,0 +1,948 @@
+"""``regadvisor probe --verify``: measure that a recommendation helps *this* model before giving it.
+
+Rules of thumb (the lesson's decision table, architecture defaults) are right on average and
+often wrong for a given model. This module turns each recommendation of a report into short
+A/B trials of the user's own script and keeps only what measurably helps.
+
+How it measures (the choices a reader of the numbers needs to know):
+
+* **Candidates.** Each recommendation whose knob the probe can apply becomes a few candidate
+  values: the rule's suggested value and values around it, so that the verified value can differ
+  from the table's (:func:`candidate_values`: weight decay and learning rate one decade / a
+  factor 3 either side, dropout ±0.2 within [0, 0.7], label smoothing ×½ and ×2, gradient
+  clipping ×0.3 and ×3, patience ×½ and ×2; categorical knobs only their suggested value).
+  ``data_augmentation`` is advisory: it stays in the report, marked unverified. A knob the probe
+  could not apply to this script (``facts["knobs_not_applied"]``, e.g. ``residual`` when
+  ``build_model`` does not accept it) is dropped after its first trial and stays unverified.
+* **Paired trials.** Baseline and candidate run with the same ``seed`` passed to
+  :func:`~regadvisor.probe.run_probe`, which seeds python/torch/numpy before ``build_model`` and
+  ``build_data``: same initial weights. A shuffling ``DataLoader`` draws each epoch's order from
+  the *global* torch RNG, which dropout also consumes, so after the first epoch a dropout change
+  would also change the data order; trials therefore pin every ``RandomSampler`` without a
+  generator to its own generator seeded with ``seed`` (:func:`pinned_data_order`): the same
+  data order in baseline and candidate, epoch after epoch. Seeds ``seed, seed+1, ...`` repeat
+  the pair.
+* **Metric.** Validation accuracy in points (classification) at the end of the trial, higher
+  is better; otherwise validation loss at the end, lower is better. A trial has a fixed length
+  (``trial_epochs``/``trial_steps``, never a time limit, so both sides of a pair train equally
+  long).
+* **Statistics.** Per candidate the mean paired difference (with − baseline) and the half-width
+  of its two-sided 95% Student-t interval, ``t(0.975, n−1) · sd / √n`` over the ``n`` seeds
+  (:func:`paired_interval`, t from a table: no scipy). A change *helps* when the whole interval
+  lies on the better side of zero. With 3 seeds t = 4.30, so only effects about 2.5 standard
+  deviations of the paired differences clear the bar: few seeds make the test conservative,
+  not lenient.
+* **Early abandonment.** After 2 seeds a candidate whose interval lies entirely on the worse
+  side of zero, or whose every difference is worse and whose mean is worse by more than
+  ``min_effect`` (1 point of accuracy, 2% of the loss), gets no more trials.
+* **Early stopping** costs no training: each seed's baseline validation curve is the paired data,
+  and the stopper is simulated on it (:func:`simulate_early_stopping`: stop after ``patience``
+  epochs without a lower ``val_loss``, restore the best evaluation, read the metric there).
+  Selecting the checkpoint on the same validation set that scores it is mildly optimistic, as
+  it is for a user who early-stops on their validation set.
+* **Together.** The helpful changes (best value per knob) are tried together on the same seeds
+  and the combination is kept only when it beats the best single change, paired and beyond noise.
+* **Budget.** Seconds or trials; a trial's cost is estimated from the first baseline run, the
+  plan is trimmed to fit (fewer values around the suggestion, then fewer knobs, then fewer
+  seeds; at least 2 seeds where at all possible), and a trial starts only while the budget is
+  not spent, so the budget is exceeded by at most one trial.
+
+:func:`verify` edits the report in place: each helpful recommendation gets ``value`` = the best
+verified value and a ``verified`` block; changes that do not help are removed and listed in
+``report.notes``; what could not be measured stays, unverified.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..model import Recommendation, Report
+
+# Two-sided 95% critical values of Student's t by degrees of freedom (any statistics table;
+# scipy.stats.t.ppf(0.975, df) agrees to 3 decimals). Between tabulated df the smaller df is
+# used, which is conservative.
+T95: dict[int, float] = {
+    1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
+    10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 16: 2.120, 17: 2.110,
+    18: 2.101, 19: 2.093, 20: 2.086, 21: 2.080, 22: 2.074, 23: 2.069, 24: 2.064, 25: 2.060,
+    26: 2.056, 27: 2.052, 28: 2.048, 29: 2.045, 30: 2.042, 40: 2.021, 60: 2.000, 120: 1.980,
+}
+Z95 = 1.960
+
+TRAINED_KNOBS = ("dropout", "weight_decay", "normalization", "residual", "grad_clip_norm", "label_smoothing",
+                 "learning_rate", "optimizer")
+SIMULATED_KNOBS = ("early_stopping_patience",)
+ADVISORY_KNOBS = ("data_augmentation",)
+DROPOUT_MAX = 0.7
+ACC_MIN_EFFECT = 1.0
+"""Points of validation accuracy that count as 'clearly worse' for early abandonment."""
+LOSS_MIN_EFFECT = 0.02
+"""Fraction of the baseline validation loss that counts as 'clearly worse'."""
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics
+
+
+def t_critical(df: int) -> float:
+    """Two-sided 95% Student-t critical value for ``df`` degrees of freedom (conservative between
+    tabulated values, 1.96 beyond 120)."""
+    if df < 1:
+        raise ValueError("a t interval needs at least 1 degree of freedom (2 paired trials)")
+    if df > 120:
+        return Z95
+    return T95[max(k for k in T95 if k <= df)]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of paired differences and the half-width of its 95% t-interval (inf when n < 2)."""
+
+    mean: float
+    half_width: float
+    n: int
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half_width
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half_width
+
+
+def paired_differences(with_change: Sequence[float], baseline: Sequence[float]) -> list[float]:
+    """``with_change[i] - baseline[i]`` for each pair (same seed)."""
+    if len(with_change) != len(baseline):
+        raise ValueError("paired samples must have the same length")
+    return [a - b for a, b in zip(with_change, baseline)]
+
+
+def mean_interval(diffs: Sequence[float]) -> Interval:
+    """Mean and 95% t half-width of a sample (the paired differences)."""
+    n = len(diffs)
+    if n == 0:
+        return Interval(math.nan, math.inf, 0)
+    m = sum(diffs) / n
+    if n < 2:
+        return Interval(m, math.inf, n)
+    sd = math.sqrt(sum((d - m) ** 2 for d in diffs) / (n - 1))
+    return Interval(m, t_critical(n - 1) * sd / math.sqrt(n), n)
+
+
+def paired_interval(with_change: Sequence[float], baseline: Sequence[float]) -> Interval:
+    """The paired comparison: mean of ``with_change - baseline`` and its 95% t half-width."""
+    return mean_interval(paired_differences(with_change, baseline))
+
+
+def abandon_reason(gains: Sequence[float], min_effect: float, after: int = 2) -> str | None:
+    """Why a candidate should get no more trials, or ``None``.
+
+    ``gains`` are paired differences oriented so that positive is better. From ``after`` pairs
+    on: the whole interval is below zero, or every pair is worse and the mean is worse by more
+    than ``min_effect``.
+    """
+    if len(gains) < after:
+        return None
+    iv = mean_interval(gains)
+    if iv.high < 0:
+        return "its interval lies below zero"
+    if all(g < 0 for g in gains) and iv.mean < -min_effect:
+        return "clearly worse on every seed"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# early stopping, simulated
+
+
+@dataclass(frozen=True)
+class StopPoint:
+    """Where a simulated early stopper ends: the evaluation it stops at and the one it restores."""
+
+    stop_index: int
+    best_index: int
+    stopped: bool
+
+
+def simulate_early_stopping(val_loss: Sequence[float], patience: float,
+                            epochs: Sequence[float] | None = None) -> StopPoint:
+    """Replay an early stopper with restore-best on a recorded validation-loss curve.
+
+    The stopper watches ``val_loss`` (as the probe's own early stopping does): it stops once the
+    loss has not reached a new minimum for ``patience`` epochs (measured on ``epochs`` when given,
+    else counted in evaluations), and restores the weights of the best evaluation. Without
+    a stop, the best evaluation of the whole curve is restored (a best checkpoint).
+    """
+    best_i, best = -1, math.inf
+    for i, v in enumerate(val_loss):
+        if math.isfinite(v) and v < best:
+            best_i, best = i, v
+            continue
+        if best_i < 0:
+            continue
+        waited = (epochs[i] - epochs[best_i]) if epochs is not None and math.isfinite(epochs[i]) \
+            and math.isfinite(epochs[best_i]) else (i - best_i)
+        if waited >= patience - 1e-9:
+            return StopPoint(i, best_i, True)
+    last = len(val_loss) - 1
+    return StopPoint(last, best_i if best_i >= 0 else last, False)
+
+
+# ---------------------------------------------------------------------------------------------
+# candidates
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _round(v: float) -> float:
+    return float(f"{v:.3g}")
+
+
+def candidate_values(knob: str, suggested: Any, current: Any = None) -> list[Any]:
+    """The values to try for one recommendation: the suggestion first, then values around it.
+
+    Values equal to ``current`` (no change) are left out; out-of-range values are clipped or
+    dropped.
+    """
+    s = _num(suggested)
+    if knob in ("normalization", "optimizer", "residual"):
+        values: list[Any] = [suggested]
+    elif s is None:
+        values = [suggested]
+    elif knob == "dropout":
+        values = [min(max(_round(s), 0.0), DROPOUT_MAX)]
+        values += [_round(x) for x in (s - 0.2, s + 0.2) if 0.0 <= x <= DROPOUT_MAX + 1e-9]
+    elif knob == "weight_decay":
+        values = [_round(s)] + ([_round(s / 10), _round(s * 10)] if s > 0 else [1e-4, 1e-3])
+    elif knob == "learning_rate":
+        values = [_round(s), _round(s / 3), _round(s * 3)] if s > 0 else []
+    elif knob == "label_smoothing":
+        values = [_round(x) for x in (s, s / 2, min(2 * s, 0.3)) if 0 < x < 1]
+    elif knob == "grad_clip_norm":
+        values = [_round(s), _round(s * 0.3), _round(s * 3)] if s > 0 else []
+    elif knob == "early_stopping_patience":
+        p = max(1, round(s))
+        values = [p, max(1, p // 2), 2 * p]
+    else:
+        values = [suggested]
+    out: list[Any] = []
+    cur = _num(current) if knob not in ("normalization", "optimizer", "residual") else None
+    for v in values:
+        if v in out:
+            continue
+        if current is not None and (v == current or (cur is not None and _num(v) is not None
+                                                       and abs(_num(v) - cur) <= 1e-12)):
+            continue
+        out.append(v)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# budget
+
+
+def parse_budget(text: str | float | None) -> tuple[float | None, int | None]:
+    """``"120"``/``"120s"``/``"2m"`` → seconds, ``"30t"`` → trials; ``None`` → no limit."""
+    if text is None:
+        return None, None
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        if not text > 0:
+            raise ConfigError(f"--budget must be positive, not {text!r}", source="--budget")
+        return float(text), None
+    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(s|sec|m|min|t|trials?)?\s*", str(text))
+    if not m or not float(m.group(1)) > 0:
+        raise ConfigError(f"--budget {text!r} is not a number of seconds or trials", source="--budget",
+                          hint="e.g. --budget 120 (seconds), --budget 5m, --budget 30t (trials)")
+    n, unit = float(m.group(1)), (m.group(2) or "s")
+    if unit.startswith("t"):
+        if n != int(n):
+            raise ConfigError(f"--budget {text!r}: trials must be a whole number", source="--budget")
+        return None, int(n)
+    return (n * 60 if unit.startswith("m") else n), None
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass
+class Trial:
+    """One short training: its configuration, seed, metric at the end and curves."""
+
+    changes: dict[str, Any]
+    seed: int
+    value: float
+    seconds: float
+    val_loss: list[float]
+    metric_curve: list[float]
+    epochs: list[float]
+    not_applied: dict[str, str] = field(default_factory=dict)
+    diverged: bool = False
+
+
+@dataclass
+class Effect:
+    """The measured effect of one change (or combination) against its paired reference.
+
+    ``difference`` is ``with_change - baseline`` in the metric's own units (points of accuracy
+    or loss); ``helps`` means the 95% interval lies on the better side of zero.
+    """
+
+    changes: dict[str, Any]
+    metric: str
+    baseline: list[float]
+    with_change: list[float]
+    seeds: list[int]
+    higher_is_better: bool
+    abandoned: str | None = None
+    simulated: bool = False
+
+    @property
+    def interval(self) -> Interval:
+        return paired_interval(self.with_change, self.baseline)
+
+    @property
+    def trials(self) -> int:
+        return len(self.with_change)
+
+    @property
+    def gain(self) -> float:
+        """Mean improvement (positive is better, whatever the metric's direction)."""
+        m = self.interval.mean
+        return m if self.higher_is_better else -m
+
+    @property
+    def helps(self) -> bool:
+        iv = self.interval
+        if iv.n < 2 or not math.isfinite(iv.half_width):
+            return False
+        return iv.low > 0 if self.higher_is_better else iv.high < 0
+
+    @property
+    def measured(self) -> bool:
+        return self.trials >= 2
+
+    def block(self) -> dict[str, Any]:
+        """The ``verified`` block of a recommendation (report.schema.json)."""
+        iv = self.interval
+        return {
+            "metric": self.metric,
+            "baseline": round(sum(self.baseline) / len(self.baseline), 6),
+            "with_change": round(sum(self.with_change) / len(self.with_change), 6),
+            "difference": round(iv.mean, 6),
+            "uncertainty": round(iv.half_width, 6),
+            "trials": self.trials,
+            "helps": self.helps,
+        }
+
+
+@dataclass
+class VerifyProgress:
+    """Passed to the ``progress`` callback before each trial and once at the end (``label`` "done")."""
+
+    trials_done: int
+    trials_planned: int
+    seconds: float
+    budget_seconds: float | None
+    budget_trials: int | None
+    label: str
+
+
+@dataclass
+class VerifyResult:
+    """The outcome of :func:`verify`.
+
+    ``effects`` holds every measured candidate (one per knob value); ``kept`` the knob values
+    that helped and are recommended (best value per knob); ``combination`` the effect of the
+    helpful changes together against the best single change (``None`` when fewer than two
+    helped); ``unverified`` knob → why it was not measured.
+    """
+
+    report: Report
+    metric: str
+    higher_is_better: bool
+    seeds: list[int]
+    baseline: dict[int, float]
+    effects: list[Effect]
+    kept: dict[str, Any]
+    best_single: Effect | None
+    combination: Effect | None
+    combination_kept: bool
+    unverified: dict[str, str]
+    trials: int
+    seconds: float
+    trial_length: dict[str, int | None]
+    current: dict[str, Any]
+
+    def best(self, knob: str) -> Effect | None:
+        """The most helpful measured effect of ``knob`` (or its best measured one if none helps)."""
+        mine = [e for e in self.effects if list(e.changes) == [knob] and e.measured]
+        if not mine:
+            return None
+        helpful = [e for e in mine if e.helps]
+        return max(helpful or mine, key=lambda e: e.gain)
+
+    def search_space(self) -> dict[str, Any]:
+        """The narrowed search space the trials point to, for users who keep tuning."""
+        return search_space(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# data order
+
+
+@contextlib.contextmanager
+def pinned_data_order(seed: int) -> Iterator[None]:
+    """Give every shuffling ``DataLoader`` the script returns its own generator seeded with ``seed``.
+
+    Without it the order of epochs after the first depends on how much of the global torch RNG
+    the model consumed (dropout draws from it), so a dropout candidate would also see different
+    batches than its baseline. Works by wrapping ``build_data`` of the script the runner loads.
+    """
+    import torch
+    from torch.utils.data import DataLoader, RandomSampler
+
+    from . import runner
+
+    original = runner.load_script
+
+    def pin(obj: Any) -> None:
+        if isinstance(obj, DataLoader) and isinstance(obj.sampler, RandomSampler) and obj.sampler.generator is None:
+            obj.sampler.generator = torch.Generator().manual_seed(seed)
+
+    def load(path: Any) -> Any:
+        ps = original(path)
+        build_data = ps.build_data
+
+        def wrapped() -> Any:
+            data = build_data()
+            if isinstance(data, (tuple, list)):
+                for part in data:
+                    pin(part)
+            return data
+
+        return dataclasses.replace(ps, build_data=wrapped)
+
+    runner.load_script = load
+    try:
+        yield
+    finally:
+        runner.load_script = original
+
+
+# ---------------------------------------------------------------------------------------------
+# the verifier
+
+
+def _label(knob: str, current: Any, value: Any) -> str:
+    def f(v: Any) -> str:
+        if v is None:
+            return "—"
+        if isinstance(v, float):
+            return f"{v:.3g}"
+        return str(v)
+
+    return f"{knob} {f(current)} → {f(value)}"
+
+
+def effect_text(iv: Interval, metric: str) -> str:
+    """``+4.1 ± 1.2 points val acc`` / ``−0.031 ± 0.02 val_loss`` (a true minus sign)."""
+    if metric == "val_acc points":
+        diff, unc, unit = f"{iv.mean:+.1f}", f"{iv.half_width:.1f}", "points val acc"
+    else:
+        diff, unc, unit = f"{iv.mean:+.2g}", f"{iv.half_width:.2g}", "val_loss"
+    return f"{diff.replace('-', '−', 1)} ± {unc} {unit}"
+
+
+def describe(effect: Effect, current: dict[str, Any]) -> str:
+    """``dropout 0 → 0.3: +4.1 ± 1.2 points val acc over 4 seeds`` (``helps`` is the caller's to add)."""
+    what = " + ".join(_label(k, current.get(k), v) for k, v in effect.changes.items())
+    extra = " (simulated on the baseline curves)" if effect.simulated else ""
+    return f"{what}: {effect_text(effect.interval, effect.metric)} over {effect.trials} seeds{extra}"
+
+
+class _Verifier:
+    def __init__(self, script: str | Path, report: Report, *, budget_seconds: float | None,
+                 budget_trials: int | None, seeds: int, seed: int, trial_epochs: int | None,
+                 trial_steps: int | None, device: str, knobs: dict[str, Any] | None,
+                 progress: Callable[[VerifyProgress], None] | None, pin: bool):
+        if seeds < 2:
+            raise ConfigError("verification needs at least 2 seeds (a paired t-interval needs two pairs)",
+                              source="seeds")
+        if budget_trials is not None and budget_trials < 1:
+            raise ConfigError("the trial budget must be at least 1", source="--budget")
+        if budget_seconds is not None and not budget_seconds > 0:
+            raise ConfigError("the time budget must be positive", source="--budget")
+        self.script, self.report = Path(script), report
+        self.budget_seconds, self.budget_trials = budget_seconds, budget_trials
+        self.seeds = [seed + i for i in range(seeds)]
+        self.device, self.progress, self.pin = device, progress, pin
+        facts = report.run.facts
+        base = dict(facts.get("knobs_requested") or {}) if knobs is None else dict(knobs)
+        self.base_patience = base.pop("early_stopping_patience", None)
+        base.pop("data_augmentation", None)
+        self.base_knobs = base
+        if trial_epochs is None and trial_steps is None:
+            budget = facts.get("probe_budget") or {}
+            if facts.get("stop_reason") == "steps" and budget.get("steps"):
+                trial_steps = int(budget["steps"])
+            else:
+                trial_epochs = max(1, math.ceil((facts.get("probe_epochs") or 10) - 1e-6))
+        self.trial_epochs, self.trial_steps = trial_epochs, trial_steps
+        self.t0 = time.perf_counter()
+        self.trials = 0
+        self.cost: float | None = None
+        self.planned = 0
+        self.metric = "val_loss"
+        self.higher = False
+
+    # -- budget ------------------------------------------------------------------------------
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def can_start(self) -> bool:
+        if self.budget_trials is not None and self.trials >= self.budget_trials:
+            return False
+        if self.budget_seconds is not None:
+            est = self.cost or 0.0
+            if self.elapsed() + 0.5 * est > self.budget_seconds:
+                return False
+        return True
+
+    def capacity(self) -> float:
+        """Trials still affordable (inf without a budget)."""
+        cap = math.inf
+        if self.budget_trials is not None:
+            cap = self.budget_trials - self.trials
+        if self.budget_seconds is not None and self.cost:
+            cap = min(cap, (self.budget_seconds - self.elapsed()) / self.cost + 0.5)
+        return cap
+
+    def tick(self, label: str) -> None:
+        if self.progress is not None:
+            self.progress(VerifyProgress(self.trials, max(self.planned, self.trials), self.elapsed(),
+                                         self.budget_seconds, self.budget_trials, label))
+
+    # -- one trial ---------------------------------------------------------------------------
+    def run_trial(self, changes: dict[str, Any], seed: int, label: str) -> Trial:
+        from .runner import run_probe
+
+        self.tick(f"{label}, seed {seed}")
+        knobs = {**self.base_knobs, **{k: v for k, v in changes.items() if k not in SIMULATED_KNOBS}}
+        t = time.perf_counter()
+        ctx = pinned_data_order(seed) if self.pin else contextlib.nullcontext()
+        with ctx:
+            res = run_probe(self.script, steps=self.trial_steps, epochs=self.trial_epochs, device=self.device,
+                            seed=seed, knobs=knobs)
+        seconds = time.perf_counter() - t
+        self.trials += 1
+        if self.cost is None:
+            self.cost = seconds
+        else:
+            self.cost = 0.7 * self.cost + 0.3 * seconds
+        run = res.run
+        if self.trials == 1:
+            acc = run.get("val_acc")
+            self.higher = acc is not None
+            self.metric = "val_acc points" if self.higher else "val_loss"
+        vl = run.get("val_loss")
+        loss = list(vl.values) if vl is not None else []
+        epochs = list(vl.epochs) if vl is not None else []
+        if self.higher:
+            s = run.get("val_acc")
+            curve = [100.0 * v for v in s.values] if s is not None else []
+        else:
+            curve = list(loss)
+        patience = changes.get("early_stopping_patience", self.base_patience)
+        value = self._final(loss, curve, epochs, patience)
+        not_applied = {k: v for k, v in (run.facts.get("knobs_not_applied") or {}).items() if k in changes}
+        return Trial(dict(changes), seed, value, seconds, loss, curve, epochs, not_applied, res.diverged)
+
+    @staticmethod
+    def _final(loss: list[float], curve: list[float], epochs: list[float], patience: Any) -> float:
+        if not curve:
+            return math.nan
+        if patience is None:
+            return curve[-1]
+        stop = simulate_early_stopping(loss, float(patience), epochs if len(epochs) == len(loss) else None)
+        return curve[stop.best_index] if stop.best_index < len(curve) else curve[-1]
+
+    # -- the plan ----------------------------------------------------------------------------
+    def candidates(self) -> tuple[list[tuple[str, list[Any]]], dict[str, str]]:
+        out: list[tuple[str, list[Any]]] = []
+        skipped: dict[str, str] = {}
+        for rec in self.report.recommendations:
+            if rec.knob in ADVISORY_KNOBS:
+                skipped[rec.knob] = "advisory only: the probe cannot apply it"
+                continue
+            if rec.knob not in TRAINED_KNOBS + SIMULATED_KNOBS:
+                skipped[rec.knob] = "the probe cannot apply this knob"
+                continue
+            current = rec.current
+            if rec.knob in self.base_knobs:
+                current = self.base_knobs[rec.knob]
+            values = candidate_values(rec.knob, rec.value, current)
+            if rec.knob == "early_stopping_patience" and self.base_patience is not None:
+                values = [v for v in values if v != self.base_patience]
+            if not values:
+                skipped[rec.knob] = "no value to try differs from the current setting"
+                continue
+            out.append((rec.knob, values))
+        return out, skipped
+
+    @staticmethod
+    def plan_cost(plan: list[tuple[str, list[Any]]], rounds: int) -> int:
+        """Trials for ``rounds`` seeds of baseline, every trained candidate and one combination."""
+        trained = sum(len(v) for k, v in plan if k not in SIMULATED_KNOBS)
+        return rounds * (1 + trained + (1 if len(plan) > 1 else 0))
+
+    def trim(self, plan: list[tuple[str, list[Any]]], rounds: int) -> list[tuple[str, list[Any]]]:
+        """Fewer values around the suggestion, then fewer knobs (last = weakest evidence first),
+        until ``rounds`` seeds of baseline + candidates (+ one combination per seed) fit."""
+        cap = self.capacity() + 1  # the first baseline already ran
+
+        def cost(p: list[tuple[str, list[Any]]]) -> int:
+            return self.plan_cost(p, rounds)
+
+        plan = [(k, list(v)) for k, v in plan]
+        for i in reversed(range(len(plan))):
+            while cost(plan) > cap and len(plan[i][1]) > 1 and plan[i][0] not in SIMULATED_KNOBS:
+                plan[i][1].pop()
+        while cost(plan) > cap and sum(1 for k, _ in plan if k not in SIMULATED_KNOBS) > 1:
+            idx = max(i for i, (k, _) in enumerate(plan) if k not in SIMULATED_KNOBS)
+            del plan[idx]
+        return plan
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(self) -> VerifyResult:
+        plan, unverified = self.candidates()
+        current = {rec.knob: (self.base_knobs.get(rec.knob, rec.current)) for rec in self.report.recommendations}
+        if self.base_patience is not None:
+            current["early_stopping_patience"] = self.base_patience
+        effects: dict[tuple[str, Any], Effect] = {}
+        baseline: dict[int, Trial] = {}
+        dropped: dict[str, str] = {}
+        trained = [(k, v) for k, vs in plan for v in vs if k not in SIMULATED_KNOBS]
+        self.planned = len(self.seeds) * (1 + len(trained) + (1 if len(plan) > 1 else 0))
+        if plan and self.can_start():
+            baseline[self.seeds[0]] = self.run_trial({}, self.seeds[0], "baseline")
+            rounds = len(self.seeds)
+            full = rounds * (1 + len(trained) + (len(plan) > 1))
+            if self.capacity() + 1 < full:
+                # keep 3 seeds (t = 4.30) while trimming candidates; 2 seeds (t = 12.7) only as a last resort
+                rounds = min(rounds, 3)
+                trimmed = self.trim(plan, rounds)
+                if rounds > 2 and self.capacity() + 1 < self.plan_cost(trimmed, rounds):
+                    rounds = 2
+                    trimmed = self.trim(plan, rounds)
+                plan = trimmed
+            trained_plan = [(k, v) for k, vs in plan for v in vs if k not in SIMULATED_KNOBS]
+            self.planned = rounds * (1 + len(trained_plan) + (1 if len(plan) > 1 else 0))
+            kept_knobs = {k for k, _ in plan}
+            for k, _ in self._all_candidates():
+                if k not in kept_knobs and k not in unverified:
+                    unverified[k] = "left out to fit the budget"
+            for k, vs in plan:
+                for v in vs:
+                    effects[(k, v)] = Effect({k: v}, self.metric, [], [], [], self.higher,
+                                             simulated=k in SIMULATED_KNOBS)
+            self._rounds(plan, rounds, baseline, effects, dropped)
+        for k, why in dropped.items():
+            unverified[k] = why
+        measured = [e for e in effects.values() if e.measured and next(iter(e.changes)) not in dropped]
+        for (k, _), e in effects.items():
+            if not e.measured and k not in dropped and k not in unverified:
+                unverified[k] = "the budget allowed fewer than 2 paired trials"
+        best_per_knob: dict[str, Effect] = {}
+        for e in measured:
+            k = next(iter(e.changes))
+            if e.helps and (k not in best_per_knob or e.gain > best_per_knob[k].gain):
+                best_per_knob[k] = e
+        kept = {k: e.changes[k] for k, e in best_per_knob.items()}
+        best_single = max(best_per_knob.values(), key=lambda e: e.gain) if best_per_knob else None
+        combination, combination_kept = None, False
+        if len(best_per_knob) > 1 and best_single is not None:
+            combination = self._combination(kept, best_single, baseline)
+            combination_kept = combination is not None and combination.helps
+        result = VerifyResult(
+            report=self.report, metric=self.metric, higher_is_better=self.higher, seeds=sorted(baseline),
+            baseline={s: t.value for s, t in sorted(baseline.items())}, effects=measured, kept=kept,
+            best_single=best_single, combination=combination, combination_kept=combination_kept,
+            unverified=unverified, trials=self.trials, seconds=self.elapsed(),
+            trial_length={"epochs": self.trial_epochs, "steps": self.trial_steps}, current=current,
+        )
+        self.tick("done")
+        apply_to_report(result)
+        return result
+
+    def _all_candidates(self) -> list[tuple[str, list[Any]]]:
+        return self.candidates()[0]
+
+    def _rounds(self, plan: list[tuple[str, list[Any]]], rounds: int, baseline: dict[int, Trial],
+                effects: dict[tuple[str, Any], Effect], dropped: dict[str, str]) -> None:
+        min_effect = ACC_MIN_EFFECT
+        for r, seed in enumerate(self.seeds[:rounds]):
+            if seed not in baseline:
+                if not self.can_start():
+                    return
+                baseline[seed] = self.run_trial({}, seed, "baseline")
+            base = baseline[seed]
+            if not math.isfinite(base.value):
+                continue
+            if not self.higher:
+                min_effect = LOSS_MIN_EFFECT * abs(base.value)
+            for k, vs in plan:
+                for v in vs:
+                    e = effects[(k, v)]
+                    if e.abandoned or k in dropped:
+                        continue
+                    if k in SIMULATED_KNOBS:
+                        value = self._final(base.val_loss, base.metric_curve, base.epochs, v)
+                    else:
+                        if not self.can_start():
+                            return
+                        t = self.run_trial({k: v}, seed, _label(k, None, v).replace("— → ", "= "))
+                        if t.not_applied:
+                            dropped[k] = f"not measured: {t.not_applied[k]}"
+                            continue
+                        value = t.value
+                        if not math.isfinite(value) or t.diverged:
+                            e.abandoned = "training diverged"
+                            e.baseline.append(base.value)
+                            e.with_change.append(-math.inf if self.higher else math.inf)
+                            e.seeds.append(seed)
+                            continue
+                    e.baseline.append(base.value)
+                    e.with_change.append(value)
+                    e.seeds.append(seed)
+                    if r >= 1:
+                        gains = [(w - b) if self.higher else (b - w) for w, b in zip(e.with_change, e.baseline)]
+                        e.abandoned = abandon_reason(gains, min_effect)
+
+    def _combination(self, kept: dict[str, Any], best: Effect, baseline: dict[int, Trial]) -> Effect | None:
+        """All helpful changes together vs the best single change, on the best change's seeds."""
+        eff = Effect(dict(kept), self.metric, [], [], [], self.higher)
+        ref = dict(zip(best.seeds, best.with_change))
+        trained = {k: v for k, v in kept.items() if k not in SIMULATED_KNOBS}
+        for seed in best.seeds:
+            if not trained:
+                break
+            if not self.can_start():
+                break
+            t = self.run_trial(kept, seed, "together")
+            if not math.isfinite(t.value):
+                continue
+            eff.baseline.append(ref[seed])
+            eff.with_change.append(t.value)
+            eff.seeds.append(seed)
+        return eff if eff.trials else None
+
+
+def verify(
+    script: str | Path,
+    report: Report,
+    *,
+    budget_seconds: float | None = None,
+    budget_trials: int | None = None,
+    seeds: int = 3,
+    seed: int = 0,
+    trial_epochs: int | None = None,
+    trial_steps: int | None = None,
+    device: str = "auto",
+    knobs: dict[str, Any] | None = None,
+    progress: Callable[[VerifyProgress], None] | None = None,
+    pin_data_order: bool = True,
+) -> VerifyResult:
+    """Measure each recommendation of ``report`` on ``script`` in paired short trials; edit the report.
+
+    ``budget_seconds``/``budget_trials`` bound the verification (not the probe that produced the
+    report); with neither, the full plan runs (``seeds`` seeds of baseline and every candidate).
+    Trials last ``trial_epochs`` epochs (or ``trial_steps`` steps); by default as long as the
+    probe behind ``report`` ran. ``knobs`` are the settings every trial starts from (default:
+    those the report's probe was given). See the module docstring for the statistics.
+    """
+    return _Verifier(script, report, budget_seconds=budget_seconds, budget_trials=budget_trials, seeds=seeds,
+                     seed=seed, trial_epochs=trial_epochs, trial_steps=trial_steps, device=device, knobs=knobs,
+                     progress=progress, pin=pin_data_order).run()
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def apply_to_report(result: VerifyResult) -> None:
+    """Edit ``result.report``: verified values and blocks, unhelpful changes moved to the notes."""
+    report = result.report
+    keep: list[Recommendation] = []
+    notes: list[str] = []
+    for rec in report.recommendations:
+        if rec.knob in result.unverified:
+            keep.append(rec)
+            notes.append(f"{rec.knob}: not verified ({result.unverified[rec.knob]})")
+            continue
+        best = result.best(rec.knob)
+        if best is None:
+            keep.append(rec)
+            continue
+        if not best.helps:
+            tail = f" (stopped early: {best.abandoned})" if best.abandoned else ""
+            notes.append(f"{describe(best, result.current)}{tail}: not recommended")
+            continue
+        value = best.changes[rec.knob]
+        rec.value = value
+        rec.verified = best.block()
+        helpful = sorted((e.changes[rec.knob] for e in result.effects
+                          if list(e.changes) == [rec.knob] and e.helps), key=lambda v: (_num(v) is None, _num(v) or 0))
+        if len(helpful) > 1 and all(_num(v) is not None for v in helpful):
+            rec.range = [helpful[0], helpful[-1]]
+        elif rec.range and _num(value) is not None and all(_num(x) is not None for x in rec.range) \
+                and not (min(rec.range) <= value <= max(rec.range)):
+            rec.range = None
+        keep.append(rec)
+    helpful_recs = [r for r in keep if r.verified and r.verified.get("helps")]
+    if result.combination is not None and result.best_single is not None:
+        combo = result.combination
+        best_knob = next(iter(result.best_single.changes))
+        verdict = "kept: apply them together" if result.combination_kept else \
+            f"not better than {best_knob} alone beyond noise: start with {best_knob}"
+        what = " + ".join(_label(k, result.current.get(k), v) for k, v in combo.changes.items())
+        notes.append(f"together ({what}) vs {best_knob} alone: {effect_text(combo.interval, combo.metric)} "
+                     f"over {combo.trials} seeds: {verdict}")
+        if not result.combination_kept:
+            for r in helpful_recs:
+                if r.knob != best_knob:
+                    r.note = ((r.note + " ") if r.note else "") + \
+                        f"Helps alone; together with {best_knob} not measurably better than {best_knob} alone."
+    # strongest measured effect first, then the unverified ones in their original order
+    order = {id(r): i for i, r in enumerate(keep)}
+    gain = {r.knob: e.gain for r in helpful_recs if (e := result.best(r.knob)) is not None}
+    keep.sort(key=lambda r: (0, -gain[r.knob], order[id(r)]) if r.knob in gain else (1, 0, order[id(r)]))
+    report.recommendations = keep
+    length = f"{result.trial_length['epochs']} epochs" if result.trial_length.get("epochs") else \
+        f"{result.trial_length.get('steps')} steps"
+    notes.insert(0, f"verified: {result.trials} trials of {length} in {result.seconds:.0f} s, paired by seed "
+                    f"(same initial weights and data order), metric {result.metric}, 95% t-intervals")
+    report.notes.extend(notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# export
+
+
+LOG_KNOBS = ("weight_decay", "learning_rate", "grad_clip_norm")
+
+
+def search_space(result: VerifyResult) -> dict[str, Any]:
+    """Ranges around the verified best values (knobs that helped), fixed values for the rest.
+
+    Log-scale knobs span the best value ×/÷ √10 (weight decay) or ×/÷ √3 (learning rate,
+    clipping): half the step between tested values, so the range stays inside what the trials
+    support. Dropout and label smoothing span ±0.1 around the best, patience ±half of it.
+    """
+    params: dict[str, Any] = {}
+    fixed: dict[str, Any] = {}
+    measured: dict[str, Any] = {}
+    for e in result.effects:
+        if len(e.changes) != 1:
+            continue
+        k, v = next(iter(e.changes.items()))
+        iv = e.interval
+        measured.setdefault(k, []).append({"value": v, "difference": round(iv.mean, 6),
+                                           "uncertainty": round(iv.half_width, 6), "trials": e.trials,
+                                           "helps": e.helps})
+    for k, v in result.kept.items():
+        f = _num(v)
+        if k in LOG_KNOBS and f and f > 0:
+            step = math.sqrt(10) if k == "weight_decay" else math.sqrt(3)
+            params[k] = {"type": "float", "low": _round(f / step), "high": _round(f * step), "log": True}
+        elif k in ("dropout", "label_smoothing") and f is not None:
+            hi = DROPOUT_MAX if k == "dropout" else 0.5
+            params[k] = {"type": "float", "low": _round(max(0.0, f - 0.1)), "high": _round(min(hi, f + 0.1)),
+                         "log": False}
+        elif k == "early_stopping_patience" and f is not None:
+            p = int(f)
+            params[k] = {"type": "int", "low": max(1, p - max(1, p // 2)), "high": p + max(1, p // 2)}
+        else:
+            cur = result.current.get(k)
+            params[k] = {"type": "categorical", "choices": [v] + ([cur] if cur is not None and cur != v else [])}
+    for k, cur in result.current.items():
+        if k not in params and cur is not None and k not in ADVISORY_KNOBS:
+            fixed[k] = cur
+    return {
+        "source": result.report.source,
+        "metric": result.metric,
+        "direction": "maximize" if result.higher_is_better else "minimize",
+        "params": params,
+        "fixed": fixed,
+        "measured": measured,
+        "trials": result.trials,
+        "seeds": result.seeds,
+    }
+
+
+def optuna_snippet(space: dict[str, Any]) -> str:
+    """A small Python module with ``suggest(trial)`` over ``space`` (optuna is not imported here)."""
+    lines = [
+        f'"""Search space narrowed by `regadvisor probe --verify` on {Path(space["source"]).name}.',
+        "",
+        (f"Metric: {space['metric']} ({space['direction']}); {space['trials']} paired trials over seeds "
+         f"{space['seeds']}."),
+        "Use with optuna:  study = optuna.create_study(direction=DIRECTION)",
+        "                  study.optimize(lambda t: train_and_validate(**FIXED, **suggest(t)), n_trials=30)",
+        '"""',
+        "",
+        f"DIRECTION = {space['direction']!r}",
+        f"FIXED = {space['fixed']!r}",
+        "",
+        "",
+        "def suggest(trial):",
+        "    return {",
+    ]
+    for k, p in space["params"].items():
+        if p["type"] == "float":
+            log = ", log=True" if p.get("log") else ""
+            lines.append(f"        {k!r}: trial.suggest_float({k!r}, {p['low']!r}, {p['high']!r}{log}),")
+        elif p["type"] == "int":
+            lines.append(f"        {k!r}: trial.suggest_int({k!r}, {p['low']!r}, {p['high']!r}),")
+        else:
+            lines.append(f"        {k!r}: trial.suggest_categorical({k!r}, {p['choices']!r}),")
+    lines += ["    }", ""]
+    return "\n".join(lines)
+
+
+def export(result: VerifyResult, kind: str, path: str | Path) -> Path:
+    """Write the narrowed search space: ``kind`` ``"optuna"``; a ``.json`` path gets JSON (with the
+    Python snippet under ``"optuna"``), any other path the Python snippet."""
+    if kind != "optuna":
+        raise ConfigError(f"--export {kind!r} is not a known export", source="--export", hint="use --export optuna FILE")
+    p = Path(path)
+    space = search_space(result)
+    code = optuna_snippet(space)
+    text = json.dumps({**space, "optuna": code}, indent=2, default=str) + "\n" if p.suffix == ".json" else code
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(p)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {p}: {exc.strerror or exc}", source="--export") from exc
+    return p
