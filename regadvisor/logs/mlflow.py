@@ -240,9 +240,10 @@ def _connect(db: Path) -> sqlite3.Connection:
     uri = f"file:{urllib.request.pathname2url(str(db.resolve()))}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
+        conn.text_factory = lambda raw: raw.decode("utf-8", "replace")  # a damaged page is not a crash
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.Error as exc:
-        raise LogReadError(f"cannot open as an SQLite database ({exc})", source=db,
+    except (sqlite3.Error, ValueError) as exc:  # ValueError: a damaged file's error text is not UTF-8
+        raise LogReadError(f"cannot open as an SQLite database ({exc.__class__.__name__}: {exc})", source=db,
                            hint="pass the file named in the sqlite:/// tracking URI") from None
     missing = [t for t in _MLFLOW_TABLES if t not in tables]
     if missing:
@@ -264,8 +265,8 @@ def _sqlite_addresses(db: Path) -> list[Path]:
     with closing(_connect(db)) as conn:
         try:
             return [Path(f"{db}#{run_uuid}") for run_uuid, _, _ in _sqlite_runs(conn)]
-        except sqlite3.Error as exc:
-            raise LogReadError(f"cannot list runs ({exc})", source=db) from None
+        except (sqlite3.Error, ValueError) as exc:
+            raise LogReadError(f"cannot list runs ({exc.__class__.__name__}: {exc})", source=db) from None
 
 
 def _pick_sqlite_run(conn: sqlite3.Connection, db: Path, wanted: str | None) -> tuple[str, str | None, str | None]:

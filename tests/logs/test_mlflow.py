@@ -287,6 +287,28 @@ def test_sqlite_keeps_nan_and_inf(sqlite_store):
     assert math.isnan(tail[0]) and tail[1:] == [math.inf, -math.inf]
 
 
+def test_damaged_database_is_a_read_error_never_a_traceback(sqlite_store, tmp_path):
+    import random
+
+    db, (first, _), *_ = sqlite_store
+    original = db.read_bytes()
+    rng = random.Random(7)
+    for i in range(40):
+        data = bytearray(original)
+        if i % 2:
+            data = data[: rng.randrange(len(data))]
+        else:
+            for _ in range(rng.randint(1, 50)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        damaged = tmp_path / f"damaged{i}.db"
+        damaged.write_bytes(bytes(data))
+        for address in (damaged, Path(f"{damaged}#{first}")):
+            try:
+                reader.read(address)
+            except LogReadError as exc:
+                assert str(damaged) in str(exc)
+
+
 def test_non_mlflow_sqlite_is_explained(tmp_path):
     db = tmp_path / "app.db"
     with sqlite3.connect(db) as conn:

@@ -210,6 +210,32 @@ def test_flipped_byte_skips_to_the_next_block_and_says_where(wandb_runs, tmp_pat
     assert f"first at byte {offset}" in warning and "next 32 KiB block" in warning
 
 
+def test_random_damage_is_a_warning_or_read_error_never_a_traceback(wandb_runs, tmp_path):
+    import random
+
+    original = wandb_file(wandb_runs["lightning"]).read_bytes()
+    rng = random.Random(3)
+    for i in range(60):
+        data = bytearray(original)
+        if i % 3 == 0:
+            data = data[: rng.randrange(len(data))]
+        elif i % 3 == 1:
+            for _ in range(rng.randint(1, 5)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            at = rng.randrange(len(data))
+            data[at:at + rng.randint(1, 200)] = bytes(rng.randrange(256) for _ in range(rng.randint(0, 200)))
+        damaged = tmp_path / f"run-damaged{i}.wandb"
+        damaged.write_bytes(bytes(data))
+        try:
+            run = reader.read(damaged)
+        except LogReadError as exc:
+            assert str(damaged) in str(exc)
+        else:
+            values = list(run.series["train_loss"].values)
+            assert values and len(values) <= len(wandb_runs["step_losses"])
+
+
 def test_empty_and_foreign_files_are_read_errors(tmp_path):
     empty = tmp_path / "run-empty.wandb"
     empty.write_bytes(b"")
