@@ -218,7 +218,8 @@ def _file_store_runs(folder: Path) -> list[Path]:
                 meta = _load_meta(run_dir / "meta.yaml")
                 # A registered model (mlruns/models/<name>/) also has meta.yaml and tags/: no run id.
                 if (meta.get("run_id") or meta.get("run_uuid")) and meta.get("lifecycle_stage") != "deleted":
-                    runs.append((meta.get("start_time") or 0, run_dir.name, run_dir))
+                    start = meta.get("start_time")
+                    runs.append((start if isinstance(start, (int, float)) else 0, run_dir.name, run_dir))
         out.extend(run for *_, run in sorted(runs, key=lambda r: (r[0], r[1])))
     return out
 

@@ -316,7 +316,7 @@ def _history_jsonl(path: Path, builder: RunBuilder) -> int:
                 continue
             try:
                 data = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):
                 data = None
             if not isinstance(data, dict):
                 bad, first_bad = bad + 1, first_bad or lineno
