@@ -21,14 +21,19 @@ Four layouts, all of which a user may have on disk:
   (``ConfigRecord``: ``update = 1``, ``remove = 2``), ``Record.run = 17`` (``RunRecord``:
   ``config = 4``, ``display_name = 8``), ``Record.exit = 18`` (``RunExitRecord.exit_code = 1``);
   ``HistoryItem``/``ConfigItem``: ``key = 1``, ``nested_key = 2``, ``value_json = 16``, and
-  for ``HistoryItem`` the typed values ``integer = 5`` (sint64) and ``number = 6`` (double).
+  for ``HistoryItem`` the typed values ``integer = 5`` (sint64), ``number = 6`` (double) and
+  ``json = 8`` (0.31.0 still writes ``value_json`` only; the others are read so that a newer
+  writer's typed values are not silently lost). Summary, output, stats and other records are
+  skipped by their length. The log is decoded with the shared wire-format walker
+  :mod:`regadvisor.logs._protobuf`.
 * **Legacy history** ``wandb-history.jsonl`` (wandb < 0.10): one JSON object per step.
 * **Web-UI CSV export** (a chart's "Export panel → CSV"): an x-axis column (``Step``), then
   per run ``<run name> - <metric>`` with ``__MIN``/``__MAX`` companions (the band of a smoothed
   or sampled line, not data points; they are dropped). One file may hold several runs; one is
   addressed as ``export.csv#<run name>`` and :func:`find_runs` lists them.
 
-Damage. The transaction log is read in 32 KiB blocks, one record at a time. A record whose
+Damage. The transaction log is read in 32 KiB blocks, one record at a time (memory is a block
+plus the largest record, whatever the file's size). A record whose
 checksum fails, or whose length runs past its block, cannot be trusted to say where the next
 record starts, so — as LevelDB's own ``log::Reader`` does — the rest of that block is skipped
 and reading resumes at the next block boundary; the warning gives the byte offset of the first
