@@ -178,6 +178,30 @@ def test_synced_layout_config_yaml_wins(wandb_runs, tmp_path):
     assert reader.read(synced / "run-abc.wandb").facts["learning_rate"] == 0.5  # the file alone, too
 
 
+def test_typed_history_values_from_the_proto(tmp_path):
+    """``HistoryItem.number``/``integer``/``json`` are in the schema though 0.31.0 writes only
+    ``value_json``: records serialized by wandb's own generated classes, framed as the log does."""
+    pb = pytest.importorskip("wandb.proto.wandb_internal_pb2")
+    import zlib
+
+    records = [
+        pb.Record(history=pb.HistoryRecord(step=pb.HistoryStep(num=7), item=[
+            pb.HistoryItem(key="train_loss", number=0.25), pb.HistoryItem(key="val_loss", integer=-3),
+            pb.HistoryItem(nested_key=["val", "acc"], json="0.5"), pb.HistoryItem(key="flag", boolean=True)])),
+        pb.Record(exit=pb.RunExitRecord(exit_code=0)),
+    ]
+    out = bytearray(b":W&B" + struct.pack("<HB", 0xBEE1, 0))
+    for record in records:
+        data = record.SerializeToString()
+        out += struct.pack("<IHB", zlib.crc32(bytes([1]) + data), len(data), 1) + data
+    log = tmp_path / "run-typed.wandb"
+    log.write_bytes(bytes(out))
+    run = reader.read(log)
+    assert {k: (list(s.values), list(s.steps)) for k, s in run.series.items()} == {
+        "train_loss": ([0.25], [7.0]), "val_loss": ([-3.0], [7.0]), "val_acc": ([0.5], [7.0])}
+    assert run.warnings == []
+
+
 # --------------------------------------------------------------------------- damaged transaction logs
 
 
