@@ -72,6 +72,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..reference.dropout import ChannelDropout as _RefChannelDropout, Dropout as _RefDropout
 from .hooks import layer_kind, weight_layers
 
 _NORM_PATTERNS = (
@@ -82,7 +83,7 @@ _NORM_PATTERNS = (
     ("instancenorm", re.compile(r"instance_?norm", re.IGNORECASE)),
 )
 _RESIDUAL_NAMES = re.compile(r"resid|resblock|resnetblock|basicblock|bottleneck|skip", re.IGNORECASE)
-_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+_DROPOUT = (nn.modules.dropout._DropoutNd, _RefDropout, _RefChannelDropout)
 _COUPLED = ("Adam", "Adamax", "NAdam", "RAdam")
 
 

@@ -429,7 +429,10 @@ def _apply_model_knobs(model: nn.Module, rest: dict[str, Any], applied: dict[str
                        not_applied: dict[str, str]) -> None:
     if "dropout" in rest:
         p = rest["dropout"]
-        mods = [m for m in model.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+        from ..reference.dropout import ChannelDropout, Dropout
+
+        kinds = (nn.modules.dropout._DropoutNd, Dropout, ChannelDropout)
+        mods = [m for m in model.modules() if isinstance(m, kinds)]
         if mods:
             for m in mods:
                 m.p = p

@@ -13,10 +13,12 @@ to try a different ``normalization`` setting.
 * :mod:`.early_stopping` — patience, ``min_delta``, best-weights restore
 * :mod:`.label_smoothing` — label-smoothed cross entropy (Szegedy et al. 2016)
 * :mod:`.mixup` — mixup (Zhang et al. 2018)
+* :mod:`.clipping` — gradient clipping by global norm (Pascanu et al. 2013)
 
 Importing this package imports torch; the rest of regadvisor does not need it.
 """
 
+from .clipping import clip_grad_norm
 from .dropout import ChannelDropout, Dropout, channel_dropout, dropout
 from .early_stopping import EarlyStopping
 from .label_smoothing import LabelSmoothingCrossEntropy, label_smoothed_cross_entropy, smooth_targets
@@ -48,6 +50,7 @@ from .weight_decay import (
 )
 
 __all__ = [
+    "clip_grad_norm",
     "NORM_KINDS",
     "BatchNorm",
     "ChannelDropout",
