@@ -50,7 +50,7 @@ import yaml
 from ..errors import LogReadError
 from ..model import Run
 from .facts import add_facts
-from .registry import LogFormat, ReadOptions, RunBuilder, register
+from .registry import LogFormat, ReadOptions, RunBuilder, register, split_address
 
 _STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 """``RunStatus`` enum values as the file store writes them into ``meta.yaml``."""
@@ -227,15 +227,6 @@ def _file_store_runs(folder: Path) -> list[Path]:
 # --------------------------------------------------------------------------- SQLite backend
 
 
-def _split_address(path: Path) -> tuple[Path, str | None]:
-    """``mlflow.db#<run>`` → (``mlflow.db``, ``<run>``); a path that exists as written wins."""
-    text = str(path)
-    if "#" in text and not path.exists():
-        base, fragment = text.rsplit("#", 1)
-        return Path(base), fragment or None
-    return path, None
-
-
 def _connect(db: Path) -> sqlite3.Connection:
     """Open an MLflow database read-only, or explain why it is not one."""
     uri = f"file:{urllib.request.pathname2url(str(db.resolve()))}?mode=ro"
@@ -287,7 +278,7 @@ def _pick_sqlite_run(conn: sqlite3.Connection, db: Path, wanted: str | None) -> 
 
 
 def _read_sqlite(path: Path, options: ReadOptions) -> Run:
-    db, wanted = _split_address(path)
+    db, wanted = split_address(path)
     if not db.is_file():
         raise LogReadError("no such file", source=db)
     with closing(_connect(db)) as conn:
@@ -454,7 +445,7 @@ def find_runs(path: Path) -> list[Path]:
     """
     path = Path(path)
     try:
-        db, fragment = _split_address(path)
+        db, fragment = split_address(path)
         if db.is_file():
             return [path] if fragment else _sqlite_addresses(db)
         if not path.is_dir():
@@ -514,7 +505,7 @@ def _folder_score(path: Path) -> float:
 
 
 def _sniff_sqlite(path: Path, head: bytes) -> float:
-    db, _ = _split_address(path)
+    db, _ = split_address(path)
     try:
         if not head and db.is_file():
             with db.open("rb") as fh:

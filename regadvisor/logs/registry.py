@@ -46,6 +46,17 @@ def register(fmt: LogFormat) -> LogFormat:
     return fmt
 
 
+def split_address(path: Path) -> tuple[Path, str | None]:
+    """``store#member`` → (``store``, ``member``): one run inside a file that holds several
+    (``mlflow.db#<run_id>``, a W&B chart export ``export.csv#<run name>``). A path that exists
+    as written is never split, so a file whose name contains ``#`` still reads as itself."""
+    text = str(path)
+    if "#" in text and not Path(text).exists():
+        base, member = text.rsplit("#", 1)
+        return Path(base), member or None
+    return Path(path), None
+
+
 def formats() -> dict[str, LogFormat]:
     """All registered formats by name, importing the built-in reader modules on first use."""
     from . import _builtin  # noqa: F401  (registers the built-in readers)

@@ -65,7 +65,7 @@ from ..model import Run
 from ._io import load_json, open_text, read_head
 from ._protobuf import DecodeError, fields
 from .facts import add_facts
-from .registry import LogFormat, ReadOptions, RunBuilder, register
+from .registry import LogFormat, ReadOptions, RunBuilder, register, split_address
 
 _FILE_HEADER = struct.Struct("<4sHB")
 _IDENT, _MAGIC, _VERSION = b":W&B", 0xBEE1, 0
@@ -439,14 +439,6 @@ def _run_dirs(path: Path) -> list[Path]:
 # --------------------------------------------------------------------------- web-UI CSV export
 
 
-def _split_address(path: Path) -> tuple[Path, str | None]:
-    text = str(path)
-    if "#" in text and not path.exists():
-        base, fragment = text.rsplit("#", 1)
-        return Path(base), fragment or None
-    return path, None
-
-
 def _csv_columns(header: list[str]) -> dict[str, list[tuple[int, str]]]:
     """Run name → [(column index, metric)], without the ``__MIN``/``__MAX`` band columns."""
     runs: dict[str, list[tuple[int, str]]] = {}
@@ -467,7 +459,7 @@ def _csv_header(path: Path) -> list[str]:
 
 
 def _read_csv(path: Path, options: ReadOptions) -> Run:
-    csv_path, wanted = _split_address(path)
+    csv_path, wanted = split_address(path)
     header = _csv_header(csv_path)
     runs = _csv_columns(header)
     if not runs:
@@ -526,7 +518,7 @@ def find_runs(path: Path) -> list[Path]:
     several runs lists ``export.csv#<run name>`` for each.
     """
     path = Path(path)
-    csv_path, fragment = _split_address(path)
+    csv_path, fragment = split_address(path)
     try:
         if csv_path.is_file() and csv_path.suffix.lower() == ".csv":
             if fragment:
@@ -604,7 +596,7 @@ def _sniff_history(path: Path, head: bytes) -> float:
 
 
 def _sniff_csv(path: Path, head: bytes) -> float:
-    csv_path, _ = _split_address(path)
+    csv_path, _ = split_address(path)
     if csv_path.suffix.lower() != ".csv":
         return 0.0
     if not head:
