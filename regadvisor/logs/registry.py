@@ -35,6 +35,8 @@ class LogFormat:
     sniff: Callable[[Path, bytes], float]
     read: Callable[[Path, ReadOptions], Run]
     directory: bool = False  # True when the format is a folder (TensorBoard run, mlruns, ...)
+    find_runs: Callable[[Path], list[Path]] | None = None  # a store holding several runs lists them
+    scheme: str | None = None  # a URI scheme it reads (``mlflow`` for mlflow://host:port/run)
 
 
 _FORMATS: dict[str, LogFormat] = {}
@@ -96,15 +98,23 @@ class RunBuilder:
     def extend(self, raw_name: str, values: Any, steps: Any = None, epochs: Any = None) -> None:
         """Add many points of ``raw_name`` at once (columnar readers; NaN where steps/epochs unknown).
 
-        One C-level array extend instead of a Python call per point: 3 M TensorBoard scalars
-        cost ~3 s through :meth:`add` and ~0.05 s here.
+        One C-level array operation instead of a Python call per point: 3 M points cost ~1 s
+        of CPU through :meth:`add` and ~0.05 s here. ``array('d')`` columns for a name not
+        seen yet are adopted, not copied (a third less peak memory on a big log): the caller
+        hands them over and must not change them afterwards.
         """
         key = raw_name
         series = self._series.get(key)
+        n = len(values)
         if series is None:
             series = self._series[key] = Series(raw_name, original_name=raw_name)
             self._order.append(key)
-        n = len(values)
+            columns = (values, steps, epochs)
+            if all(isinstance(c, array) and c.typecode == "d" and len(c) == n for c in columns if c is not None):
+                series.values = values
+                series.steps = steps if steps is not None else array("d", [math.nan]) * n
+                series.epochs = epochs if epochs is not None else array("d", [math.nan]) * n
+                return
         series.values.extend(values)
         series.steps.extend(steps if steps is not None else array("d", [math.nan]) * n)
         series.epochs.extend(epochs if epochs is not None else array("d", [math.nan]) * n)

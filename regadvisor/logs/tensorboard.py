@@ -398,6 +398,7 @@ class _Scanner:
         path = ef.path
         fast = self.fast.get
         layouts = self.layouts
+        f32 = _F32.unpack_from
         crc = self.crc if self.verify else None
         u32 = _U32.unpack_from
         head = _HEAD.unpack_from
@@ -426,7 +427,7 @@ class _Scanner:
                             v = crc(buf[ds:de])
                             if (((v >> 15) | (v << 17)) + 0xA282EAD8) & 0xFFFFFFFF != u32(buf, de)[0]:
                                 raise _Corrupt(base + pos, "record data CRC mismatch")
-                        if t1 == 0x09 and length > 14:
+                        if t1 == 0x09:  # (a record too short for this reads past its end: no key matches)
                             last_wall = wall
                             if t2 == 0x10:  # the step varint, unrolled for up to 3 bytes
                                 if b < 0x80:
@@ -446,7 +447,7 @@ class _Scanner:
                                 p = ds + 9
                             hit = fast(buf[p:de - 4])
                             if hit is not None:
-                                hit[0](hit[2](buf, de - 4)[0])
+                                hit[0](f32(buf, de - 4)[0])
                                 hit[1](step)
                                 pos = de + 4
                                 continue
