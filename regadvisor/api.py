@@ -153,13 +153,29 @@ def probe(
     depth: str = "default", device: str = "auto", seed: int = 0, knobs: dict[str, Any] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
+    verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
+    export: tuple[str, str | Path] | None = None,
 ) -> Report:
     """Run a short instrumented training of ``script`` and judge it: ``regadvisor probe`` as a function.
 
-    Imports torch (lazily, here): the only API entry that needs it besides ``regadvisor.reference``.
+    With ``verify`` each recommendation is then measured in paired short trials
+    (:func:`regadvisor.probe.verify.verify`, ``verify_seeds`` seeds, within ``budget``: seconds,
+    or ``"30t"`` trials) and the report keeps only what helps; ``export=("optuna", FILE)`` writes
+    the narrowed search space. Imports torch (lazily, here): the only API entry that needs it
+    besides ``regadvisor.reference``.
     """
     from .probe import run_probe
 
+    if (budget is not None or export is not None) and not verify:
+        raise ConfigError("--budget and --export need --verify", source="--verify")
+    budget_seconds, budget_trials = (None, None)
+    if verify:
+        from .probe.verify import parse_budget
+
+        budget_seconds, budget_trials = parse_budget(budget)
+        if export is not None and export[0] != "optuna":
+            raise ConfigError(f"--export {export[0]!r} is not a known export", source="--export",
+                              hint="use --export optuna FILE")
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     result = run_probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
@@ -172,4 +188,15 @@ def probe(
         report.notes.append(f"probe ran {how} (stopped by {result.stop_reason} budget)"
                             if result.stop_reason in ("steps", "epochs", "seconds")
                             else f"probe ran {how}; stopped: {result.stop_reason}")
+    if verify and result.interrupted:
+        report.notes.append("not verified: the probe was interrupted")
+    elif verify:
+        from .probe.verify import export as export_space
+        from .probe.verify import verify as verify_report
+
+        checked = verify_report(script, report, budget_seconds=budget_seconds, budget_trials=budget_trials,
+                                seeds=verify_seeds, seed=seed, device=device, knobs=knobs, progress=verify_progress)
+        if export is not None:
+            written = export_space(checked, export[0], export[1])
+            report.notes.append(f"search space for further tuning written to {written}")
     return report

@@ -12,7 +12,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Tuple
 
 import typer
 
@@ -283,6 +283,9 @@ def probe(
     fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
     color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+    verify: bool = typer.Option(False, "--verify", help="Measure each recommendation in paired short trials (seeds × candidates) and keep only what helps beyond noise."),
+    budget: Optional[str] = typer.Option(None, "--budget", help="Verification budget: seconds (120, 5m) or trials (30t) [default: the full plan, 3 seeds]."),
+    export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
 ) -> None:
     """Train your model briefly with instruments attached, then diagnose it like a log."""
 
@@ -290,13 +293,15 @@ def probe(
         from . import api
         from .config import load_settings
         from .render.progress import probe_progress
+        from .render.verify_progress import verify_progress
 
         settings = load_settings()
-        with probe_progress() as progress:
+        with probe_progress() as progress, verify_progress() as vprogress:
             report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
                                seed=seed, knobs=_parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
-                               progress=progress)
+                               progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
+                               export=tuple(export) if export else None)
         _write(_render([report], fmt, _use_color(output, color)), output)
         return _exit_code([report], (fail_on.value if fail_on else None) or settings.fail_on or "error")
 

@@ -701,6 +701,8 @@ class _Verifier:
                 effects: dict[tuple[str, Any], Effect], dropped: dict[str, str]) -> None:
         min_effect = ACC_MIN_EFFECT
         for r, seed in enumerate(self.seeds[:rounds]):
+            if not any(not effects[(k, v)].abandoned and k not in dropped for k, vs in plan for v in vs):
+                return
             if seed not in baseline:
                 if not self.can_start():
                     return
