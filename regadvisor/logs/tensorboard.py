@@ -53,17 +53,20 @@ _F64 = Struct("<d")
 # ---------------------------------------------------------------------------------------------
 # CRC-32C (Castagnoli), as TFRecord uses it, masked as tensorflow/core/lib/hash/crc32c.h does.
 #
-# Decision, measured on this project's 2-core machine (Python 3.11) over 100,000 48-byte
-# records, the size of a typical scalar event:
-#   table-driven pure Python   5.2 µs/record (9 MB/s)  → 15 s of CRC alone for 3 M scalars
-#   google_crc32c / crc32c (C) 0.09 µs/record
-# and the whole pure-Python decode costs about 1 µs/record. So the 8-byte length CRC is always
-# checked (and cached by the 12 header bytes: lengths repeat, so it costs a dict lookup), which
-# keeps the framing trustworthy; the data CRC is checked for every record when a C CRC-32C is
-# installed (``pip install google-crc32c``), and otherwise only for a record that fails to
-# decode (so a corrupt record is reported as such, with its offset) or when asked for with
-# ``verify=True`` / ``REGADVISOR_TB_VERIFY=1``. A flipped bit inside a float that still
-# decodes goes unnoticed only in that last configuration.
+# Decision, measured on this project's shared 2-core machine (Python 3.11, CPU time):
+#   CRC of one 48-byte record (a typical scalar event), table-driven pure Python: 5.2 µs
+#     (9 MB/s): 15 s for the 3 M-scalar benchmark file, 5x the whole rest of the read;
+#   the same with the C ``crc32c`` / ``google-crc32c`` packages: 0.07-0.1 µs per call, but
+#     with the slice and the unmasking about 0.3 µs per record in the loop;
+#   the rest of the read (fast path below): about 0.7-1 µs per record.
+# benchmarks/bench_tensorboard.py, 3 M scalars (155 MB): 2.95 s CPU without data CRCs, 3.94 s
+# checking every one with the C CRC; tbparse 73 s, EventAccumulator 60 s.
+# So: the 8-byte length CRC is always checked (once per distinct length, then a dict lookup:
+# lengths repeat), which keeps the framing trustworthy and catches truncation; the data CRC is
+# checked for every record when a C CRC-32C is installed, and otherwise only for a record that
+# fails to decode (so a damaged record is still reported as a CRC mismatch with its offset),
+# or for every record when asked (``verify=True``, ``REGADVISOR_TB_VERIFY=1``). A flipped bit
+# inside a float that still decodes goes unnoticed only without a C CRC and without asking.
 # ---------------------------------------------------------------------------------------------
 _POLY = 0x82F63B78
 _TABLE = []
@@ -257,8 +260,9 @@ class _Scanner:
     def __init__(self, path: Path, plugins: dict[str, str], verify: bool | None):
         self.ef = EventFile(path)
         self.plugins = plugins  # tag → plugin name, shared by the files of a run
-        if verify is None:
-            verify = _CRC_FAST is not None or os.environ.get("REGADVISOR_TB_VERIFY", "") not in ("", "0")
+        if verify is None:  # REGADVISOR_TB_VERIFY=1 / 0 forces it on / off
+            env = os.environ.get("REGADVISOR_TB_VERIFY", "").strip()
+            verify = env not in ("0", "false", "no") if env else _CRC_FAST is not None
         self.verify = verify
         self.crc = _CRC_FAST if _CRC_FAST is not None else crc32c_py
         # Scalar layouts seen (see the end of ``decode``): the bytes between the step and the

@@ -227,6 +227,20 @@ def test_same_result_with_and_without_data_crc(torch_file, verify, monkeypatch):
     assert same(ours(torch_file, verify=verify), oracle(torch_file))
 
 
+def test_verify_env_switch(torch_file, tmp_path, monkeypatch):
+    data = bytearray(torch_file.read_bytes())
+    ends = [off + 12 + struct.unpack_from("<Q", data, off)[0] for off in record_offsets(bytes(data))]
+    end = next(e for e in ends[len(ends) // 2:] if data[e - 5] == 0x15)  # a record ending in simple_value
+    data[end - 1] ^= 0x01  # the float's sign/exponent byte: still a float, a wrong one
+    bad = tmp_path / "events.out.tfevents.9.flipped"
+    bad.write_bytes(bytes(data))
+    monkeypatch.setenv("REGADVISOR_TB_VERIFY", "1")
+    with pytest.raises(LogReadError, match="data CRC mismatch"):
+        tb.read_event_file(bad)
+    monkeypatch.setenv("REGADVISOR_TB_VERIFY", "0")
+    tb.read_event_file(bad)  # the damage is inside a value that still decodes: read as is
+
+
 def test_small_chunks_and_skipped_big_records(torch_file, monkeypatch):
     # Every record crosses a buffer boundary; the graph and images are skipped by seeking.
     monkeypatch.setattr(tb, "_CHUNK", 64)
