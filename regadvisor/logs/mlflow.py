@@ -527,10 +527,19 @@ register(LogFormat(
     sniff=_sniff_folder,
     read=read,
     directory=True,
+    find_runs=find_runs,
 ))
 register(LogFormat(
     name="mlflow-sqlite",
     description="MLflow SQLite backend (mlflow.db, the default since MLflow 3); one run as mlflow.db#<run_id>",
     sniff=_sniff_sqlite,
     read=read,
+    find_runs=find_runs,
+))
+register(LogFormat(
+    name="mlflow-server",
+    description="MLflow tracking server: mlflow://host:port/<run_id> or mlflow://host:port/<experiment>/<run name>",
+    sniff=lambda path, head: 0.0,  # reached by its URI scheme, never by sniffing a file
+    read=lambda uri, options: read_uri(str(uri), options),
+    scheme="mlflow",
 ))

@@ -17,7 +17,7 @@ from pathlib import Path
 from ..errors import ConfigError, LogReadError
 from ..model import Run
 from ._io import read_head, require_content, require_metrics
-from .registry import LogFormat, ReadOptions, formats
+from .registry import LogFormat, ReadOptions, formats, split_address
 
 RUN_SCORE = 0.4
 """A file inside a searched folder counts as a run only when some format is at least this sure:
@@ -51,31 +51,63 @@ def _best(path: Path, head: bytes, candidates: list[LogFormat]) -> tuple[float, 
 def detect(path: Path) -> tuple[float, LogFormat | None]:
     """Score every registered format on ``path`` (a file, or a folder for folder formats)."""
     registered = list(formats().values())
-    if path.is_dir():
+    store, _ = split_address(path)
+    if store.is_dir():
         return _best(path, b"", [f for f in registered if f.directory])
-    return _best(path, read_head(path), registered)
+    return _best(path, read_head(store), registered)
 
 
-def find_runs(path: str | Path) -> list[Path]:
-    """The runs under ``path``, each a file or folder that :func:`read_log` can read, sorted.
+def _scheme_format(path: str | Path) -> LogFormat | None:
+    """The format that reads ``path`` as a URI (``mlflow://...``), if it is one."""
+    text = str(path)
+    if "://" not in text:
+        return None
+    scheme = text.split("://", 1)[0].lower()
+    for fmt in formats().values():
+        if fmt.scheme == scheme:
+            return fmt
+    raise ConfigError(f"unknown URI scheme {scheme!r}", source=text,
+                      hint="supported: " + ", ".join(f"{f.scheme}://" for f in formats().values() if f.scheme))
 
-    A file is itself. In a folder, a run is a file some format recognises with confidence
-    (``RUN_SCORE``) or a sub-folder a folder format claims (a TensorBoard run). Where a folder
-    holds both, its files win: they are the same run, and cheaper to read. HF ``checkpoint-N``
-    folders of one output directory are one run: the last checkpoint's state holds the whole
-    history, so only it is returned (or the output directory's own ``trainer_state.json``).
+
+def _store_runs(path: Path, candidates: list[LogFormat], head: bytes) -> list[Path] | None:
+    """The runs of a store (``mlflow.db``, ``mlruns/``, ``wandb/``) when a format that lists runs claims it."""
+    score, fmt = _best(path, head, [f for f in candidates if f.find_runs is not None])
+    return fmt.find_runs(path) if fmt is not None and score >= RUN_SCORE else None
+
+
+def find_runs(path: str | Path) -> list[Path | str]:
+    """The runs under ``path``, each a file, folder, ``store#member`` address or URI that
+    :func:`read_log` can read, sorted.
+
+    A URI or an address is itself; a file is itself unless its format holds several runs (an
+    ``mlflow.db``). In a folder, a run is a file some format recognises with confidence
+    (``RUN_SCORE``) or a sub-folder a folder format claims (a TensorBoard run); a store that
+    lists its own runs (``mlruns/``, ``wandb/``) is asked for them and not searched further.
+    Where a folder holds both files and a folder run, its files win: they are the same run, and
+    cheaper to read. HF ``checkpoint-N`` folders of one output directory are one run: the last
+    checkpoint's state holds the whole history, so only it is returned.
     """
-    root = Path(path)
+    if _scheme_format(path) is not None:
+        return [str(path)]
+    root, member = split_address(Path(path))
     if not root.exists():
         raise LogReadError("does not exist", source=root, hint="check the path")
-    if not root.is_dir():
-        return [root]
     registered = list(formats().values())
     folder_formats = [f for f in registered if f.directory]
     file_formats = [f for f in registered if not f.directory]
+    if member is not None:
+        return [Path(path)]
+    if not root.is_dir():
+        return _store_runs(root, file_formats, read_head(root)) or [root]
     runs: list[Path] = []
     examined = 0
-    for folder, files in _walk(root):
+    for folder, subdirs, files in _walk(root):
+        stored = _store_runs(folder, folder_formats, b"")
+        if stored is not None:
+            runs.extend(stored)
+            subdirs.clear()
+            continue
         found = []
         for name in sorted(files):
             file = folder / name
@@ -105,13 +137,15 @@ def _innermost(runs: list[Path]) -> list[Path]:
 
 
 def _walk(root: Path):
-    """``os.walk`` in sorted order, skipping hidden, tool and virtualenv folders, ``_MAX_DEPTH`` deep."""
+    """``os.walk`` in sorted order, skipping hidden, tool and virtualenv folders, ``_MAX_DEPTH`` deep.
+
+    Yields ``(folder, subdirs, files)``; clearing ``subdirs`` stops the descent there."""
     base = len(root.parts)
     for folder, subdirs, files in os.walk(root):
         here = Path(folder)
         subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS and not d.startswith(".")
                             and len(here.parts) - base < _MAX_DEPTH)
-        yield here, files
+        yield here, subdirs, files
 
 
 def _one_per_checkpoint_series(runs: list[Path]) -> list[Path]:
@@ -139,9 +173,13 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
     :class:`~regadvisor.errors.LogReadError` naming the file.
     """
     options = options or ReadOptions()
+    by_scheme = _scheme_format(path)
+    if by_scheme is not None:
+        return by_scheme.read(str(path), options)
     source = Path(path)
-    if not source.exists():
-        raise LogReadError("does not exist", source=source, hint="check the path")
+    store, member = split_address(source)
+    if not store.exists():
+        raise LogReadError("does not exist", source=store, hint="check the path")
     registered = formats()
     if fmt is not None:
         chosen = registered.get(fmt)
@@ -151,10 +189,10 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
         if source.is_dir() and not chosen.directory:
             source = _single_run(source, lambda p: p.is_file())
     else:
-        if source.is_dir():
+        if store.is_dir():
             source = _single_run(source, lambda p: True)
         else:
-            require_content(source, read_head(source))
+            require_content(store, read_head(store))
         _, chosen = detect(source)
         if chosen is None:
             raise LogReadError("is not a training log regadvisor recognises", source=source,

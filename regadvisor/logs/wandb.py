@@ -622,6 +622,7 @@ register(LogFormat(
     sniff=_sniff_folder,
     read=read,
     directory=True,
+    find_runs=find_runs,
 ))
 register(LogFormat(
     name="wandb-log",
@@ -640,4 +641,5 @@ register(LogFormat(
     description="Weights & Biases chart export CSV (Step, '<run> - <metric>', __MIN/__MAX columns)",
     sniff=_sniff_csv,
     read=read_csv_export,
+    find_runs=find_runs,
 ))

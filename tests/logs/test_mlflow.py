@@ -9,6 +9,7 @@ MLflow actually writes, not to our reading of its docs. Those need the ``mlflow`
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -407,3 +408,37 @@ def test_server_that_is_not_mlflow(body, message):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# --------------------------------------------------------------------------- through the CLI
+
+
+def test_cli_diagnoses_a_server_run_by_uri(server):
+    from tests.conftest import run_cli
+
+    port, run_id, _, _ = server
+    result = run_cli("diagnose", f"mlflow://127.0.0.1:{port}/{run_id}", "--format", "json")
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"] == f"mlflow://127.0.0.1:{port}/{run_id}"
+    assert report["verdict"] == "overfitting"  # val_loss bottoms out at epoch 4 and climbs
+    assert report["signals"]["best_epoch"] == 4
+
+
+def test_cli_diagnoses_every_run_of_a_database_and_compares_them(sqlite_store):
+    from tests.conftest import run_cli
+
+    db, (first_id, _), (second_id, _), _ = sqlite_store
+    result = run_cli("diagnose", str(db), "--fail-on", "never")
+    assert result.returncode == 0, result.stderr
+    assert "Runs compared" in result.stdout
+    assert "overfit-a" in result.stdout and "overfit-b" in result.stdout
+    one = run_cli("diagnose", f"{db}#{second_id}", "--format", "json", "--fail-on", "never")
+    assert json.loads(one.stdout)["run"]["name"] == "overfit-b"
+
+
+def test_cli_unknown_uri_scheme_exits_2():
+    from tests.conftest import run_cli
+
+    result = run_cli("diagnose", "wandb://entity/project/run")
+    assert result.returncode == 2 and "unknown URI scheme 'wandb'" in result.stderr
