@@ -423,7 +423,10 @@ def pinned_data_order(seed: int) -> Iterator[None]:
 
     from . import runner
 
-    original = runner.load_script
+    original = getattr(runner, "load_script", None)
+    if original is None:  # the runner changed how it loads scripts: run unpinned rather than fail
+        yield
+        return
 
     def pin(obj: Any) -> None:
         if isinstance(obj, DataLoader) and isinstance(obj.sampler, RandomSampler) and obj.sampler.generator is None:
@@ -466,6 +469,8 @@ def _label(knob: str, current: Any, value: Any) -> str:
 
 def effect_text(iv: Interval, metric: str) -> str:
     """``+4.1 ± 1.2 points val acc`` / ``−0.031 ± 0.02 val_loss`` (a true minus sign)."""
+    if not math.isfinite(iv.mean):
+        return "training diverged"
     if metric == "val_acc points":
         diff, unc, unit = f"{iv.mean:+.1f}", f"{iv.half_width:.1f}", "points val acc"
     else:
@@ -670,8 +675,10 @@ class _Verifier:
             unverified[k] = why
         measured = [e for e in effects.values() if e.measured and next(iter(e.changes)) not in dropped]
         for (k, _), e in effects.items():
-            if not e.measured and k not in dropped and k not in unverified:
-                unverified[k] = "the budget allowed fewer than 2 paired trials"
+            if k in dropped or k in unverified or any(next(iter(m.changes)) == k for m in measured):
+                continue
+            diverged = any(x.abandoned == "training diverged" for (kk, _), x in effects.items() if kk == k)
+            unverified[k] = "training diverged with it" if diverged else "the budget allowed fewer than 2 paired trials"
         best_per_knob: dict[str, Effect] = {}
         for e in measured:
             k = next(iter(e.changes))
@@ -841,8 +848,11 @@ def apply_to_report(result: VerifyResult) -> None:
     report.recommendations = keep
     length = f"{result.trial_length['epochs']} epochs" if result.trial_length.get("epochs") else \
         f"{result.trial_length.get('steps')} steps"
-    notes.insert(0, f"verified: {result.trials} trials of {length} in {result.seconds:.0f} s, paired by seed "
-                    f"(same initial weights and data order), metric {result.metric}, 95% t-intervals")
+    if result.trials:
+        notes.insert(0, f"verified: {result.trials} trials of {length} in {result.seconds:.0f} s, paired by seed "
+                        f"(same initial weights and data order), metric {result.metric}, 95% t-intervals")
+    else:
+        notes.insert(0, "verify: nothing to measure (no recommendation the probe can apply)")
     report.notes.extend(notes)
 
 
