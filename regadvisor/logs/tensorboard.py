@@ -59,8 +59,9 @@ _F64 = Struct("<d")
 #   the same with the C ``crc32c`` / ``google-crc32c`` packages: 0.07-0.1 µs per call, but
 #     with the slice and the unmasking about 0.3 µs per record in the loop;
 #   the rest of the read (fast path below): about 0.7-1 µs per record.
-# benchmarks/bench_tensorboard.py, 3 M scalars (155 MB): 2.95 s CPU without data CRCs, 3.94 s
-# checking every one with the C CRC; tbparse 73 s, EventAccumulator 60 s.
+# benchmarks/bench_tensorboard.py, 3 M scalars (155 MB), over several runs (the machine is
+# shared, ±30%): 2.1-3.0 s CPU without data CRCs, 3.5-5.1 s checking each with the C CRC;
+# tbparse 62-73 s, EventAccumulator 60 s.
 # So: the 8-byte length CRC is always checked (once per distinct length, then a dict lookup:
 # lengths repeat), which keeps the framing trustworthy and catches truncation; the data CRC is
 # checked for every record when a C CRC-32C is installed, and otherwise only for a record that
