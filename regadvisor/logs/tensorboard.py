@@ -765,6 +765,10 @@ def read(path: Path, options: registry.ReadOptions | None = None, *, verify: boo
                              f"{ef.path.name} (a restart from a checkpoint); kept the later ones")
         for key, value in ef.hparams.items():
             hparams.setdefault(key, value)
+    for ef, _, run_dir in read_files:  # add_hparams writes its hparams into a sub-folder of the run
+        if run_dir.parent == with_scalars[0]:
+            for key, value in ef.hparams.items():
+                hparams.setdefault(key, value)
     _add_facts(builder, with_scalars[0], hparams)
 
     # Lightning logs the epoch as a scalar named "epoch": it is an axis, not a metric.
@@ -781,16 +785,42 @@ def read(path: Path, options: registry.ReadOptions | None = None, *, verify: boo
     return builder.build(name=name)
 
 
+def _holds_events(folder: Path) -> bool:
+    try:
+        return any(_is_event_file(entry.name) for entry in os.scandir(folder) if entry.is_file())
+    except OSError:
+        return False
+
+
+def _part_of_a_run(folder: Path) -> bool:
+    """Whether ``folder`` is a piece of the run its parent is: Keras' ``train/`` beside
+    ``validation/``, or the sub-folders ``SummaryWriter.add_hparams``/``add_scalars`` write
+    inside a run folder that holds event files itself."""
+    parent = folder.parent
+    if parent == folder:
+        return False
+    if _holds_events(parent):
+        return True
+    if _split_of(folder) is None:
+        return False
+    try:
+        siblings = [Path(e.path) for e in os.scandir(parent) if e.is_dir() and e.name != folder.name]
+    except OSError:
+        return False
+    return any(_split_of(s) is not None and _holds_events(s) for s in siblings)
+
+
 def sniff(path: Path, head: bytes) -> float:
     """1.0 for a file named like an event file whose first record header checks out; 0.9 for a
-    folder holding event files; 0.8 for a file of another name with a valid first header."""
+    folder holding event files (0.3, below what makes a run, for a piece of its parent's run:
+    ``train/`` beside ``validation/``); 0.8 for a file of another name with a valid header."""
     path = Path(path)
     if path.is_dir():
         try:
             seen = 0
             for dirpath, dirnames, filenames in os.walk(path):
                 if any(_is_event_file(n) for n in filenames):
-                    return 0.9
+                    return 0.3 if _part_of_a_run(path) else 0.9
                 seen += len(filenames) + len(dirnames)
                 if seen > 2000 or len(Path(dirpath).parts) - len(path.parts) >= _MAX_DEPTH:
                     break

@@ -300,6 +300,35 @@ def test_keras_train_and_validation_folders(tmp_path):
     assert not any("post-fit" in w for w in run.warnings)  # validation ran alongside training
 
 
+def test_keras_folders_are_one_run_for_read_log(tmp_path):
+    from regadvisor.logs.read import find_runs, read_log
+
+    logs = tmp_path / "logs"
+    write_tf2_style(logs / "train", {"epoch_loss": [(e, 1.0 - e / 10) for e in range(4)]})
+    write_tf2_style(logs / "validation", {"epoch_loss": [(e, 0.9) for e in range(4)]})
+    assert find_runs(tmp_path) == [logs]
+    run = read_log(logs)
+    assert run.format == "tensorboard" and len(run.get("val_loss")) == 4 and len(run.get("train_loss")) == 4
+    assert len(read_log(logs / "train", fmt="tensorboard").get("train_loss")) == 4
+
+
+def test_add_hparams_subfolder_is_part_of_its_run(tmp_path):
+    from torch.utils.tensorboard import SummaryWriter
+
+    from regadvisor.logs.read import find_runs, read_log
+
+    w = SummaryWriter(str(tmp_path / "run"))
+    for s in range(5):
+        w.add_scalar("train/loss", 1 / (s + 1), s)
+    w.add_hparams({"lr": 0.1}, {"hparam/loss": 0.2}, run_name="hp")
+    w.close()
+    assert find_runs(tmp_path) == [tmp_path / "run"]
+    run = read_log(tmp_path / "run")
+    assert len(run.get("train_loss")) == 5
+    assert any("ignored other runs" in w and "hp" in w for w in run.warnings)
+    assert run.facts["learning_rate"] == 0.1  # the sub-folder's hparams are the run's
+
+
 def test_keras_alias_spellings():
     assert canonical_name("validation/epoch_loss").canonical == "val_loss"
     assert canonical_name("train/epoch_loss").canonical == "train_loss"
