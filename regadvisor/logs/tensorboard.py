@@ -571,8 +571,10 @@ def read_event_file(path: str | Path, *, verify: bool | None = None,
         return scanner.scan()
     except _Corrupt as exc:
         if exc.offset == 0:
+            hint = ("its name says event file but its first record is damaged or it holds something else"
+                    if _is_event_file(path.name) else "TensorBoard writes files named events.out.tfevents.*")
             raise LogReadError(f"not a TensorBoard event file ({exc.what} at byte 0)", source=path,
-                               hint="event files are named events.out.tfevents.*") from None
+                               hint=hint) from None
         raise LogReadError(f"corrupt event file: {exc.what} in the record at byte {exc.offset}",
                            source=path, hint="the file was damaged after it was written; "
                            "copy it again or remove the damaged file from the run folder") from None
