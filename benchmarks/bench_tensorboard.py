@@ -70,7 +70,13 @@ def generate(n: int, layout: str = "simple") -> Path:
         writer.close()
     else:
         import numpy as np
-        from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+        from tensorboard.compat.proto import (
+            event_pb2,
+            summary_pb2,
+            tensor_pb2,
+            tensor_shape_pb2,
+            types_pb2,
+        )
         from tensorboard.plugins.scalar import metadata
         from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -113,7 +119,9 @@ def child(reader: str, folder: str, layout: str) -> None:
         reader_ = SummaryReader(folder)
         count = len(reader_.scalars if layout == "simple" else reader_.tensors)
     elif reader == "event_accumulator":
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        from tensorboard.backend.event_processing.event_accumulator import (
+            EventAccumulator,
+        )
 
         t0, c0 = time.perf_counter(), time.process_time()
         ea = EventAccumulator(folder, size_guidance={"scalars": 0, "tensors": 0, "histograms": 0,

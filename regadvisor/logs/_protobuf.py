@@ -9,7 +9,7 @@ are rejected). Reference: https://protobuf.dev/programming-guides/encoding/.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 _U64 = 1 << 64
 _I64_MAX = (1 << 63) - 1

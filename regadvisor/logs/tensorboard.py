@@ -30,9 +30,11 @@ import os
 import re
 from array import array
 from bisect import bisect_right
+from collections.abc import Callable
 from pathlib import Path
-from struct import Struct, error as StructError
-from typing import Any, Callable
+from struct import Struct
+from struct import error as StructError
+from typing import Any
 
 from ..errors import LogReadError
 from ..model import Run
@@ -93,18 +95,15 @@ def _fast_crc32c() -> Callable[[bytes], int] | None:
     95 ns for 48 bytes) or ``google-crc32c`` (when built with its C extension)."""
     try:
         import crc32c  # type: ignore[import-not-found]
-
+    except ImportError:
+        crc32c = None
+    if crc32c is not None:
         return crc32c.crc32c
-    except Exception:  # noqa: BLE001 - any import failure means "not available"
-        pass
     try:
         import google_crc32c  # type: ignore[import-not-found]
-
-        if getattr(google_crc32c, "implementation", "c") == "c":
-            return google_crc32c.value
-    except Exception:  # noqa: BLE001
-        pass
-    return None
+    except ImportError:
+        return None
+    return google_crc32c.value if getattr(google_crc32c, "implementation", "c") == "c" else None
 
 
 _CRC_FAST = _fast_crc32c()

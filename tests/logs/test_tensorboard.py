@@ -27,11 +27,17 @@ from regadvisor.logs.aliases import canonical_name
 
 np = pytest.importorskip("numpy")
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
-from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
-from tensorboard.plugins.scalar import metadata as scalar_metadata  # noqa: E402
-from tensorboard.summary.writer.event_file_writer import EventFileWriter  # noqa: E402
-from tensorboard.util import tensor_util  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.compat.proto import (
+    event_pb2,
+    summary_pb2,
+    tensor_pb2,
+    tensor_shape_pb2,
+    types_pb2,
+)
+from tensorboard.plugins.scalar import metadata as scalar_metadata
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 REAL_RUN = FIXTURES / "real-logs" / "tensorboard" / "mnist_cnn_version_0"
@@ -70,10 +76,10 @@ def same(a: dict, b: dict) -> bool:
     """Equal, with NaN equal to NaN (both readers keep non-finite values)."""
     if a.keys() != b.keys():
         return False
-    for tag in a:
-        if len(a[tag]) != len(b[tag]):
+    for tag, points in a.items():
+        if len(points) != len(b[tag]):
             return False
-        for (s1, v1), (s2, v2) in zip(a[tag], b[tag]):
+        for (s1, v1), (s2, v2) in zip(points, b[tag]):
             if s1 != s2 or not (v1 == v2 or (math.isnan(v1) and math.isnan(v2))):
                 return False
     return True
@@ -158,7 +164,7 @@ def write_tf2_style(folder: Path, points: dict[str, list[tuple[int, float]]], *,
             val.metadata.CopyFrom(scalar_metadata.create_summary_metadata(display_name=None, description=""))
         writer.add_event(event_pb2.Event(wall_time=now + k * 0.01, step=step, summary=summary_pb2.Summary(value=[val])))
     writer.close()
-    return sorted(p for p in folder.iterdir() if "tfevents" in p.name)[-1]
+    return max(p for p in folder.iterdir() if "tfevents" in p.name)
 
 
 @pytest.fixture(scope="module")
