@@ -134,3 +134,27 @@ def test_fail_on_raises_and_quiet(tmp_path):
 def test_bad_fail_on_is_refused():
     with pytest.raises(ValueError, match="fail_on"):
         RegadvisorCallback(fail_on="sometimes")
+
+
+class Crashes(Classifier):
+    def training_step(self, batch, batch_idx):
+        if self.global_step == 30:
+            raise RuntimeError("boom")
+        return super().training_step(batch, batch_idx)
+
+
+def test_a_crashed_run_leaves_a_readable_log(tmp_path):
+    from regadvisor.api import read
+
+    callback = RegadvisorCallback(tmp_path / "run" / "metrics.jsonl", flush_every=1000, stream=io.StringIO())
+    trainer = L.Trainer(max_epochs=30, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path,
+                        callbacks=[callback])
+    train, val = _loaders()
+    with pytest.raises(RuntimeError, match="boom"):
+        trainer.fit(Crashes(), train, val)
+    with open(callback.log_path, "a") as f:  # and a record cut off mid-write, as a kill leaves it
+        f.write('{"step": 31, "train_lo')
+    run = read(callback.log_path)
+    assert len(run.series["train_loss"]) == 30 and len(run.series["val_loss"]) == 7
+    assert any("not complete JSON" in w for w in run.warnings)
