@@ -15,6 +15,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
+pytest.importorskip("accelerate")  # Trainer needs it
 
 from regadvisor.api import diagnose  # noqa: E402
 from regadvisor.integrations.huggingface import RegadvisorCheckFailed, RegadvisorTrainerCallback  # noqa: E402
