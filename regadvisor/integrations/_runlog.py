@@ -27,8 +27,9 @@ import math
 import os
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 from ..model import SEVERITIES, Report
 
@@ -114,9 +115,9 @@ class RunLog:
         self._file: TextIO | None = None
         self.records = 0
 
-    def open(self) -> "RunLog":
+    def open(self) -> RunLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", encoding="utf-8")
+        self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole run
         return self
 
     @property

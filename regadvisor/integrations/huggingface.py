@@ -39,9 +39,16 @@ except ImportError as exc:  # pragma: no cover
                       "pip install 'regadvisor[huggingface]'") from exc
 
 from ..model import Report
-from ._runlog import LOG_NAME, RegadvisorCheckFailed, RunLog, check_fail_on, next_version_dir, report_on
+from ._runlog import (
+    LOG_NAME,
+    RegadvisorCheckFailed,
+    RunLog,
+    check_fail_on,
+    next_version_dir,
+    report_on,
+)
 
-__all__ = ["RegadvisorTrainerCallback", "RegadvisorCheckFailed"]
+__all__ = ["RegadvisorCheckFailed", "RegadvisorTrainerCallback"]
 
 _ARG_FACTS = ("learning_rate", "weight_decay", "per_device_train_batch_size", "gradient_accumulation_steps",
               "num_train_epochs", "max_steps", "max_grad_norm", "label_smoothing_factor", "warmup_ratio",
@@ -102,7 +109,7 @@ class RegadvisorTrainerCallback(TrainerCallback):
             try:
                 facts.update(optimizer_facts(inner, model))
                 facts["optimizer_class"] = type(inner).__name__
-            except Exception:  # noqa: BLE001 - facts are a bonus, never a reason to stop training
+            except Exception:  # noqa: BLE001, S110 - facts are a bonus, never a reason to stop training
                 pass
         for name in _ARG_FACTS:
             value = getattr(args, name, None)

@@ -31,8 +31,9 @@ older ``pytorch_lightning``) here and nowhere else in regadvisor.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping, TextIO
+from typing import Any, TextIO
 
 try:
     import lightning.pytorch as pl
@@ -111,7 +112,7 @@ class RegadvisorCallback(pl.Callback):
         self._lr: float | None = None
 
     # -- setup ------------------------------------------------------------------------------
-    def on_train_start(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> None:
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
         path = self.path or next_version_dir(Path(trainer.default_root_dir) / "regadvisor_logs") / LOG_NAME
@@ -120,7 +121,7 @@ class RegadvisorCallback(pl.Callback):
         self._log.add_facts(self._facts(trainer, pl_module))
         self._log.write_facts()
 
-    def _facts(self, trainer: "pl.Trainer", pl_module: "pl.LightningModule") -> dict[str, Any]:
+    def _facts(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         from ..probe import inspect as insp
 
         facts: dict[str, Any] = {"framework": "lightning"}

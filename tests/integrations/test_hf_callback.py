@@ -17,9 +17,12 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("accelerate")  # Trainer needs it
 
-from regadvisor.api import diagnose  # noqa: E402
-from regadvisor.integrations.huggingface import RegadvisorCheckFailed, RegadvisorTrainerCallback  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
+from regadvisor.api import diagnose
+from regadvisor.integrations.huggingface import (
+    RegadvisorCheckFailed,
+    RegadvisorTrainerCallback,
+)
+from tests.conftest import run_cli
 
 SEQ, VOCAB, CLASSES = 12, 64, 4
 

@@ -11,10 +11,10 @@ import pytest
 torch = pytest.importorskip("torch")
 L = pytest.importorskip("lightning.pytorch")
 
-from regadvisor.api import diagnose  # noqa: E402
-from regadvisor.integrations.lightning import RegadvisorCallback, RegadvisorCheckFailed  # noqa: E402
-from tests.conftest import run_cli  # noqa: E402
-from tests.integrations._data import make_split, wide_mlp  # noqa: E402
+from regadvisor.api import diagnose
+from regadvisor.integrations.lightning import RegadvisorCallback, RegadvisorCheckFailed
+from tests.conftest import run_cli
+from tests.integrations._data import make_split, wide_mlp
 
 
 class Classifier(L.LightningModule):
