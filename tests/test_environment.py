@@ -12,7 +12,8 @@ import os
 
 import pytest
 
-OPTIONAL = ["numpy", "tensorboard", "mlflow", "wandb", "matplotlib", "scipy", "jsonschema", "torch"]
+OPTIONAL = ["numpy", "tensorboard", "mlflow", "wandb", "matplotlib", "scipy", "jsonschema", "torch",
+            "lightning", "transformers", "accelerate"]
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only enforced in CI")

@@ -27,7 +27,7 @@ from ._io import (
     require_metrics,
 )
 from .aliases import _SPLIT_WORDS, canonical_name, normalise
-from .facts import add_facts, read_yaml_facts
+from .facts import add_sidecar_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
 # Cells frameworks write for "no value this row" (fastai writes #na# before the first validation).
@@ -305,16 +305,6 @@ def _finish_held(pending, last_train_epoch: float, last_eval_step: float, column
                      "a post-fit validate()/test(), not training progress")
 
 
-def _sidecar_facts(builder: RunBuilder, sidecar: Path) -> None:
-    """Hyperparameters from a YAML file beside the log; a broken one costs facts, not the run."""
-    if not sidecar.is_file():
-        return
-    try:
-        add_facts(builder.facts, read_yaml_facts(sidecar))
-    except LogReadError as exc:
-        builder.warn(f"{sidecar.name} ignored: {exc.detail}")
-
-
 def _header(head: bytes) -> tuple[list[str], list[str] | None] | None:
     """The header and first data row of a CSV, when ``head`` looks like one."""
     text = head_text(head)
@@ -382,7 +372,7 @@ def read_lightning(path: Path, options: ReadOptions) -> Run:
     """Lightning CSVLogger: step/epoch columns, one row per ``log`` call, empty cells elsewhere;
     ``hparams.yaml`` beside it gives the facts."""
     builder = _read_csv(path, "lightning", options, _lightning_plan)
-    _sidecar_facts(builder, path.parent / "hparams.yaml")
+    add_sidecar_facts(builder, path.parent / "hparams.yaml")
     return builder.build()
 
 
@@ -399,7 +389,7 @@ def read_fastai(path: Path, options: ReadOptions) -> Run:
 def read_yolo(path: Path, options: ReadOptions) -> Run:
     """Ultralytics ``results.csv`` (padded column names); ``args.yaml`` beside it gives the facts."""
     builder = _read_csv(path, "yolo", options, _yolo_plan)
-    _sidecar_facts(builder, path.parent / "args.yaml")
+    add_sidecar_facts(builder, path.parent / "args.yaml")
     return builder.build()
 
 

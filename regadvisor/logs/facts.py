@@ -59,9 +59,24 @@ def _coerce(fact: str, value: Any) -> Any:
             return value
         return int(number) if fact in _INTEGER and number.is_integer() else number
     if fact == "optimizer" and isinstance(value, str):
-        # "torch.optim.AdamW" and "AdamW" are the same fact: the optimizer family, lower case.
-        return value.rsplit(".", 1)[-1].lower()
+        return optimizer_family(value)
     return value
+
+
+_OPTIMIZER_FAMILIES = ("adamw", "adamax", "adafactor", "adagrad", "adadelta", "adam", "nadam", "radam", "sgd",
+                       "rmsprop", "lion", "lamb", "lars", "muon", "sophia", "shampoo")
+
+
+def optimizer_family(name: str) -> str:
+    """``torch.optim.AdamW``, ``AdamW`` and HF's ``adamw_torch_fused`` are one fact: ``adamw``.
+
+    The rules care about the family (does it decouple weight decay?), not the implementation.
+    """
+    text = name.rsplit(".", 1)[-1].strip().lower()
+    for family in _OPTIMIZER_FAMILIES:  # adamw and adamax before adam: longest prefix first
+        if text == family or text.startswith(family + "_"):
+            return family
+    return text
 
 
 def add_facts(facts: dict[str, Any], raw: Mapping, *, keep_raw: bool = True) -> None:
@@ -100,3 +115,14 @@ def read_yaml_facts(path: Path) -> dict[str, Any]:
         raise LogReadError("hyperparameter file does not hold a mapping of names to values",
                            source=path, hint="fix or remove the file")
     return dict(data)
+
+
+def add_sidecar_facts(builder: Any, sidecar: Path) -> None:
+    """Hyperparameters from a YAML file beside a log (``hparams.yaml``, ``args.yaml``) into a
+    :class:`~regadvisor.logs.registry.RunBuilder`; a broken one costs the facts, not the run."""
+    if not sidecar.is_file():
+        return
+    try:
+        add_facts(builder.facts, read_yaml_facts(sidecar))
+    except LogReadError as exc:
+        builder.warn(f"{sidecar.name} ignored: {exc.detail}")

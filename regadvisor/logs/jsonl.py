@@ -24,6 +24,7 @@ from ._io import (
     load_json,
     open_text,
 )
+from .facts import add_sidecar_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
 
@@ -85,6 +86,7 @@ def read_jsonl(path: Path, options: ReadOptions) -> Run:
         raise LogReadError("holds no complete JSON record", source=path, hint="pass a log with data")
     if broken is not None:
         builder.warn(f"the last line ({broken}) is not complete JSON and was skipped (the run may still be writing)")
+    add_sidecar_facts(builder, path.parent / "hparams.yaml")  # written by regadvisor's trainer callbacks
     return builder.build()
 
 

@@ -669,14 +669,9 @@ def _epochs_for(steps: array, epoch_steps: array, epoch_values: array) -> array:
 def _add_facts(builder: registry.RunBuilder, run_dir: Path, hparams: dict[str, Any]) -> None:
     """Hyperparameters: Lightning's ``hparams.yaml`` beside the events, then the hparams
     plugin's values inside them."""
-    from .facts import add_facts, read_yaml_facts
+    from .facts import add_facts, add_sidecar_facts
 
-    sidecar = run_dir / "hparams.yaml"
-    if sidecar.is_file():
-        try:
-            add_facts(builder.facts, read_yaml_facts(sidecar))
-        except LogReadError as exc:
-            builder.warn(f"{sidecar.name} ignored: {exc.detail}")
+    add_sidecar_facts(builder, run_dir / "hparams.yaml")
     add_facts(builder.facts, hparams)
 
 
