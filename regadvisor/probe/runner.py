@@ -516,6 +516,21 @@ def run_probe(
         rng.restore()
 
 
+def _pin_shuffle(batches: Any, seed: int) -> None:
+    """Give a shuffling ``DataLoader`` its own generator seeded with ``seed``.
+
+    By default its epoch order is drawn from the global torch RNG, which dropout also draws
+    from; a run with a different dropout rate would then see different batches after the first
+    epoch. With its own generator the data order depends on the seed alone, so paired trials
+    (``--verify``) differ only in the change they test.
+    """
+    from torch.utils.data import DataLoader, RandomSampler
+
+    if isinstance(batches, DataLoader) and isinstance(batches.sampler, RandomSampler) \
+            and batches.sampler.generator is None:
+        batches.sampler.generator = torch.Generator().manual_seed(seed)
+
+
 class _Probe:
     def __init__(self, ps: ProbeScript, dev: torch.device, seed: int, knobs: dict[str, Any], depth: str,
                  sample_every: int | None, eval_batches: int, rng: _RngState):
@@ -549,6 +564,8 @@ class _Probe:
         if not (isinstance(data, (tuple, list)) and len(data) == 2):
             raise ScriptError(f"build_data returned {type(data).__name__}, not (train_batches, val_batches)",
                               source=ps.path, hint="return a tuple of two iterables of (inputs, targets)")
+        for part in data:
+            _pin_shuffle(part, self.seed)
         self.train = _Replay(data[0], ps, "the training batches")
         self.val = _Replay(data[1], ps, "the validation batches")
         self.opt, opt_source = _build_optimizer(ps, model, knobs, self.applied, self.not_applied)

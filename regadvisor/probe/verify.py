@@ -18,9 +18,9 @@ How it measures (the choices a reader of the numbers needs to know):
   :func:`~regadvisor.probe.run_probe`, which seeds python/torch/numpy before ``build_model`` and
   ``build_data``: same initial weights. A shuffling ``DataLoader`` draws each epoch's order from
   the *global* torch RNG, which dropout also consumes, so after the first epoch a dropout change
-  would also change the data order; trials therefore pin every ``RandomSampler`` without a
-  generator to its own generator seeded with ``seed`` (:func:`pinned_data_order`): the same
-  data order in baseline and candidate, epoch after epoch. Seeds ``seed, seed+1, ...`` repeat
+  would also change the data order; the runner therefore gives every ``RandomSampler`` without
+  a generator its own one seeded with ``seed`` (``runner._pin_shuffle``): the same data order in
+  baseline and candidate, epoch after epoch. Seeds ``seed, seed+1, ...`` repeat
   the pair.
 * **Metric.** Validation accuracy in points (classification) at the end of the trial, higher
   is better; otherwise validation loss at the end, lower is better. A trial has a fixed length
@@ -54,13 +54,11 @@ verified value and a ``verified`` block; changes that do not help are removed an
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import json
 import math
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -410,48 +408,6 @@ class VerifyResult:
 # data order
 
 
-@contextlib.contextmanager
-def pinned_data_order(seed: int) -> Iterator[None]:
-    """Give every shuffling ``DataLoader`` the script returns its own generator seeded with ``seed``.
-
-    Without it the order of epochs after the first depends on how much of the global torch RNG
-    the model consumed (dropout draws from it), so a dropout candidate would also see different
-    batches than its baseline. Works by wrapping ``build_data`` of the script the runner loads.
-    """
-    import torch
-    from torch.utils.data import DataLoader, RandomSampler
-
-    from . import runner
-
-    original = getattr(runner, "load_script", None)
-    if original is None:  # the runner changed how it loads scripts: run unpinned rather than fail
-        yield
-        return
-
-    def pin(obj: Any) -> None:
-        if isinstance(obj, DataLoader) and isinstance(obj.sampler, RandomSampler) and obj.sampler.generator is None:
-            obj.sampler.generator = torch.Generator().manual_seed(seed)
-
-    def load(path: Any) -> Any:
-        ps = original(path)
-        build_data = ps.build_data
-
-        def wrapped() -> Any:
-            data = build_data()
-            if isinstance(data, (tuple, list)):
-                for part in data:
-                    pin(part)
-            return data
-
-        return dataclasses.replace(ps, build_data=wrapped)
-
-    runner.load_script = load
-    try:
-        yield
-    finally:
-        runner.load_script = original
-
-
 # ---------------------------------------------------------------------------------------------
 # the verifier
 
@@ -489,7 +445,7 @@ class _Verifier:
     def __init__(self, script: str | Path, report: Report, *, budget_seconds: float | None,
                  budget_trials: int | None, seeds: int, seed: int, trial_epochs: int | None,
                  trial_steps: int | None, device: str, knobs: dict[str, Any] | None,
-                 progress: Callable[[VerifyProgress], None] | None, pin: bool):
+                 progress: Callable[[VerifyProgress], None] | None):
         if seeds < 2:
             raise ConfigError("verification needs at least 2 seeds (a paired t-interval needs two pairs)",
                               source="seeds")
@@ -500,7 +456,7 @@ class _Verifier:
         self.script, self.report = Path(script), report
         self.budget_seconds, self.budget_trials = budget_seconds, budget_trials
         self.seeds = [seed + i for i in range(seeds)]
-        self.device, self.progress, self.pin = device, progress, pin
+        self.device, self.progress = device, progress
         facts = report.run.facts
         base = dict(facts.get("knobs_requested") or {}) if knobs is None else dict(knobs)
         self.base_patience = base.pop("early_stopping_patience", None)
@@ -554,10 +510,8 @@ class _Verifier:
         self.tick(f"{label}, seed {seed}")
         knobs = {**self.base_knobs, **{k: v for k, v in changes.items() if k not in SIMULATED_KNOBS}}
         t = time.perf_counter()
-        ctx = pinned_data_order(seed) if self.pin else contextlib.nullcontext()
-        with ctx:
-            res = run_probe(self.script, steps=self.trial_steps, epochs=self.trial_epochs, device=self.device,
-                            seed=seed, knobs=knobs)
+        res = run_probe(self.script, steps=self.trial_steps, epochs=self.trial_epochs, device=self.device,
+                        seed=seed, knobs=knobs)
         seconds = time.perf_counter() - t
         self.trials += 1
         if self.cost is None:
@@ -779,7 +733,6 @@ def verify(
     device: str = "auto",
     knobs: dict[str, Any] | None = None,
     progress: Callable[[VerifyProgress], None] | None = None,
-    pin_data_order: bool = True,
 ) -> VerifyResult:
     """Measure each recommendation of ``report`` on ``script`` in paired short trials; edit the report.
 
@@ -791,7 +744,7 @@ def verify(
     """
     return _Verifier(script, report, budget_seconds=budget_seconds, budget_trials=budget_trials, seeds=seeds,
                      seed=seed, trial_epochs=trial_epochs, trial_steps=trial_steps, device=device, knobs=knobs,
-                     progress=progress, pin=pin_data_order).run()
+                     progress=progress).run()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import jsonschema
@@ -18,7 +17,7 @@ import torch
 from regadvisor import api
 from regadvisor.model import Recommendation
 from regadvisor.probe import runner
-from regadvisor.probe.verify import pinned_data_order, verify
+from regadvisor.probe.verify import verify
 from regadvisor.render import json as render_json
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,30 +110,21 @@ def test_budget_in_seconds_is_exceeded_by_at_most_one_trial():
     assert seen[-1].label == "done" and seen[-1].trials_done == result.trials
 
 
-def test_pinned_data_order_ignores_global_rng_use(tmp_path):
-    script = tmp_path / "s.py"
-    script.write_text(textwrap.dedent('''
-        import torch
-        from torch.utils.data import DataLoader, TensorDataset
-        def build_data():
-            x = torch.arange(32.0).unsqueeze(1)
-            return DataLoader(TensorDataset(x, x), batch_size=8, shuffle=True), [(x, x)]
-        def build_model():
-            return torch.nn.Linear(1, 1)
-    '''))
+def test_probe_pins_the_data_order_against_global_rng_use():
+    from torch.utils.data import DataLoader, TensorDataset
 
     def orders(burn: int) -> list[list[float]]:
-        with pinned_data_order(3):
-            ps = runner.load_script(script)
-            train, _ = ps.build_data()
-            out = []
-            for _ in range(2):
-                torch.rand(burn)            # what dropout would draw between epochs
-                out.append([float(b[0][0, 0]) for b in train])
-            return out
+        x = torch.arange(32.0).unsqueeze(1)
+        train = DataLoader(TensorDataset(x, x), batch_size=8, shuffle=True)
+        runner._pin_shuffle(train, seed=3)
+        out = []
+        for _ in range(2):
+            torch.rand(burn)            # what dropout would draw between epochs
+            out.append([float(b[0][0, 0]) for b in train])
+        return out
 
     assert orders(0) == orders(1000)
-    assert runner.load_script.__name__ == "load_script"     # the wrapper is gone afterwards
+    assert orders(0)[0] != orders(0)[1]  # still shuffled, epoch to epoch
 
 
 def test_cli_verify_json_and_export(cli, tmp_path):
