@@ -12,7 +12,7 @@ import os
 import sys
 from enum import Enum
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Annotated, Callable, List, Optional, Tuple
 
 import typer
 
@@ -47,6 +47,19 @@ class OutputFormat(str, Enum):
     sarif = "sarif"
     github = "github"
     junit = "junit"
+
+
+# Options shared by diagnose, check and probe: declared once so their names and help agree.
+LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", help="Skip auto-detection and read as this format (see `regadvisor formats`).")]
+MetricOpt = Annotated[List[str], typer.Option("--metric", help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable).")]
+RulesOpt = Annotated[List[Path], typer.Option("--rules", help="Extra folder of rule files (repeatable).")]
+SelectOpt = Annotated[List[str], typer.Option("--select", help="Only these rules (id, name or category; repeatable).")]
+IgnoreOpt = Annotated[List[str], typer.Option("--ignore", help="Skip these rules (id, name or category; repeatable).")]
+ParamOpt = Annotated[List[str], typer.Option("--param", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable).")]
+FailOnOpt = Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error].")]
+FormatOpt = Annotated[Optional[OutputFormat], typer.Option("--format", "-f", help="Report format [default: terminal; github inside GitHub Actions].")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")]
+ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR].")]
 
 
 def _version(value: bool) -> None:
@@ -175,16 +188,16 @@ def _github_step_summary(reports) -> None:
 @app.command()
 def diagnose(
     logs: List[str] = typer.Argument(..., metavar="LOG...", help="Training log files or run folders (a folder of many runs is diagnosed run by run)."),
-    log_format: Optional[str] = typer.Option(None, "--log-format", help="Skip auto-detection and read as this format (see `regadvisor formats`)."),
-    metric: List[str] = typer.Option([], "--metric", help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable)."),
-    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
-    select_rules: List[str] = typer.Option([], "--select", help="Only these rules (id, name or category; repeatable)."),
-    ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (id, name or category; repeatable)."),
-    param: List[str] = typer.Option([], "--param", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable)."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error]."),
-    fmt: Optional[OutputFormat] = typer.Option(None, "--format", "-f", help="Report format [default: terminal; github inside GitHub Actions]."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
-    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR]."),
+    log_format: LogFormatOpt = None,
+    metric: MetricOpt = [],
+    rules: RulesOpt = [],
+    select_rules: SelectOpt = [],
+    ignore_rules: IgnoreOpt = [],
+    param: ParamOpt = [],
+    fail_on: FailOnOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    color: ColorOpt = None,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
 ) -> None:
     """Read training logs, measure the generalization gap and recommend settings."""
@@ -220,16 +233,16 @@ def diagnose(
 def check(
     logs: List[str] = typer.Argument(..., metavar="LOG...", help="Training log files or run folders to gate."),
     require: bool = typer.Option(False, "--require", help="Fail when a gate cannot be judged for lack of data."),
-    log_format: Optional[str] = typer.Option(None, "--log-format", help="Skip auto-detection and read as this format."),
-    metric: List[str] = typer.Option([], "--metric", help="Map a canonical metric to your column (repeatable)."),
-    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
-    select_rules: List[str] = typer.Option([], "--select", help="Only these rules (repeatable)."),
-    ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (repeatable)."),
-    param: List[str] = typer.Option([], "--param", help="Override a rule parameter (repeatable)."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Rules at this severity or worse fail the job [default: error]."),
-    fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
-    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+    log_format: LogFormatOpt = None,
+    metric: MetricOpt = [],
+    rules: RulesOpt = [],
+    select_rules: SelectOpt = [],
+    ignore_rules: IgnoreOpt = [],
+    param: ParamOpt = [],
+    fail_on: FailOnOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    color: ColorOpt = None,
 ) -> None:
     """Gate training runs in CI: limits from [tool.regadvisor.check] or .regadvisor.yaml, plus the rules."""
 
@@ -242,10 +255,12 @@ def check(
                            select_rules=select_rules, ignore_rules=ignore_rules, params=api.parse_params(param),
                            fail_on=fail_on.value if fail_on else None, require=require)
         use_color = _use_color(output, color)
-        text = _render(result.reports, fmt, use_color)
-        if fmt is OutputFormat.terminal:
+        text = _render(result.reports, fmt, use_color, fail_on=result.fail_on)
+        if _resolve_format(fmt) is OutputFormat.terminal:
             text += render_gates.render(result, color=use_color)
         _write(text, output)
+        if _resolve_format(fmt) is OutputFormat.github:
+            _github_step_summary(result.reports)
         return 0 if result.passed else 1
 
     guarded(body)
@@ -275,14 +290,14 @@ def probe(
     device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda[:N]."),
     seed: int = typer.Option(0, "--seed", help="Seed for weights and data order."),
     knob: List[str] = typer.Option([], "--set", help="Try a setting: --set dropout=0.3 (repeatable; DESIGN knob names)."),
-    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
-    select_rules: List[str] = typer.Option([], "--select", help="Only these rules (repeatable)."),
-    ignore_rules: List[str] = typer.Option([], "--ignore", help="Skip these rules (repeatable)."),
-    param: List[str] = typer.Option([], "--param", help="Override a rule parameter (repeatable)."),
-    fail_on: Optional[FailOn] = typer.Option(None, "--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error]."),
-    fmt: OutputFormat = typer.Option(OutputFormat.terminal, "--format", "-f", help="Report format."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the report to this file instead of stdout."),
-    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+    rules: RulesOpt = [],
+    select_rules: SelectOpt = [],
+    ignore_rules: IgnoreOpt = [],
+    param: ParamOpt = [],
+    fail_on: FailOnOpt = None,
+    fmt: FormatOpt = None,
+    output: OutputOpt = None,
+    color: ColorOpt = None,
     verify: bool = typer.Option(False, "--verify", help="Measure each recommendation in paired short trials (seeds × candidates) and keep only what helps beyond noise."),
     budget: Optional[str] = typer.Option(None, "--budget", help="Verification budget: seconds (120, 5m) or trials (30t) [default: the full plan, 3 seeds]."),
     export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
@@ -312,7 +327,7 @@ def probe(
 def explain(
     topic: str = typer.Argument(..., metavar="TOPIC", help="dropout, weight-decay, adamw, batchnorm, layernorm, rmsnorm, "
                                 "groupnorm, early-stopping, label-smoothing, mixup or gradient-clipping."),
-    color: Optional[bool] = typer.Option(None, "--color/--no-color", help="Force colour on or off."),
+    color: ColorOpt = None,
 ) -> None:
     """Explain a technique: what it does, typical values and their sources, and the reference code."""
 
@@ -336,9 +351,7 @@ def formats() -> None:
 
 
 @rules_app.command("list")
-def rules_list(
-    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
-) -> None:
+def rules_list(rules: RulesOpt = []) -> None:
     """List every rule: id, name, category, severity and title."""
 
     def body() -> int:
@@ -355,7 +368,7 @@ def rules_list(
 @rules_app.command("show")
 def rules_show(
     rule_id: str = typer.Argument(..., metavar="ID", help="Rule id or name."),
-    rules: List[Path] = typer.Option([], "--rules", help="Extra folder of rule files (repeatable)."),
+    rules: RulesOpt = [],
 ) -> None:
     """Show one rule: what it checks, its parameters, recommendations and evidence."""
 
