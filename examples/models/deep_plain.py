@@ -7,6 +7,9 @@ tens of orders of magnitude below the last layer's (AutoTrainer's first/last rat
 < 1e-3 means vanishing). The loss stays at log(4) ≈ 1.386: the model does not learn.
 Residual connections, a normalization layer per block, or ReLU with He init fix it.
 
+``build_model`` accepts the ``residual`` and ``normalization`` knobs (off by default, which is
+the problem), so ``regadvisor probe --verify`` can measure the fix it recommends.
+
 Data are generated (four Gaussian clusters); nothing is downloaded.
 Try: ``regadvisor probe examples/models/deep_plain.py``.
 """
@@ -14,6 +17,8 @@ Try: ``regadvisor probe examples/models/deep_plain.py``.
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from regadvisor.reference import make_norm
 
 DIM, CLASSES, DEPTH = 32, 4, 40
 
@@ -33,12 +38,24 @@ def build_data():
     return train, val
 
 
-def build_model():
-    layers = []
-    for _ in range(DEPTH):
-        layers += [nn.Linear(DIM, DIM), nn.Sigmoid()]
-    layers.append(nn.Linear(DIM, CLASSES))
-    return nn.Sequential(*layers)
+class Block(nn.Module):
+    """``Linear`` + ``Sigmoid``, optionally pre-normalized and wrapped in an identity skip."""
+
+    def __init__(self, residual: bool, normalization: str):
+        super().__init__()
+        self.norm = make_norm(normalization, DIM, impl="torch")
+        self.linear = nn.Linear(DIM, DIM)
+        self.act = nn.Sigmoid()
+        self.residual = residual
+
+    def forward(self, x):
+        out = self.act(self.linear(self.norm(x)))
+        return x + out if self.residual else out
+
+
+def build_model(residual: bool = False, normalization: str = "none"):
+    blocks = [Block(residual, normalization) for _ in range(DEPTH)]
+    return nn.Sequential(*blocks, nn.Linear(DIM, CLASSES))
 
 
 def build_optimizer(params, learning_rate: float = 0.05):

@@ -599,6 +599,7 @@ class _Probe:
         self.facts["dropout"] = self.facts["max_dropout"]
         kinds = self.facts["normalization_layers"]
         self.facts["normalization"] = kinds[0] if len(kinds) == 1 else ("none" if not kinds else "mixed")
+        self.facts["residual"] = self.facts["has_residual"]
         self.facts["grad_clip_norm"] = knobs.get("grad_clip_norm")
         self.facts["label_smoothing"] = (knobs.get("label_smoothing") or 0.0) if ps.loss_fn is None else knobs.get(
             "label_smoothing")

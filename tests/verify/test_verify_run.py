@@ -85,8 +85,16 @@ def test_healthy_model_is_not_talked_into_the_blind_table():
                    for n in report.notes), report.notes
 
 
-def test_knobs_the_probe_cannot_apply_stay_unverified():
-    script = MODELS / "deep_plain.py"
+def test_knobs_the_probe_cannot_apply_stay_unverified(tmp_path):
+    script = tmp_path / "plain.py"  # build_model takes no residual knob, and there is no standard way to add one
+    script.write_text(
+        "import torch\n"
+        "def build_model():\n"
+        "    return torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 2))\n"
+        "def build_data():\n"
+        "    g = torch.Generator().manual_seed(0)\n"
+        "    x = torch.randn(64, 4, generator=g); y = (x[:, 0] > 0).long()\n"
+        "    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)], [(x, y)]\n")
     report = api.probe(script, epochs=1, seed=0)
     report.recommendations = [
         Recommendation("residual", True, "vanishing gradients", ["TEST"], []),
@@ -97,6 +105,17 @@ def test_knobs_the_probe_cannot_apply_stay_unverified():
     assert "build_model does not accept residual" in result.unverified["residual"]
     assert [r.verified for r in report.recommendations] == [None, None]
     assert result.trials == 2                       # the baseline and one residual trial, then dropped
+
+
+def test_deep_plain_fix_is_measured_and_kept():
+    """The vanishing-gradient example: the residual fix the rules suggest is verified, not assumed."""
+    script = MODELS / "deep_plain.py"
+    report = api.probe(script, epochs=2, seed=0)
+    assert {"GR001", "AR001"} <= {f.rule_id for f in report.fired()}
+    result = verify(script, report, seeds=3, trial_epochs=2, device="cpu")
+    residual = next(r for r in report.recommendations if r.knob == "residual")
+    assert residual.verified["helps"] and residual.verified["difference"] - residual.verified["uncertainty"] > 10
+    assert result.trials >= 6
 
 
 def test_budget_in_seconds_is_exceeded_by_at_most_one_trial():
