@@ -87,6 +87,20 @@ def read(path: str | Path, *, log_format: str | None = None, metrics: dict[str, 
     return read_log(path, log_format, ReadOptions(metric_map=dict(metrics or {})))
 
 
+def diagnose_runs(
+    paths: Iterable[str | Path], ruleset: RuleSet, *, log_format: str | None = None,
+    metrics: dict[str, str] | None = None,
+) -> list[Report]:
+    """One report per run found under ``paths`` (a folder or store of many runs gives many).
+
+    With ``log_format`` given, each path is read as exactly one run of that format.
+    """
+    from .logs.read import find_runs
+
+    targets = [run for p in paths for run in find_runs(p)] if log_format is None else list(paths)
+    return [analyze(read(t, log_format=log_format, metrics=metrics), ruleset) for t in targets]
+
+
 def diagnose(
     path: str | Path, *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
@@ -133,8 +147,6 @@ def check(
     require: bool = False,
 ) -> CheckResult:
     """Judge runs against the project's CI gates and rules: ``regadvisor check`` as a function."""
-    from .logs.read import find_runs
-
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     gate_rules, required = compile_gates(settings.check, settings.source or "[tool.regadvisor.check]", require)
@@ -142,9 +154,7 @@ def check(
         raise ConfigError("no gates configured", source=str(settings.source or "pyproject.toml"),
                           hint="add [tool.regadvisor.check] (e.g. max-acc-gap = 0.05) or a check: section to .regadvisor.yaml")
     ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
-    targets = [run for p in paths for run in find_runs(p)] if log_format is None else list(paths)
-    merged = {**settings.metrics, **(metrics or {})}
-    reports = [analyze(read(t, log_format=log_format, metrics=merged), ruleset) for t in targets]
+    reports = diagnose_runs(paths, ruleset, log_format=log_format, metrics={**settings.metrics, **(metrics or {})})
     return CheckResult(reports, required, fail_on or settings.fail_on or "error")
 
 

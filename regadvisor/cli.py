@@ -206,17 +206,11 @@ def diagnose(
         from . import api
         from .config import load_settings
         from .logs.aliases import parse_metric_map
-        from .logs.read import find_runs
 
         settings = load_settings()
         metrics = parse_metric_map(metric)
-        params = api.parse_params(param)
-        ruleset = api.load_ruleset(rules, select_rules, ignore_rules, params, settings)
-        targets = [run for log in logs for run in find_runs(log)] if log_format is None else list(logs)
-        reports = [
-            api.analyze(api.read(t, log_format=log_format, metrics={**settings.metrics, **metrics}), ruleset)
-            for t in targets
-        ]
+        ruleset = api.load_ruleset(rules, select_rules, ignore_rules, api.parse_params(param), settings)
+        reports = api.diagnose_runs(logs, ruleset, log_format=log_format, metrics={**settings.metrics, **metrics})
         threshold = (fail_on.value if fail_on else None) or settings.fail_on or "error"
         pictures = _plots(reports, plot) if plot is not None else []
         _write(_render(reports, fmt, _use_color(output, color), rules=ruleset, fail_on=threshold), output)
