@@ -174,6 +174,12 @@ def probe(
     the narrowed search space. Imports torch (lazily, here): the only API entry that needs it
     besides ``regadvisor.reference``.
     """
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise ConfigError("regadvisor probe trains your model and needs PyTorch, which is not installed",
+                          source=str(script), hint="pip install 'regadvisor[torch]', or diagnose the run's logs "
+                          "with `regadvisor diagnose`, which does not need it") from None
     from .probe import run_probe
 
     if (budget is not None or export is not None) and not verify:

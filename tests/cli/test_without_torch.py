@@ -16,7 +16,7 @@ class _NoTorch:
             raise ModuleNotFoundError("No module named 'torch'", name="torch")
         return None
 sys.meta_path.insert(0, _NoTorch())
-sys.argv = ["regadvisor", "diagnose", {log!r}, "--format", "json", "--fail-on", "never"]
+sys.argv = ["regadvisor", *{args!r}]
 from regadvisor.cli import main
 try:
     main()
@@ -28,10 +28,19 @@ except SystemExit as exc:
 
 def test_diagnose_runs_with_torch_unavailable():
     log = str(REAL_LOGS / "hf/trainer_state_multi_eval.json")
-    result = subprocess.run([sys.executable, "-c", NO_TORCH.format(log=log)], capture_output=True,
+    args = ["diagnose", log, "--format", "json", "--fail-on", "never"]
+    result = subprocess.run([sys.executable, "-c", NO_TORCH.format(args=args)], capture_output=True,
                             text=True, cwd=ROOT, timeout=60)
     assert "EXIT 0" in result.stderr, result.stderr
     assert '"verdict": "overfitting"' in result.stdout
+
+
+def test_probe_without_torch_says_what_to_install():
+    args = ["probe", str(ROOT / "examples/models/healthy.py")]
+    result = subprocess.run([sys.executable, "-c", NO_TORCH.format(args=args)], capture_output=True,
+                            text=True, cwd=ROOT, timeout=60)
+    assert "EXIT 2" in result.stderr and "Traceback" not in result.stderr
+    assert "needs PyTorch, which is not installed" in result.stderr and "regadvisor[torch]" in result.stderr
 
 
 def test_diagnose_does_not_import_torch_even_when_installed():
