@@ -17,7 +17,7 @@ from . import __version__
 from .config import Settings, load_settings
 from .engine import evaluator
 from .engine.loader import RuleSet, apply_overrides, load_rules, select
-from .errors import ConfigError
+from .errors import ConfigError, LogReadError
 from .gates import compile_gates
 from .model import SEVERITIES, Finding, Report, Run
 from .signals.registry import SignalContext, specs
@@ -97,7 +97,14 @@ def diagnose_runs(
     """
     from .logs.read import find_runs
 
-    targets = [run for p in paths for run in find_runs(p)] if log_format is None else list(paths)
+    targets: list[str | Path] = []
+    for path in paths:
+        found = find_runs(path) if log_format is None else [path]
+        if not found:
+            raise LogReadError("holds no training log regadvisor recognises", source=path,
+                               hint="pass a log file (metrics.csv, trainer_state.json, events.out.tfevents.*, ...) "
+                                    "or a folder that holds one")
+        targets.extend(found)
     return [analyze(read(t, log_format=log_format, metrics=metrics), ruleset) for t in targets]
 
 

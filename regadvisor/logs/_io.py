@@ -74,7 +74,7 @@ def check_text(path: Path) -> None:
     require_content(path, head)
     if b"\x00" in head:
         raise LogReadError("is a binary file, not a text log", source=path,
-                           hint="pass the CSV/JSON/text log, or --format for a binary format")
+                           hint="pass the CSV/JSON/text log, or --log-format for a binary format")
     if head_text(head) is None:
         raise LogReadError("is not UTF-8 text", source=path, hint="re-save it as UTF-8")
 
@@ -105,7 +105,7 @@ def load_json(path: Path) -> Any:
         raise LogReadError(f"is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
                            + ("; the file ends early" if truncated else ""), source=path,
                            hint="the run may still be writing it; wait for it to finish or pass a complete copy"
-                           if truncated else "check the file, or pass --format for another format") from None
+                           if truncated else "check the file, or pass --log-format for another format") from None
     except RecursionError:
         raise LogReadError("is nested too deeply to be a training log", source=path,
                            hint="pass the training log itself") from None

@@ -154,7 +154,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_c
             _stream(reader, header, plan, builder, path)
         except csv.Error as exc:
             raise LogReadError(f"is not a well-formed CSV file (line {reader.line_num}: {exc})", source=path,
-                               hint="check the file, or pass --format for another format") from None
+                               hint="check the file, or pass --log-format for another format") from None
     return builder
 
 

@@ -167,7 +167,7 @@ def _one_per_checkpoint_series(runs: list[Path]) -> list[Path]:
 def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | None = None) -> Run:
     """Read one training log into a :class:`~regadvisor.model.Run`.
 
-    ``fmt`` forces a format by name (``--format``); otherwise it is detected. A folder holding
+    ``fmt`` forces a format by name (``--log-format``); otherwise it is detected. A folder holding
     exactly one run is read as that run; one holding several is an error that lists them (the
     CLI diagnoses each through :func:`find_runs`). Every failure a user can fix is a
     :class:`~regadvisor.errors.LogReadError` naming the file.
@@ -184,7 +184,7 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
     if fmt is not None:
         chosen = registered.get(fmt)
         if chosen is None:
-            raise ConfigError(f"unknown log format {fmt!r}", source="--format",
+            raise ConfigError(f"unknown log format {fmt!r}", source="--log-format",
                               hint=f"use one of {', '.join(sorted(registered))}")
         if source.is_dir() and not chosen.directory:
             source = _single_run(source, lambda p: p.is_file())
@@ -196,12 +196,12 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
         _, chosen = detect(source)
         if chosen is None:
             raise LogReadError("is not a training log regadvisor recognises", source=source,
-                               hint=f"pass --format with one of {', '.join(sorted(registered))}")
+                               hint=f"pass --log-format with one of {', '.join(sorted(registered))}")
     try:
         run = chosen.read(source, options)
     except (UnicodeError, csv.Error, ValueError, OverflowError, RecursionError) as exc:
         raise LogReadError(f"could not be read as {chosen.name}: {exc.__class__.__name__}: {exc}", source=source,
-                           hint="check the file, or pass --format for another format") from None
+                           hint="check the file, or pass --log-format for another format") from None
     except OSError as exc:
         raise LogReadError(f"could not be read: {exc.strerror or exc}", source=source,
                            hint="check the path and its permissions") from None
@@ -213,7 +213,7 @@ def _single_run(folder: Path, accept) -> Path:
     runs = [r for r in find_runs(folder) if accept(r)]
     if not runs:
         raise LogReadError("holds no training log regadvisor recognises", source=folder,
-                           hint="pass the log file itself (metrics.csv, trainer_state.json, ...) or --format")
+                           hint="pass the log file itself (metrics.csv, trainer_state.json, ...) or --log-format")
     if len(runs) > 1:
         shown = ", ".join(str(r.relative_to(folder)) for r in runs[:10]) + (", ..." if len(runs) > 10 else "")
         raise LogReadError(f"holds {len(runs)} runs ({shown})", source=folder,

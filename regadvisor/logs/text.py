@@ -157,7 +157,7 @@ def read_text(path: Path, options: ReadOptions) -> Run:
     if not found:
         raise LogReadError("has no metric lines (looked for 'name: value', 'name=value' or 'name value' "
                            "with a loss or accuracy name)", source=path,
-                           hint="name your metric with --metric, e.g. --metric val_loss=my_val, or pass --format")
+                           hint="name your metric with --metric, e.g. --metric val_loss=my_val, or pass --log-format")
     return builder.build()
 
 

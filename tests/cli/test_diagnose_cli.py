@@ -127,3 +127,16 @@ def test_rules_check_runs_test_cases_and_reports_broken_files(cli, tmp_path):
     result = cli("rules", "check", str(tmp_path))
     assert result.returncode == 2
     assert "broken.yaml" in result.stderr and "when.op" in result.stderr and "greater" in result.stderr
+
+
+def test_folder_without_logs_is_an_error_not_an_empty_report(cli, tmp_path):
+    (tmp_path / "notes.txt").write_text("nothing to see\n")
+    result = cli("diagnose", str(tmp_path))
+    assert result.returncode == 2 and "holds no training log" in result.stderr and result.stdout == ""
+
+
+def test_unrecognised_file_points_at_the_log_format_option(cli, tmp_path):
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    result = cli("diagnose", str(garbage))
+    assert result.returncode == 2 and "--log-format" in result.stderr
