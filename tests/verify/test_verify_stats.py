@@ -8,16 +8,15 @@ import math
 import pytest
 
 from regadvisor.errors import ConfigError
-from regadvisor.probe.verify import (
+from regadvisor.probe.paired_stats import (
     T95,
     abandon_reason,
-    candidate_values,
     mean_interval,
     paired_differences,
     paired_interval,
-    parse_budget,
     t_critical,
 )
+from regadvisor.probe.verify import candidate_values, parse_budget
 
 
 def test_t_table_matches_scipy_where_installed():
