@@ -37,9 +37,7 @@ import json
 import math
 import sqlite3
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -229,7 +227,7 @@ def _file_store_runs(folder: Path) -> list[Path]:
 
 def _connect(db: Path) -> sqlite3.Connection:
     """Open an MLflow database read-only, or explain why it is not one."""
-    uri = f"file:{urllib.request.pathname2url(str(db.resolve()))}?mode=ro"
+    uri = f"{db.resolve().as_uri()}?mode=ro"
     try:
         conn = sqlite3.connect(uri, uri=True)
         conn.text_factory = lambda raw: raw.decode("utf-8", "replace")  # a damaged page is not a crash
@@ -305,6 +303,9 @@ def _read_sqlite(path: Path, options: ReadOptions) -> Run:
 def _server_call(uri: str, base: str, endpoint: str, *, query: dict[str, Any] | None = None,
                  body: dict[str, Any] | None = None) -> dict[str, Any]:
     """One REST call; every failure becomes a LogReadError naming ``uri``."""
+    import urllib.error  # here, not at import: urllib.request costs ~35 ms of every diagnose's start
+    import urllib.request
+
     url = f"{base}/api/2.0/mlflow/{endpoint}"
     if query:
         url += "?" + urllib.parse.urlencode(query)
