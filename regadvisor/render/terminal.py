@@ -69,6 +69,16 @@ def _key_numbers(report: Report) -> Table:
     elif s.get("loss_gap_ratio_end") is not None:
         table.add_row("loss gap", f"val/train = {s['loss_gap_ratio_end']:.2f} at the end (losses only: no train accuracy logged)")
     table.add_row("evaluations", f"{s.get('n_evaluations', 0)} ({s.get('evaluation_unit') or 'evaluations'})")
+    facts = report.run.facts
+    if report.run.format == "probe" and facts.get("architecture"):
+        table.add_row("model", f"{facts['architecture']}, depth {facts.get('depth')}, "
+                               f"{facts.get('num_trainable_parameters', 0):,} parameters, batch {facts.get('batch_size')}")
+        for key, label in (("grad_norm_first_last_ratio", "grad first/last"),
+                           ("max_dead_unit_fraction", "dead units (max)"),
+                           ("max_saturated_fraction", "saturated (max)"),
+                           ("update_weight_ratio_median", "update/weight")):
+            if s.get(key) is not None:
+                table.add_row(label, fmt(s[key]))
     return table
 
 
