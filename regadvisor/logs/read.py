@@ -10,6 +10,7 @@ trainer_state.json``, a TensorBoard run folder, ...).
 from __future__ import annotations
 
 import csv
+import glob
 import os
 import re
 from pathlib import Path
@@ -90,6 +91,13 @@ def find_runs(path: str | Path) -> list[Path | str]:
     """
     if _scheme_format(path) is not None:
         return [str(path)]
+    text = str(path)
+    if not Path(text).exists() and any(c in text for c in "*?["):
+        # A quoted glob ("runs/*/metrics.csv"), as CI configs and Windows shells pass them.
+        matches = sorted(glob.glob(text, recursive=True))
+        if not matches:
+            raise LogReadError("matches no file", source=text, hint="check the pattern")
+        return [run for match in matches for run in find_runs(match)]
     root, member = split_address(Path(path))
     if not root.exists():
         raise LogReadError("does not exist", source=root, hint="check the path")

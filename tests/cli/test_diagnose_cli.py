@@ -140,3 +140,12 @@ def test_unrecognised_file_points_at_the_log_format_option(cli, tmp_path):
     garbage.write_bytes(bytes(range(256)) * 8)
     result = cli("diagnose", str(garbage))
     assert result.returncode == 2 and "--log-format" in result.stderr
+
+
+def test_quoted_glob_diagnoses_every_match(cli):
+    pattern = str(REAL_LOGS / "text" / "modded_nanogpt_*")
+    result = cli("diagnose", pattern, "--format", "json")
+    reports = json.loads(result.stdout)
+    assert result.returncode == 0 and len(reports) == 2
+    assert {r["verdict"] for r in reports} == {"healthy"}
+    assert cli("diagnose", str(REAL_LOGS / "nothing_*.csv")).returncode == 2
