@@ -9,6 +9,11 @@ from pathlib import Path
 
 import pytest
 
+# The suite's trainings are tiny: on a 2-core CI machine torch's intra-op threads cost more in
+# contention than they save (a probe of examples/models/adam_l2.py: ~3.5 s with one thread,
+# 35-49 s with two on a loaded machine). Set before anything imports torch; subprocesses inherit it.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
 TESTS = Path(__file__).resolve().parent
 REAL_LOGS = TESTS / "fixtures" / "real-logs"
 ROOT = TESTS.parent

@@ -86,14 +86,16 @@ def structure(ctx: SignalContext) -> dict[str, Any]:
                                   "2021): below 1e-3 is vanishing, above 70 exploding.",
     "min_layer_grad_mean_abs": "Smallest per-layer mean |gradient| (median over instrumented steps). SageMaker "
                                "Debugger's VanishingGradient rule fires below 1e-7.",
-    "max_layer_zero_grad_fraction": "Largest fraction of exactly-zero gradient entries in one weight layer. "
-                                    "AutoTrainer (Zhang et al., ICSE 2021) flags a dying ReLU at >= 70%.",
+    "max_layer_zero_grad_fraction": "Largest fraction of exactly-zero gradient entries in one weight layer after "
+                                    "the first. AutoTrainer (Zhang et al., ICSE 2021) flags a dying ReLU at >= "
+                                    "70%. The first layer is left out: its zero gradients come from zero inputs "
+                                    "(sparse features, padding), not from dead units upstream.",
 })
 def gradients(ctx: SignalContext) -> dict[str, Any]:
     f = ctx.run.facts
     layers = f.get("layer_stats") if isinstance(f.get("layer_stats"), list) else []
     mean_abs = _finite([ly.get("grad_mean_abs") for ly in layers if isinstance(ly, dict)])
-    zeros = _finite([ly.get("grad_zero_fraction") for ly in layers if isinstance(ly, dict)])
+    zeros = _finite([ly.get("grad_zero_fraction") for ly in layers[1:] if isinstance(ly, dict)])
     return {
         "grad_norm_first_last_ratio": _num(f.get("grad_norm_first_last_ratio")),
         "min_layer_grad_mean_abs": min(mean_abs) if mean_abs else None,
