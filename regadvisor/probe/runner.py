@@ -323,12 +323,12 @@ def _clip(params: list[nn.Parameter], max_norm: float, total: torch.Tensor) -> N
 
 
 def _no_decay_split(params: list[nn.Parameter], model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(decay, no_decay): ≥ 2-D weights outside normalization layers decay; biases and norm
-    parameters do not (the usual no_decay groups; Loshchilov & Hutter 2019 decay weights)."""
-    norm_ids = {id(p) for m in model.modules() if insp.norm_kind(m) for p in m.parameters(recurse=False)}
-    decay = [p for p in params if p.dim() >= 2 and id(p) not in norm_ids]
-    ids = {id(p) for p in decay}
-    return decay, [p for p in params if id(p) not in ids]
+    """(decay, no_decay) among ``params`` by :func:`regadvisor.reference.split_decay`'s rule: biases,
+    normalization parameters and embeddings are not decayed (Loshchilov & Hutter 2019 decay weights)."""
+    from ..reference.weight_decay import split_decay
+
+    undecayed = {id(p) for p in split_decay(model, include_frozen=True).no_decay}
+    return [p for p in params if id(p) not in undecayed], [p for p in params if id(p) in undecayed]
 
 
 def _groups(pairs: list[tuple[list[nn.Parameter], float]], **extra: Any) -> list[dict[str, Any]]:
