@@ -9,8 +9,9 @@ Public API::
     result.diverged, result.interrupted, result.stop_reason, result.steps, result.seconds
 
 Modules: :mod:`.discover` (import the script, call it safely), :mod:`.hooks` (instruments),
-:mod:`.inspect` (static facts, each ``Run.facts`` key documented there), :mod:`.runner` (the
-loop, budgets, knobs). Importing this package imports torch; nothing else in regadvisor
+:mod:`.inspect` (static facts, each ``Run.facts`` key documented there), :mod:`.knobs`
+(applying knobs by standard means), :mod:`.runner` (the loop, budgets), :mod:`.verify` (paired
+trials, statistics in :mod:`.paired_stats`). Importing this package imports torch; nothing else in regadvisor
 imports it eagerly.
 """
 
