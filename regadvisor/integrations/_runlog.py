@@ -238,3 +238,38 @@ def report_on(log: RunLog, *, print_report: bool = True, fail_on: str | None = N
     if fail_on is not None and report.fired(fail_on):
         raise RegadvisorCheckFailed(report, fail_on)
     return report
+
+
+class LogSession:
+    """What both trainer callbacks share: their settings, the log they write, the final report.
+
+    A callback calls :meth:`_configure` from its ``__init__``, :meth:`_start` when training
+    begins (main process only) and :meth:`_finish` when it ends.
+    """
+
+    def _configure(self, path: str | Path | None, print_report: bool, fail_on: str | None,
+                   flush_every: int, stream: TextIO | None) -> None:
+        self.path = Path(path) if path is not None else None
+        self.print_report = print_report
+        self.fail_on = check_fail_on(fail_on)
+        self.flush_every = flush_every
+        self.stream = stream
+        self.report: Report | None = None
+        self.log_path: Path | None = None
+        self._log: RunLog | None = None
+
+    def _start(self, root: Path, facts: dict[str, Any]) -> None:
+        """Open ``self.path`` or ``root/regadvisor_logs/version_N/metrics.jsonl`` and write the facts."""
+        path = self.path or next_version_dir(root / "regadvisor_logs") / LOG_NAME
+        self._log = RunLog(path, self.flush_every).open()
+        self.log_path = path
+        self._log.add_facts(facts)
+        self._log.write_facts()
+
+    def _finish(self) -> None:
+        """Close the log and judge it (prints, or raises :class:`RegadvisorCheckFailed` per ``fail_on``)."""
+        if self._log is None:
+            return
+        log, self._log = self._log, None
+        log.close()
+        self.report = report_on(log, print_report=self.print_report, fail_on=self.fail_on, stream=self.stream)

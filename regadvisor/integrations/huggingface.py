@@ -38,14 +38,9 @@ except ImportError as exc:  # pragma: no cover
     raise ImportError("regadvisor.integrations.huggingface needs transformers: "
                       "pip install 'regadvisor[huggingface]'") from exc
 
-from ..model import Report
 from ._runlog import (
-    LOG_NAME,
+    LogSession,
     RegadvisorCheckFailed,
-    RunLog,
-    check_fail_on,
-    next_version_dir,
-    report_on,
 )
 
 __all__ = ["RegadvisorCheckFailed", "RegadvisorTrainerCallback"]
@@ -60,7 +55,7 @@ _SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_s
 _SKIP_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos", "num_input_tokens_seen")
 
 
-class RegadvisorTrainerCallback(TrainerCallback):
+class RegadvisorTrainerCallback(LogSession, TrainerCallback):
     """Record a regadvisor log while ``Trainer`` trains, and print regadvisor's report at the end.
 
     Args:
@@ -81,23 +76,12 @@ class RegadvisorTrainerCallback(TrainerCallback):
 
     def __init__(self, path: str | Path | None = None, *, print_report: bool = True, fail_on: str | None = None,
                  flush_every: int = 20, stream: TextIO | None = None):
-        self.path = Path(path) if path is not None else None
-        self.print_report = print_report
-        self.fail_on = check_fail_on(fail_on)
-        self.flush_every = flush_every
-        self.stream = stream
-        self.report: Report | None = None
-        self.log_path: Path | None = None
-        self._log: RunLog | None = None
+        self._configure(path, print_report, fail_on, flush_every, stream)
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, train_dataloader=None, **kwargs):
         if not state.is_world_process_zero:
             return
-        path = self.path or next_version_dir(Path(args.output_dir or ".") / "regadvisor_logs") / LOG_NAME
-        self._log = RunLog(path, self.flush_every).open()
-        self.log_path = path
-        self._log.add_facts(self._facts(args, model, optimizer, train_dataloader))
-        self._log.write_facts()
+        self._start(Path(args.output_dir or "."), self._facts(args, model, optimizer, train_dataloader))
 
     @staticmethod
     def _facts(args, model, optimizer, train_dataloader) -> dict[str, Any]:
@@ -167,8 +151,4 @@ class RegadvisorTrainerCallback(TrainerCallback):
             self._log.flush()
 
     def on_train_end(self, args, state, control, **kwargs):
-        if self._log is None:
-            return
-        log, self._log = self._log, None
-        log.close()
-        self.report = report_on(log, print_report=self.print_report, fail_on=self.fail_on, stream=self.stream)
+        self._finish()

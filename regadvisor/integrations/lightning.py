@@ -44,15 +44,10 @@ except ImportError:  # pragma: no cover - the pre-2.0 package name
         raise ImportError("regadvisor.integrations.lightning needs Lightning: pip install 'regadvisor[lightning]'") from exc
 
 from ..logs.aliases import canonical_name
-from ..model import Report
 from ._runlog import (
-    LOG_NAME,
+    LogSession,
     RegadvisorCheckFailed,
-    RunLog,
-    check_fail_on,
     global_grad_norm,
-    next_version_dir,
-    report_on,
 )
 
 __all__ = ["RegadvisorCallback", "RegadvisorCheckFailed"]
@@ -78,7 +73,7 @@ def _split(name: str) -> str | None:
     return head if head in ("train", "val", "test") and "_" in canonical else None
 
 
-class RegadvisorCallback(pl.Callback):
+class RegadvisorCallback(LogSession, pl.Callback):
     """Record a regadvisor log while Lightning trains, and print regadvisor's report after ``fit``.
 
     Args:
@@ -100,14 +95,7 @@ class RegadvisorCallback(pl.Callback):
     def __init__(self, path: str | Path | None = None, *, print_report: bool = True, fail_on: str | None = None,
                  flush_every: int = 20, stream: TextIO | None = None):
         super().__init__()
-        self.path = Path(path) if path is not None else None
-        self.print_report = print_report
-        self.fail_on = check_fail_on(fail_on)
-        self.flush_every = flush_every
-        self.stream = stream
-        self.report: Report | None = None
-        self.log_path: Path | None = None
-        self._log: RunLog | None = None
+        self._configure(path, print_report, fail_on, flush_every, stream)
         self._grad_norm: Any = None
         self._lr: float | None = None
 
@@ -115,11 +103,7 @@ class RegadvisorCallback(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        path = self.path or next_version_dir(Path(trainer.default_root_dir) / "regadvisor_logs") / LOG_NAME
-        self._log = RunLog(path, self.flush_every).open()
-        self.log_path = path
-        self._log.add_facts(self._facts(trainer, pl_module))
-        self._log.write_facts()
+        self._start(Path(trainer.default_root_dir), self._facts(trainer, pl_module))
 
     def _facts(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         from ..probe import inspect as insp
@@ -216,8 +200,4 @@ class RegadvisorCallback(pl.Callback):
             self._log.close()
 
     def on_fit_end(self, trainer, pl_module) -> None:
-        if self._log is None:
-            return
-        log, self._log = self._log, None
-        log.close()
-        self.report = report_on(log, print_report=self.print_report, fail_on=self.fail_on, stream=self.stream)
+        self._finish()
