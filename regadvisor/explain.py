@@ -15,6 +15,7 @@ from typing import Any
 
 from .engine.loader import load_rules
 from .errors import ConfigError
+from .signals.probe_signals import SIGNAL_VALUES
 
 REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
 
@@ -93,7 +94,9 @@ def _values(topic: Topic) -> list[RuleValue]:
         for rec in rule.spec.get("recommend", []):
             if rec["knob"] not in topic.knobs:
                 continue
-            if topic.knob_value is not None and rec["value"] != topic.knob_value:
+            value = rec["value"]
+            possible = SIGNAL_VALUES.get(value.get("signal"), ()) if isinstance(value, dict) else (value,)
+            if topic.knob_value is not None and topic.knob_value not in possible:
                 continue
             out.append(RuleValue(rule.id, rule.spec["title"], rec["knob"], rec["value"], rec.get("range"),
                                  [rule.spec["evidence"][k] for k in rec["evidence"]]))

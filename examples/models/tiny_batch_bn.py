@@ -1,59 +1,64 @@
-"""A BatchNorm CNN trained at batch size 4: noisy normalization statistics.
+"""An MLP with BatchNorm after every hidden layer, trained at batch size 4.
 
-What is wrong: BatchNorm normalizes each channel with the mean and variance of the current
-batch. With 4 images a batch those estimates are noisy, so training sees a different
-normalization each step and evaluation (which uses running averages) sees yet another:
-Wu & He (2018, "Group Normalization") show BatchNorm's error rising steeply below ~32 images
-per batch while GroupNorm stays flat. Advice: GroupNorm (or LayerNorm) instead of BatchNorm,
-or a larger batch.
+Task: tabular data, 16 numeric features, 4 classes decided by a small nonlinear function of
+them (a fixed random "teacher" network); 1024 training rows, 512 validation rows. Generated,
+nothing is downloaded.
 
-Data are generated 1x12x12 images of bars in four orientations with noise; nothing is
-downloaded. Try: ``regadvisor probe examples/models/tiny_batch_bn.py``.
+What is wrong: BatchNorm normalizes each feature with the mean and variance of the current
+batch. ``BatchNorm1d`` on ``(N, C)`` features has no spatial positions to pool over, so at
+batch 4 each statistic comes from 4 numbers (a ``BatchNorm2d`` on 4 images of 12x12 pools 576
+per channel, which is why tiny batches hurt convolutional nets less than this). Training sees a
+different normalization every step, evaluation sees the running averages, and the six layers
+compound it. Wu & He (2018, "Group Normalization") measure BatchNorm's error rising steeply
+below ~32 examples a batch; a per-example norm does not depend on the batch. Advice: LayerNorm
+(the per-example norm for MLPs; GroupNorm is the one for feature maps) or a larger batch.
+
+Measured (10 epochs, 4 seeds, validation accuracy; ``OMP_NUM_THREADS=1``):
+
+=============  ===========  ===========
+batch size     BatchNorm    LayerNorm
+=============  ===========  ===========
+4 (as here)    64.3 ± 1.8   77.4 ± 1.0
+32             74.0 ± 1.8   75.5 ± 1.2
+=============  ===========  ===========
+
+BatchNorm loses 10 points going from batch 32 to 4 and LayerNorm none: the loss is the tiny
+batch, not BatchNorm as such. (GroupNorm with 32 groups on these 64 features normalizes pairs
+of numbers, keeps only their sign, and trains to chance level.)
+
+Try: ``regadvisor probe examples/models/tiny_batch_bn.py --verify``.
 """
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-SIZE, CLASSES, BATCH = 12, 4, 4
+FEATURES, CLASSES, BATCH, HIDDEN, LAYERS = 16, 4, 4, 64, 6
 
 
-def _images(n, gen):
-    y = torch.randint(0, CLASSES, (n,), generator=gen)
-    img = torch.zeros(n, 1, SIZE, SIZE)
-    pos = torch.randint(2, SIZE - 2, (n,), generator=gen)
-    idx = torch.arange(SIZE)
-    for i in range(n):
-        p, c = int(pos[i]), int(y[i])
-        if c == 0:
-            img[i, 0, p, :] = 1.0                      # horizontal bar
-        elif c == 1:
-            img[i, 0, :, p] = 1.0                      # vertical bar
-        elif c == 2:
-            img[i, 0, idx, idx] = 1.0                  # diagonal
-        else:
-            img[i, 0, idx, SIZE - 1 - idx] = 1.0       # anti-diagonal
-    return img + 0.5 * torch.randn(n, 1, SIZE, SIZE, generator=gen), y
+def _rows(n, gen):
+    teacher = torch.Generator().manual_seed(11)  # the same labelling function for every split
+    w_in = torch.randn(FEATURES, 8, generator=teacher)
+    w_out = torch.randn(8, CLASSES, generator=teacher)
+    x = torch.randn(n, FEATURES, generator=gen)
+    return x, (torch.tanh(x @ w_in) @ w_out).argmax(dim=1)
 
 
 def build_data():
     gen = torch.Generator().manual_seed(3)
-    x_train, y_train = _images(512, gen)
-    x_val, y_val = _images(256, gen)
+    x_train, y_train = _rows(1024, gen)
+    x_val, y_val = _rows(512, gen)
     train = DataLoader(TensorDataset(x_train, y_train), batch_size=BATCH, shuffle=True)
-    val = DataLoader(TensorDataset(x_val, y_val), batch_size=64)
+    val = DataLoader(TensorDataset(x_val, y_val), batch_size=256)
     return train, val
 
 
-def build_model(normalization: str = "batchnorm"):
-    def norm(c):
-        return nn.BatchNorm2d(c) if normalization == "batchnorm" else nn.GroupNorm(min(4, c), c)
-
-    return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), norm(8), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(8, 16, 3, padding=1), norm(16), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(), nn.Linear(16, CLASSES),
-    )
+def build_model():
+    layers, width = [], FEATURES
+    for _ in range(LAYERS):
+        layers += [nn.Linear(width, HIDDEN), nn.BatchNorm1d(HIDDEN), nn.ReLU()]
+        width = HIDDEN
+    return nn.Sequential(*layers, nn.Linear(width, CLASSES))
 
 
 def build_optimizer(params):

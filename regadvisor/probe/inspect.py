@@ -23,6 +23,12 @@ known). Keys written by :func:`model_facts`:
 ``normalization_layers``
     sorted list of kinds present (``batchnorm``, ``layernorm``, ``rmsnorm``, ``groupnorm``,
     ``instancenorm``); ``normalization_counts`` kind → count; ``has_normalization`` bool.
+``batchnorm_replacement``
+    the batch-independent norm to use instead of the model's BatchNorm layers (``None`` without
+    them): ``groupnorm`` when any normalizes feature maps (``BatchNorm2d``/``3d``, the setting of
+    Wu & He 2018), else ``layernorm``. GroupNorm on plain ``(N, C)`` features normalizes a handful
+    of numbers per group (2 per group for 64 features in 32 groups, which leaves only their sign)
+    and measurably breaks MLPs: ``examples/models/tiny_batch_bn.py`` falls to chance with it.
 ``transformer_norm_first``
     for ``nn.Transformer*Layer``: ``True`` if all are pre-norm, ``False`` if any is post-norm,
     ``None`` when there are none.
@@ -94,7 +100,7 @@ def norm_kind(module: nn.Module) -> str | None:
     if isinstance(module, nn.LayerNorm):
         return "layernorm"
     if isinstance(module, nn.GroupNorm):
-        return "groupnorm"
+        return _group_norm_kind(module)
     if isinstance(module, nn.modules.instancenorm._InstanceNorm):
         return "instancenorm"
     if hasattr(nn, "RMSNorm") and isinstance(module, nn.RMSNorm):
@@ -102,8 +108,14 @@ def norm_kind(module: nn.Module) -> str | None:
     name = type(module).__name__
     for kind, pat in _NORM_PATTERNS:
         if pat.search(name):
-            return kind
+            return _group_norm_kind(module) if kind == "groupnorm" else kind
     return None
+
+
+def _group_norm_kind(module: nn.Module) -> str:
+    """``layernorm`` for a GroupNorm with one group (LayerNorm over ``(C, *spatial)``, Wu & He 2018,
+    Figure 2; what ``swap_norms(model, "layernorm")`` puts in a BatchNorm's place), else ``groupnorm``."""
+    return "layernorm" if getattr(module, "num_groups", None) == 1 else "groupnorm"
 
 
 def architecture(model: nn.Module) -> str:
@@ -199,6 +211,7 @@ def model_facts(model: nn.Module) -> dict[str, Any]:
     ]
     attn_drop = [float(m.dropout) for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
     tl = [m for m in model.modules() if isinstance(m, (nn.TransformerEncoderLayer, nn.TransformerDecoderLayer))]
+    batchnorms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     has_res, res_how = residual(model)
     params = list(model.parameters())
     return {
@@ -211,6 +224,11 @@ def model_facts(model: nn.Module) -> dict[str, Any]:
         "normalization_layers": sorted(counts),
         "normalization_counts": dict(sorted(counts.items())),
         "has_normalization": bool(counts),
+        "batchnorm_replacement": (
+            None if not batchnorms
+            else "groupnorm" if any(isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)) for m in batchnorms)
+            else "layernorm"
+        ),
         "transformer_norm_first": (all(bool(getattr(m, "norm_first", False)) for m in tl) if tl else None),
         "dropout_layers": drop,
         "max_dropout": max([d["p"] for d in drop], default=0.0),

@@ -11,6 +11,7 @@ from rich.syntax import Syntax
 from rich.text import Text
 
 from ..explain import Explanation
+from ..signals.probe_signals import SIGNAL_VALUES
 from .terminal import fmt
 
 
@@ -26,7 +27,10 @@ def render(exp: Explanation, *, color: bool = False, width: int = 100) -> str:
         console.print(Text("  No bundled rule recommends this directly; see the reference docstring above.", style="dim"))
     for v in exp.values:
         rng = f" (range {fmt(v.range[0])}–{fmt(v.range[1])})" if v.range and not isinstance(v.range[0], dict) else ""
-        value = "derived from your run" if isinstance(v.value, dict) else fmt(v.value)
+        value = fmt(v.value)
+        if isinstance(v.value, dict):
+            choices = SIGNAL_VALUES.get(v.value.get("signal"), ())
+            value = f"{' or '.join(choices)}, chosen from your run" if choices else "derived from your run"
         console.print(Padding(Text(f"{v.rule_id} {v.title}: {v.knob} = {value}{rng}"), (0, 0, 0, 2)))
         for ev in v.evidence:
             loc = f", {ev['locator']}" if ev.get("locator") else ""

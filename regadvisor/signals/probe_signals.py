@@ -28,6 +28,10 @@ from typing import Any
 
 from .registry import SignalContext, provides
 
+SIGNAL_VALUES: dict[str, tuple[str, ...]] = {"batchnorm_replacement": ("groupnorm", "layernorm")}
+"""The values a categorical signal can take, for signals that rules use as a recommendation's value
+(``regadvisor explain groupnorm`` lists the rules whose value may come out as ``groupnorm``)."""
+
 _WEIGHT_KINDS = {"linear", "conv", "embedding", "rnn", "attention"}
 _COUPLED = {"adam", "adamax", "nadam", "radam"}
 
@@ -162,6 +166,9 @@ def updates(ctx: SignalContext) -> dict[str, Any]:
 @provides({
     "batchnorm_min_batch_size": "Batch size seen by the model's BatchNorm layers (None without BatchNorm). Wu & He "
                                 "(2018, Group Normalization, ECCV) show BatchNorm's error rising below ~32 a batch.",
+    "batchnorm_replacement": "The batch-independent norm to use instead of BatchNorm: groupnorm for feature maps "
+                             "(BatchNorm2d/3d, Wu & He 2018), layernorm for plain features (BatchNorm1d in "
+                             "MLPs). None without BatchNorm.",
     "adam_coupled_weight_decay": "True when Adam/Adamax/NAdam/RAdam runs with weight_decay > 0 (torch adds it to "
                                  "the gradient: coupled L2). Loshchilov & Hutter (2019, ICLR) recommend AdamW's "
                                  "decoupled decay. Read from a log's optimizer/weight_decay facts too.",
@@ -180,6 +187,7 @@ def settings(ctx: SignalContext) -> dict[str, Any]:
     bn = f.get("batchnorm_batch_size")
     return {
         "batchnorm_min_batch_size": int(bn) if _num(bn) is not None else None,
+        "batchnorm_replacement": f.get("batchnorm_replacement"),
         "adam_coupled_weight_decay": coupled,
         "decay_on_bias_or_norm": _bool(f.get("decay_on_bias_or_norm")),
         "dropout_before_batchnorm": _bool(f.get("dropout_before_batchnorm")),

@@ -25,7 +25,9 @@ def test_values_come_from_the_rule_tables():
     heavy = next(v for v in exp.values if v.rule_id == "OF003")
     assert heavy.value == 0.05 and heavy.range == [0.01, 0.1]
     assert any("Loshchilov" in e["citation"] for v in exp.values for e in v.evidence)
-    assert {v.value for v in explain("groupnorm").values} == {"groupnorm"}
+    assert {v.rule_id for v in explain("groupnorm").values} == {"NM001", "NM002"}
+    assert {"NM001", "NM002"} <= {v.rule_id for v in explain("layernorm").values}
+    assert not explain("rmsnorm").values
 
 
 def test_cli_explain_and_unknown_topic(cli):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from regadvisor import api
 from regadvisor.model import Run
 from regadvisor.probe import run_probe
 from regadvisor.signals.registry import SignalContext, specs
@@ -49,13 +50,19 @@ def test_deep_plain_vanishes():
 def test_tiny_batch_bn_sees_batch_four():
     r, sig = probe("tiny_batch_bn", steps=20)
     assert sig.get("batchnorm_min_batch_size") == 4
-    assert sig.get("architecture") == "cnn" and r.run.facts["normalization_layers"] == ["batchnorm"]
+    assert sig.get("architecture") == "mlp" and r.run.facts["normalization_layers"] == ["batchnorm"]
+    # BatchNorm1d on plain features: the per-example replacement is LayerNorm, not GroupNorm
+    assert sig.get("batchnorm_replacement") == "layernorm"
+    report = api.probe(EXAMPLES / "tiny_batch_bn.py", steps=20, device="cpu", select_rules=["NM001"])
+    [rec] = report.recommendations
+    assert (rec.knob, rec.current, rec.value) == ("normalization", "batchnorm", "layernorm")
 
 
-def test_tiny_batch_bn_normalization_knob():
-    r, sig = probe("tiny_batch_bn", steps=5, knobs={"normalization": "groupnorm"})
-    assert r.run.facts["knobs_applied"]["normalization"] == "build_model(normalization='groupnorm')"
-    assert sig.get("batchnorm_min_batch_size") is None
+def test_tiny_batch_bn_normalization_knob_swaps_the_layers():
+    r, sig = probe("tiny_batch_bn", steps=5, knobs={"normalization": "layernorm"})
+    assert "swapped 6 normalization layer(s) to layernorm" in r.run.facts["knobs_applied"]["normalization"]
+    assert r.run.facts["normalization_layers"] == ["layernorm"]
+    assert sig.get("batchnorm_min_batch_size") is None and sig.get("batchnorm_replacement") is None
 
 
 def test_adam_l2_is_coupled():
