@@ -25,7 +25,7 @@ seed per search trial; the best trial by validation accuracy is then trained ful
 
 Final evaluation: ``--final-epochs`` epochs, seeds 100–102 (not the search seeds), test
 accuracy mean ± sd over the seeds. A configuration with early stopping stops with the probe's
-stopper and is scored at its best validation loss (restore best, as the knob means).
+stopper, which loads the best evaluation's weights back (as the knob means); those are scored.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_verify.py            # all examples
     python benchmarks/bench_verify.py overfit_mlp healthy          # some
@@ -117,43 +117,16 @@ def test_accuracy(model: torch.nn.Module, name: str) -> float:
     return 100.0 * float((out.argmax(-1) == y).float().mean())
 
 
-def val_loss(model: torch.nn.Module, batches: list[Any]) -> float:
-    was = model.training
-    model.eval()
-    total, n = 0.0, 0
-    with torch.no_grad():
-        for x, y in batches:
-            total += float(torch.nn.functional.cross_entropy(model(x), y, reduction="sum"))
-            n += len(y)
-    model.train(was)
-    return total / n
-
-
 def final_training(script: Path, name: str, config: dict[str, Any], epochs: int) -> tuple[float, float]:
-    """Full-length training on FINAL_SEEDS; test accuracy mean and sd (restore best with patience)."""
+    """Full-length training on FINAL_SEEDS; test accuracy mean and sd.
+
+    With ``early_stopping_patience`` the probe's runner stops and loads the best evaluation's
+    weights back (as the knob means), so the captured model is the restored one."""
     accs = []
     for seed in FINAL_SEEDS:
         CAPTURE.models.clear()
-        best: dict[str, Any] = {"loss": math.inf, "state": None}
-        patience = config.get("early_stopping_patience")
-        val_batches: list[Any] = []
-
-        def on_progress(p: Any) -> None:
-            if patience is None or p.phase != "eval" or not CAPTURE.models:
-                return
-            model = CAPTURE.models[-1]
-            if not val_batches:
-                x, y = CAPTURE.test[name + ":val"]
-                val_batches.append((x, y))
-            vl = val_loss(model, val_batches)
-            if vl < best["loss"]:
-                best["loss"], best["state"] = vl, {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-        run_probe(script, epochs=epochs, seed=seed, device="cpu", knobs=config, progress=on_progress)
-        model = CAPTURE.models[-1]
-        if patience is not None and best["state"] is not None:
-            model.load_state_dict(best["state"])
-        accs.append(test_accuracy(model, name))
+        run_probe(script, epochs=epochs, seed=seed, device="cpu", knobs=config)
+        accs.append(test_accuracy(CAPTURE.models[-1], name))
     return statistics.mean(accs), statistics.stdev(accs)
 
 
@@ -248,8 +221,6 @@ def bench(name: str, trial_epochs: int, final_epochs: int, optuna_trials: int, b
     CAPTURE.models.clear()
     report = api.probe(script, epochs=trial_epochs, seed=0, device="cpu")
     probe_s = time.perf_counter() - t0
-    vb = _val(script)
-    CAPTURE.test[name + ":val"] = (torch.cat([b[0] for b in vb]), torch.cat([b[1] for b in vb]))
     tr, va = report.run.get("train_acc"), report.run.get("val_acc")
     gap = 100 * (tr.values[-1] - va.values[-1]) if tr is not None and va is not None else 0.0
     # (c) verified advice
@@ -294,16 +265,6 @@ def bench(name: str, trial_epochs: int, final_epochs: int, optuna_trials: int, b
     for n in vreport.notes:
         print(f"    verify note: {n}", flush=True)
     return rows
-
-
-def _val(script: Path) -> list[Any]:
-    """The wrapper's validation half (import it the way the probe does, outside the probe)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_bench_val_" + script.stem, script)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return list(mod.build_data()[1])
 
 
 def _fmt(cfg: dict[str, Any]) -> str:

@@ -40,7 +40,8 @@ What it measures and how (the choices a reader of the numbers needs to know):
   ``learning_rate`` sets every group's ``lr``; ``grad_clip_norm`` clips every step;
   ``label_smoothing`` goes to ``F.cross_entropy`` with the default loss (or to a ``loss_fn``
   that accepts it); ``early_stopping_patience`` stops after that many evaluations without a
-  lower ``val_loss``; ``residual`` and ``data_augmentation`` need code changes and are
+  lower ``val_loss`` and loads the weights of the best evaluation back into the model (a copy
+  of the state dict is kept at each new best); ``residual`` and ``data_augmentation`` need code changes and are
   reported as not applied. Without ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
   torch's default decay 0.01 on ≥ 2-D weights and none on biases and norm parameters.
 
@@ -56,7 +57,7 @@ instrument summaries: :meth:`regadvisor.probe.hooks.Instruments.summary`): ``pro
 ``nonfinite_loss`` (when diverged), ``interrupted``, ``steps_per_epoch``, ``knobs_requested``,
 ``knobs_applied``, ``knobs_not_applied``, ``optimizer_source`` (``build_optimizer`` or
 ``default``), ``loss_source`` (``loss_fn`` or ``default cross-entropy``), ``early_stopping``
-({patience, best_val_loss, best_step, stopped}; with the knob only).
+({patience, best_val_loss, best_step, stopped, restored}; with the knob only).
 """
 
 from __future__ import annotations
@@ -524,6 +525,7 @@ class _Probe:
             stop_reason = ""
             diverged = interrupted = False
             best = (math.inf, 0)
+            best_state: dict[str, torch.Tensor] | None = None
             bad_evals = 0
             lr_series = self.series["learning_rate"]
             train_loss = self.series["train_loss"]
@@ -561,12 +563,14 @@ class _Probe:
 
             def do_eval() -> bool:
                 """Evaluate; True when early stopping says stop."""
-                nonlocal last_eval, best, bad_evals
+                nonlocal last_eval, best, bad_evals, best_state
                 last_eval = step
                 vl = self._eval_all(step, epoch_at(step))
                 report("eval")
                 if vl < best[0]:
                     best, bad_evals = (vl, step), 0
+                    if patience is not None:
+                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                 else:
                     bad_evals += 1
                 return patience is not None and bad_evals >= patience
@@ -649,6 +653,8 @@ class _Probe:
                     diverged = flush() or diverged
                 except KeyboardInterrupt:
                     pass
+            if best_state is not None:
+                model.load_state_dict(best_state)  # the knob means "stop, and keep the best weights"
             # results
             grad_norms = inst.global_norms()
             gn = self.series["grad_norm"]
@@ -676,7 +682,8 @@ class _Probe:
             if patience is not None:
                 self.facts["early_stopping"] = {"patience": patience, "best_val_loss": best[0] if best[1] else None,
                                                 "best_step": best[1] or None,
-                                                "stopped": stop_reason == "early-stopping"}
+                                                "stopped": stop_reason == "early-stopping",
+                                                "restored": best_state is not None}
             run = Run(source=str(ps.path), format="probe", name=ps.path.stem,
                       series={k: v for k, v in self.series.items() if len(v)}, facts=self.facts)
             if interrupted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import math
 import random
 import sys
@@ -239,6 +240,38 @@ def test_early_stopping_knob(tiny_script):
     assert es["patience"] == 1
     assert r.stop_reason in ("early-stopping", "epochs")
     assert es["stopped"] == (r.stop_reason == "early-stopping")
+
+
+def test_early_stopping_restores_the_best_weights(tiny_script):
+    """The knob means stop *and* keep the best evaluation's weights: the model the script built
+    ends with the best validation loss, not the last one (lr 0.5 makes the curve worsen)."""
+    built = []
+    path = tiny_script(model='''
+import builtins
+def build_model():
+    m = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    builtins._regadvisor_test_models.append(m)
+    return m
+''')
+    builtins._regadvisor_test_models = built
+    try:
+        r = run_probe(path, epochs=30, seed=0, device="cpu",
+                      knobs={"early_stopping_patience": 2, "learning_rate": 0.5})
+    finally:
+        del builtins._regadvisor_test_models
+    es, val_loss = r.run.facts["early_stopping"], r.run.get("val_loss")
+    assert es["restored"] and min(val_loss.values) < val_loss.values[-1]     # the curve did worsen
+    x, y = [b for b in _tiny_val(path)][0]
+    with torch.no_grad():
+        restored = float(torch.nn.functional.cross_entropy(built[-1].eval()(x), y))
+    assert restored == pytest.approx(es["best_val_loss"], rel=1e-5)
+    assert restored == pytest.approx(min(val_loss.values), rel=1e-5)
+
+
+def _tiny_val(path):
+    namespace: dict = {}
+    exec(path.read_text(), namespace)
+    return namespace["build_data"]()[1]
 
 
 @pytest.mark.parametrize("bad", [
