@@ -1,18 +1,20 @@
 """A small post-norm transformer with no dropout on a little sequence task.
 
 Task: sequences of 16 tokens from a vocabulary of 12; the label says whether token 1 occurs
-more often than token 2 (sequence classification). 256 training sequences, 15% of their
-labels flipped (real labels are noisy too); the validation labels are clean.
+more often than token 2 (sequence classification). 128 training sequences, 30% of their
+labels flipped (a small, noisily labelled set, as hand-labelled data often is); the validation
+labels are clean.
 
-What is wrong: the encoder layers use ``dropout=0.0`` and post-norm (``norm_first=False``,
-the original 2017 layout). Small-data transformers overfit without dropout (the standard
-setting is p = 0.1 on attention and feed-forward outputs, Vaswani et al. 2017), and post-norm
-puts the LayerNorm after the residual addition, which makes deep stacks sensitive to the
-learning rate and warm-up (Xiong et al. 2020, "On Layer Normalization in the Transformer
-Architecture"); pre-norm (``norm_first=True``) is the modern default. Advice: dropout 0.1,
-pre-norm. Within the default probe (10 epochs) the model is still learning, so the curves show
-no overfitting yet: the problems are in the configuration, which the probe's inspection names
-(``max_dropout == 0``, ``transformer_post_norm``).
+What is wrong: nothing stops the model from memorizing the wrong labels. The encoder layers
+use ``dropout=0.0`` and post-norm (``norm_first=False``, the original 2017 layout), training
+runs a fixed number of epochs, and the last epoch's weights are kept. Within a few epochs the
+model has learned the rule; after that it fits the flipped labels and validation accuracy sinks
+(5 seeds, 20 epochs: 84.2 ± 3.5 at the best validation loss, 68.3 ± 7.7 at the end). The rules
+of thumb name dropout 0.1 (Vaswani et al. 2017) and pre-norm (Xiong et al. 2020, "On Layer
+Normalization in the Transformer Architecture"); the curve names early stopping. Measured on
+this model, dropout 0.1 buys nothing beyond noise (end 70.2 ± 6.0, at best 84.5 ± 3.3, same
+seeds), while stopping at the best epoch and restoring it buys ~15 points: this is the example
+where ``--verify`` keeps one piece of advice and drops another.
 
 Data are generated; nothing is downloaded.
 Try: ``regadvisor probe examples/models/small_transformer.py``.
@@ -22,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-VOCAB, LENGTH, D_MODEL = 12, 16, 32
+VOCAB, LENGTH, D_MODEL, FEED_FORWARD = 12, 16, 64, 256
 
 
 def _sequences(n, gen, noise=0.0):
@@ -34,9 +36,9 @@ def _sequences(n, gen, noise=0.0):
 
 def build_data():
     gen = torch.Generator().manual_seed(5)
-    x_train, y_train = _sequences(256, gen, noise=0.15)
+    x_train, y_train = _sequences(128, gen, noise=0.3)
     x_val, y_val = _sequences(512, gen)
-    train = DataLoader(TensorDataset(x_train, y_train), batch_size=16, shuffle=True)
+    train = DataLoader(TensorDataset(x_train, y_train), batch_size=8, shuffle=True)
     val = DataLoader(TensorDataset(x_val, y_val), batch_size=256)
     return train, val
 
@@ -46,7 +48,7 @@ class SeqClassifier(nn.Module):
         super().__init__()
         self.tok = nn.Embedding(VOCAB, D_MODEL)
         self.pos = nn.Parameter(torch.zeros(1, LENGTH, D_MODEL))
-        layer = nn.TransformerEncoderLayer(D_MODEL, nhead=4, dim_feedforward=64, dropout=dropout,
+        layer = nn.TransformerEncoderLayer(D_MODEL, nhead=4, dim_feedforward=FEED_FORWARD, dropout=dropout,
                                            batch_first=True, norm_first=norm_first)
         self.encoder = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
         self.head = nn.Linear(D_MODEL, 2)
