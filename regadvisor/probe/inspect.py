@@ -28,7 +28,7 @@ known). Keys written by :func:`model_facts`:
     them): ``groupnorm`` when any normalizes feature maps (``BatchNorm2d``/``3d``, the setting of
     Wu & He 2018), else ``layernorm``. GroupNorm on plain ``(N, C)`` features normalizes a handful
     of numbers per group (2 per group for 64 features in 32 groups, which leaves only their sign)
-    and measurably breaks MLPs: ``examples/models/tiny_batch_bn.py`` falls to chance with it.
+    and measurably breaks MLPs: ``examples/models/tiny_batch_bn.py`` ends up predicting the majority class.
 ``transformer_norm_first``
     for ``nn.Transformer*Layer``: ``True`` if all are pre-norm, ``False`` if any is post-norm,
     ``None`` when there are none.

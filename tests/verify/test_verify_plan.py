@@ -114,3 +114,42 @@ def test_nothing_to_measure(scripted):
 def test_two_seeds_at_least():
     with pytest.raises(V.ConfigError):
         V.verify("m.py", _report(), seeds=1)
+
+
+def test_second_look_doubles_the_seeds_of_undecided_promising_candidates(scripted):
+    """dropout gains +5 ± 4-ish (undecided at 3 seeds: t = 4.30), label smoothing is clearly
+    better at once, weight decay is worse on average: only dropout gets seeds 3–5, and the
+    verdict is read on all six pairs."""
+    noise = [4.0, -3.0, 1.0, 3.5, -2.5, 0.0]
+
+    def effect(ch, seed):
+        if ch.get("dropout") == 0.3:
+            return 5.0 + noise[seed]
+        if ch.get("label_smoothing") == 0.1:
+            return 4.0 + 0.1 * seed
+        if "weight_decay" in ch:
+            return -2.0 + noise[seed]
+        return 0.0
+
+    calls = scripted(effect)
+    report = _report(Recommendation("dropout", 0.3, "r", ["X"], [], current=0.0),
+                     Recommendation("label_smoothing", 0.1, "r", ["X"], [], current=0.0),
+                     Recommendation("weight_decay", 0.05, "r", ["X"], [], current=0.0))
+    res = V.verify("m.py", report, seeds=3)
+    seeds_of = lambda changes: [s for ch, s in calls if ch == changes]  # noqa: E731
+    assert seeds_of({"dropout": 0.3}) == [0, 1, 2, 3, 4, 5]
+    assert seeds_of({"label_smoothing": 0.1}) == [0, 1, 2]           # decided at the first look
+    assert all(s < 3 for ch, s in calls if "weight_decay" in ch and len(ch) == 1)
+    assert seeds_of({}) == [0, 1, 2, 3, 4, 5]                         # baselines for the new pairs
+    dropout = next(e for e in res.effects if e.changes == {"dropout": 0.3})
+    assert dropout.trials == 6 and dropout.helps
+    assert V.paired_interval(dropout.with_change[:3], dropout.baseline[:3]).low < 0   # undecided at 3
+    assert res.seeds == [0, 1, 2, 3, 4, 5]
+
+
+def test_second_look_respects_the_trial_budget(scripted):
+    calls = scripted(lambda ch, seed: 5.0 + [4.0, -3.0, 1.0, 3.5, -2.5, 0.0][seed] if ch else 0.0)
+    report = _report(Recommendation("dropout", 0.3, "r", ["X"], [], current=0.0))
+    res = V.verify("m.py", report, seeds=3, budget_trials=11)
+    assert res.trials == len(calls) == 11      # 3 seeds × (baseline, dropout 0.3, 0.1), then what fits of seed 3
+    assert [s for ch, s in calls if not ch] == [0, 1, 2, 3]

@@ -59,7 +59,7 @@ def test_overfitting_mlp_keeps_a_regularizing_change(overfit):
 
 def test_overfitting_mlp_accounts_for_every_trial(overfit):
     report, result = overfit
-    assert result.seeds == [0, 1, 2]
+    assert result.seeds in ([0, 1, 2], [0, 1, 2, 3, 4, 5])       # 3 seeds, 6 after a second look
     trained = sum(e.trials for e in result.effects if not e.simulated)
     combo = result.combination.trials if result.combination else 0
     assert result.trials == len(result.baseline) + trained + combo
