@@ -227,7 +227,8 @@ def bench(name: str, trial_epochs: int, final_epochs: int, optuna_trials: int, b
     t0 = time.perf_counter()
     vreport = api.probe(script, epochs=trial_epochs, seed=0, device="cpu", verify=True, budget=budget)
     verify_s = time.perf_counter() - t0
-    trials_c = 1 + int(next(n for n in vreport.notes if n.startswith("verified: ")).split()[1])
+    verified_note = next((n for n in vreport.notes if n.startswith("verified: ")), "verified: 0 trials")
+    trials_c = 1 + int(verified_note.split()[1])   # the probe run, then the trials (none: nothing to verify)
     advice = {r.knob: r.value for r in vreport.recommendations if r.verified and r.verified.get("helps")}
     sp = space(report)
     # (d) random search, same number of trials

@@ -118,6 +118,34 @@ def test_deep_plain_fix_is_measured_and_kept():
     assert result.trials >= 6
 
 
+def test_tiny_batch_bn_layernorm_is_measured_and_kept():
+    """BatchNorm1d at batch 4: NM001's per-example replacement for plain features is LayerNorm,
+    and it is measured to help (the example's docstring: +12 points at 10 epochs)."""
+    script = MODELS / "tiny_batch_bn.py"
+    report = api.probe(script, epochs=2, seed=0, select_rules=["NM001"])
+    verify(script, report, seeds=3, trial_epochs=2, device="cpu")
+    [norm] = report.recommendations
+    assert (norm.knob, norm.current, norm.value) == ("normalization", "batchnorm", "layernorm")
+    assert norm.verified["helps"] and norm.verified["difference"] - norm.verified["uncertainty"] > 0
+    _assert_only_helpful(report)
+
+
+def test_small_transformer_early_stopping_beats_the_rule_of_thumb():
+    """The noisy-label transformer: the stopper its curve asks for is worth more than the dropout
+    the rule of thumb names; dropout's smaller gain needs the second look (six seeds) to be told
+    from noise, and together they are not better than stopping alone."""
+    script = MODELS / "small_transformer.py"
+    report = api.probe(script, epochs=10, seed=0, select_rules=["DO001", "ES001"])
+    result = verify(script, report, seeds=3, device="cpu")
+    stop, dropout = report.recommendations
+    assert stop.knob == "early_stopping_patience" and stop.verified["helps"]
+    assert dropout.knob == "dropout" and dropout.verified["trials"] == 6
+    assert stop.verified["difference"] > dropout.verified["difference"]
+    assert result.seeds == [0, 1, 2, 3, 4, 5] and not result.combination_kept
+    assert any(n.startswith("together (") and n.endswith("start with early_stopping_patience") for n in report.notes)
+    _assert_only_helpful(report)
+
+
 def test_budget_in_seconds_is_exceeded_by_at_most_one_trial():
     script = MODELS / "overfit_mlp.py"
     report = api.probe(script, epochs=1, seed=0)
