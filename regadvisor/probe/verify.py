@@ -33,8 +33,8 @@ How it measures (the choices a reader of the numbers needs to know):
   deviations of the paired differences clear the bar: few seeds make the test conservative,
   not lenient.
 * **Second look.** A candidate the first look leaves undecided (interval straddling zero, mean
-  better than the baseline) gets as many seeds again (3 → 6), with its baseline pairs, while the
-  budget allows; the decision is then read once more on all pairs. Two looks at a two-sided 95%
+  better than the baseline) gets as many seeds again (3 → 6), with its baseline pairs, as far as
+  the budget allows after keeping room for the combination trials; the decision is then read once more on all pairs. Two looks at a two-sided 95%
   interval each allow at most 2.5% + 2.5% = 5% false "helps" for a change that does nothing
   (union bound over the looks), the one-sided level of a single 90% interval. Without it a real
   5-point gain with a paired sd of 4 points is missed at 3 seeds (t = 4.30 gives ±9.9) and
@@ -596,9 +596,15 @@ class _Verifier:
         undecided = [(k, vs) for k, vs in undecided if vs]
         if not undecided or rounds < 2:
             return
-        extra = [self.seeds[0] + i for i in range(rounds, 2 * rounds)]
-        self.seeds += [s for s in extra if s not in self.seeds]
         trained = sum(len(vs) for k, vs in undecided if k not in SIMULATED_KNOBS)
+        # leave room for the combination trials (one per seed of the first look) when two knobs may end up kept
+        contenders = {k for (k, _), e in effects.items() if k not in dropped and (e.helps or e.undecided)}
+        reserve = rounds if len(contenders) > 1 else 0
+        affordable = (self.capacity() - reserve) // (1 + trained)
+        extra = [self.seeds[0] + i for i in range(rounds, rounds + int(min(rounds, affordable)))]
+        if not extra:
+            return
+        self.seeds += [s for s in extra if s not in self.seeds]
         self.planned += len(extra) * (1 + trained)
         self._rounds(undecided, extra, baseline, effects, dropped)
 
@@ -725,6 +731,10 @@ def apply_to_report(result: VerifyResult) -> None:
             rec.range = None
         keep.append(rec)
     helpful_recs = [r for r in keep if r.verified and r.verified.get("helps")]
+    if result.combination is None and result.best_single is not None and len(helpful_recs) > 1:
+        best_knob = next(iter(result.best_single.changes))
+        notes.append(f"together: not measured within the budget; each change helps alone: "
+                     f"start with {best_knob}")
     if result.combination is not None and result.best_single is not None:
         combo = result.combination
         best_knob = next(iter(result.best_single.changes))

@@ -148,8 +148,28 @@ def test_second_look_doubles_the_seeds_of_undecided_promising_candidates(scripte
 
 
 def test_second_look_respects_the_trial_budget(scripted):
+    """Only whole extra rounds that fit: 3 × (baseline, groupnorm) = 6, then one more seed of 2."""
     calls = scripted(lambda ch, seed: 5.0 + [4.0, -3.0, 1.0, 3.5, -2.5, 0.0][seed] if ch else 0.0)
-    report = _report(Recommendation("dropout", 0.3, "r", ["X"], [], current=0.0))
-    res = V.verify("m.py", report, seeds=3, budget_trials=11)
-    assert res.trials == len(calls) == 11      # 3 seeds × (baseline, dropout 0.3, 0.1), then what fits of seed 3
+    report = _report(Recommendation("normalization", "groupnorm", "r", ["X"], [], current="batchnorm"))
+    res = V.verify("m.py", report, seeds=3, budget_trials=9)
+    assert res.trials == len(calls) == 8
     assert [s for ch, s in calls if not ch] == [0, 1, 2, 3]
+
+
+def test_second_look_leaves_room_for_the_combination(scripted):
+    """Two knobs in contention: the extra seeds stop where the 'together' trials would no longer fit."""
+    def effect(ch, seed):
+        gain = 0.0
+        if ch.get("dropout") == 0.3:
+            gain += 5.0 + [4.0, -3.0, 1.0, 3.5, -2.5, 0.0][seed]    # undecided at 3 seeds
+        if ch.get("label_smoothing") == 0.1:
+            gain += 4.0 + 0.1 * seed                                 # helps at once
+        return gain
+
+    calls = scripted(effect)
+    report = _report(Recommendation("dropout", 0.3, "r", ["X"], [], current=0.0),
+                     Recommendation("label_smoothing", 0.1, "r", ["X"], [], current=0.0))
+    res = V.verify("m.py", report, seeds=3, budget_trials=30)
+    assert res.trials == len(calls) <= 30
+    assert res.combination is not None and res.combination.trials >= 3
+    assert any(n.startswith("together (") for n in report.notes)

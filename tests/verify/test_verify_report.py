@@ -72,6 +72,9 @@ def test_helpful_changes_get_their_best_value_and_a_verified_block():
     es = report.recommendations[0]
     assert es.value == 2 and es.verified["helps"]
     assert report.recommendations[2].verified is None          # advisory: stays, unverified
+    # two changes help alone and were not tried together: the report says which to start with
+    assert "together: not measured within the budget; each change helps alone: start with " \
+           "early_stopping_patience" in report.notes
 
 
 def test_unhelpful_change_is_removed_and_noted():
