@@ -29,7 +29,7 @@ Final evaluation: ``--final-epochs`` epochs, seeds 100–102 (not the search see
 accuracy mean ± sd over the seeds. A configuration with early stopping stops with the probe's
 stopper, which loads the best evaluation's weights back (as the knob means); those are scored.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_verify.py            # all examples
+    OMP_NUM_THREADS=1 python benchmarks/bench_verify.py            # all examples (~25 min on 1 core)
     python benchmarks/bench_verify.py overfit_mlp healthy          # some
 """
 
@@ -284,10 +284,10 @@ def _fmt(cfg: dict[str, Any]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("examples", nargs="*", default=list(EXAMPLES))
-    ap.add_argument("--trial-epochs", type=int, default=5)
-    ap.add_argument("--final-epochs", type=int, default=15)
+    ap.add_argument("--trial-epochs", type=int, default=10, help="trial length (default: the probe's 10 epochs)")
+    ap.add_argument("--final-epochs", type=int, default=20)
     ap.add_argument("--optuna-trials", type=int, default=20)
-    ap.add_argument("--budget", default="40t", help="verify budget (default 40 trials)")
+    ap.add_argument("--budget", default="30t", help="verify budget (default 30 trials)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"trials of {args.trial_epochs} epochs; final training {args.final_epochs} epochs on seeds {FINAL_SEEDS}; "
