@@ -600,8 +600,9 @@ class _Verifier:
         # leave room for the combination trials (one per seed of the first look) when two knobs may end up kept
         contenders = {k for (k, _), e in effects.items() if k not in dropped and (e.helps or e.undecided)}
         reserve = rounds if len(contenders) > 1 else 0
-        affordable = (self.capacity() - reserve) // (1 + trained)
-        extra = [self.seeds[0] + i for i in range(rounds, rounds + int(min(rounds, affordable)))]
+        capacity = self.capacity()
+        affordable = rounds if math.isinf(capacity) else int(max(0.0, capacity - reserve) // (1 + trained))
+        extra = [self.seeds[0] + i for i in range(rounds, rounds + min(rounds, affordable))]
         if not extra:
             return
         self.seeds += [s for s in extra if s not in self.seeds]
