@@ -214,8 +214,8 @@ def probe(
     if verify and result.interrupted:
         report.notes.append("not verified: the probe was interrupted")
     elif verify:
-        from .probe.verify import export as export_space
         from .probe.verify import verify as verify_report
+        from .probe.verify_export import export as export_space
 
         checked = verify_report(script, report, budget_seconds=budget_seconds, budget_trials=budget_trials,
                                 seeds=verify_seeds, seed=seed, device=device, knobs=knobs, progress=verify_progress)

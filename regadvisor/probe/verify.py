@@ -61,7 +61,6 @@ verified value and a ``verified`` block; changes that do not help are removed an
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -328,10 +327,6 @@ class VerifyResult:
             return None
         helpful = [e for e in mine if e.helps]
         return max(helpful or mine, key=lambda e: e.gain)
-
-    def search_space(self) -> dict[str, Any]:
-        """The narrowed search space the trials point to, for users who keep tuning."""
-        return search_space(self)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -762,107 +757,3 @@ def apply_to_report(result: VerifyResult) -> None:
     else:
         notes.insert(0, "verify: nothing to measure (no recommendation the probe can apply)")
     report.notes.extend(notes)
-
-
-# ---------------------------------------------------------------------------------------------
-# export
-
-
-LOG_KNOBS = ("weight_decay", "learning_rate", "grad_clip_norm")
-
-
-def search_space(result: VerifyResult) -> dict[str, Any]:
-    """Ranges around the verified best values (knobs that helped), fixed values for the rest.
-
-    Log-scale knobs span the best value ×/÷ √10 (weight decay) or ×/÷ √3 (learning rate,
-    clipping): half the step between tested values, so the range stays inside what the trials
-    support. Dropout and label smoothing span ±0.1 around the best, patience ±half of it.
-    """
-    params: dict[str, Any] = {}
-    fixed: dict[str, Any] = {}
-    measured: dict[str, Any] = {}
-    for e in result.effects:
-        if len(e.changes) != 1:
-            continue
-        k, v = next(iter(e.changes.items()))
-        iv = e.interval
-        measured.setdefault(k, []).append({"value": v, "difference": round(iv.mean, 6),
-                                           "uncertainty": round(iv.half_width, 6), "trials": e.trials,
-                                           "helps": e.helps})
-    for k, v in result.kept.items():
-        f = _num(v)
-        if k in LOG_KNOBS and f and f > 0:
-            step = math.sqrt(10) if k == "weight_decay" else math.sqrt(3)
-            params[k] = {"type": "float", "low": _round(f / step), "high": _round(f * step), "log": True}
-        elif k in ("dropout", "label_smoothing") and f is not None:
-            hi = DROPOUT_MAX if k == "dropout" else 0.5
-            params[k] = {"type": "float", "low": _round(max(0.0, f - 0.1)), "high": _round(min(hi, f + 0.1)),
-                         "log": False}
-        elif k == "early_stopping_patience" and f is not None:
-            p = int(f)
-            params[k] = {"type": "int", "low": max(1, p - max(1, p // 2)), "high": p + max(1, p // 2)}
-        else:
-            cur = result.current.get(k)
-            params[k] = {"type": "categorical", "choices": [v] + ([cur] if cur is not None and cur != v else [])}
-    for k, cur in result.current.items():
-        if k not in params and cur is not None and k not in ADVISORY_KNOBS:
-            fixed[k] = cur
-    return {
-        "source": result.report.source,
-        "metric": result.metric,
-        "direction": "maximize" if result.higher_is_better else "minimize",
-        "params": params,
-        "fixed": fixed,
-        "measured": measured,
-        "trials": result.trials,
-        "seeds": result.seeds,
-    }
-
-
-def optuna_snippet(space: dict[str, Any]) -> str:
-    """A small Python module with ``suggest(trial)`` over ``space`` (optuna is not imported here)."""
-    lines = [
-        f'"""Search space narrowed by `regadvisor probe --verify` on {Path(space["source"]).name}.',
-        "",
-        (f"Metric: {space['metric']} ({space['direction']}); {space['trials']} paired trials over seeds "
-         f"{space['seeds']}."),
-        "Use with optuna:  study = optuna.create_study(direction=DIRECTION)",
-        "                  study.optimize(lambda t: train_and_validate(**FIXED, **suggest(t)), n_trials=30)",
-        '"""',
-        "",
-        f"DIRECTION = {space['direction']!r}",
-        f"FIXED = {space['fixed']!r}",
-        "",
-        "",
-        "def suggest(trial):",
-        "    return {",
-    ]
-    for k, p in space["params"].items():
-        if p["type"] == "float":
-            log = ", log=True" if p.get("log") else ""
-            lines.append(f"        {k!r}: trial.suggest_float({k!r}, {p['low']!r}, {p['high']!r}{log}),")
-        elif p["type"] == "int":
-            lines.append(f"        {k!r}: trial.suggest_int({k!r}, {p['low']!r}, {p['high']!r}),")
-        else:
-            lines.append(f"        {k!r}: trial.suggest_categorical({k!r}, {p['choices']!r}),")
-    lines += ["    }", ""]
-    return "\n".join(lines)
-
-
-def export(result: VerifyResult, kind: str, path: str | Path) -> Path:
-    """Write the narrowed search space: ``kind`` ``"optuna"``; a ``.json`` path gets JSON (with the
-    Python snippet under ``"optuna"``), any other path the Python snippet."""
-    if kind != "optuna":
-        raise ConfigError(f"--export {kind!r} is not a known export", source="--export", hint="use --export optuna FILE")
-    p = Path(path)
-    space = search_space(result)
-    code = optuna_snippet(space)
-    text = json.dumps({**space, "optuna": code}, indent=2, default=str) + "\n" if p.suffix == ".json" else code
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(p)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {p}: {exc.strerror or exc}", source="--export") from exc
-    return p

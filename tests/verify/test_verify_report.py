@@ -10,7 +10,8 @@ import jsonschema
 import pytest
 
 from regadvisor.model import Recommendation, Report, Run
-from regadvisor.probe.verify import Effect, VerifyResult, apply_to_report, export, search_space
+from regadvisor.probe.verify import Effect, VerifyResult, apply_to_report
+from regadvisor.probe.verify_export import export, search_space
 from regadvisor.render import json as render_json
 from regadvisor.render import terminal
 
