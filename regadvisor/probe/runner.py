@@ -41,8 +41,8 @@ What it measures and how (the choices a reader of the numbers needs to know):
   ``label_smoothing`` goes to ``F.cross_entropy`` with the default loss (or to a ``loss_fn``
   that accepts it); ``early_stopping_patience`` stops after that many evaluations without a
   lower ``val_loss`` and loads the weights of the best evaluation back into the model (a copy
-  of the state dict is kept at each new best); ``residual`` and ``data_augmentation`` need code changes and are
-  reported as not applied. Without ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
+  of the state dict is kept at each new best, on the model's device); ``residual`` and
+  ``data_augmentation`` need code changes and are reported as not applied. Without ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
   torch's default decay 0.01 on ≥ 2-D weights and none on biases and norm parameters.
 
 Series: ``train_loss``, ``grad_norm``, ``learning_rate`` (per step), ``val_loss``,

@@ -33,12 +33,13 @@ How it measures (the choices a reader of the numbers needs to know):
   deviations of the paired differences clear the bar: few seeds make the test conservative,
   not lenient.
 * **Second look.** A candidate the first look leaves undecided (interval straddling zero, mean
-  better than the baseline) gets as many seeds again (3 → 6), with its baseline pairs, as far as
-  the budget allows after keeping room for the combination trials; the decision is then read once more on all pairs. Two looks at a two-sided 95%
-  interval each allow at most 2.5% + 2.5% = 5% false "helps" for a change that does nothing
-  (union bound over the looks), the one-sided level of a single 90% interval. Without it a real
-  5-point gain with a paired sd of 4 points is missed at 3 seeds (t = 4.30 gives ±9.9) and
-  found at 6 (t = 2.57 gives ±4.2): ``examples/models/small_transformer.py``.
+  better than the baseline) gets as many seeds again (3 → 6), with its baseline pairs, in whole
+  rounds as far as the budget allows after keeping room for the combination trials; the
+  decision is then read once more on all pairs. Two looks at a two-sided 95% interval each allow
+  at most 2.5% + 2.5% = 5% false "helps" for a change that does nothing (union bound over the
+  looks), the one-sided level of a single 90% interval. Without it a real 5-point gain with a
+  paired sd of 4 points is missed at 3 seeds (t = 4.30 gives ±9.9) and found at 6 (t = 2.57
+  gives ±4.2): dropout on ``examples/models/small_transformer.py`` is such a case.
 * **Early abandonment.** After 2 seeds a candidate whose interval lies entirely on the worse
   side of zero, or whose every difference is worse and whose mean is worse by more than
   ``min_effect`` (1 point of accuracy, 2% of the loss), gets no more trials.
