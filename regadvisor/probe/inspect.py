@@ -26,9 +26,9 @@ known). Keys written by :func:`model_facts`:
 ``batchnorm_replacement``
     the batch-independent norm to use instead of the model's BatchNorm layers (``None`` without
     them): ``groupnorm`` when any normalizes feature maps (``BatchNorm2d``/``3d``, the setting of
-    Wu & He 2018), else ``layernorm``. GroupNorm on plain ``(N, C)`` features normalizes a handful
-    of numbers per group (2 per group for 64 features in 32 groups, which leaves only their sign)
-    and measurably breaks MLPs: ``examples/models/tiny_batch_bn.py`` ends up predicting the majority class.
+    Wu & He 2018), else ``layernorm``, the per-example norm of MLPs. Wu & He's 32 groups on plain
+    ``(N, C)`` features leave 2 numbers per statistic at C = 64 and break an MLP outright
+    (measured in :data:`regadvisor.reference.norms.FEATURE_GROUP_SIZE`).
 ``transformer_norm_first``
     for ``nn.Transformer*Layer``: ``True`` if all are pre-norm, ``False`` if any is post-norm,
     ``None`` when there are none.

@@ -362,9 +362,22 @@ class NoNorm(nn.Identity):
         return f"{self.num_features}, layout={self.layout!r}"
 
 
-def default_num_groups(num_channels: int, preferred: int = 32) -> int:
-    """The largest divisor of ``num_channels`` not above ``preferred`` (Wu & He 2018 use 32)."""
-    for g in range(min(preferred, num_channels), 0, -1):
+FEATURE_GROUP_SIZE = 16
+"""Fewest channels per GroupNorm group where there are no spatial positions to pool over.
+
+A group's mean and variance come from its own channels only on ``(N, C)`` features (and per
+position on ``(..., C)`` tokens), so Wu & He's 32 groups leave 2 values per statistic at C = 64.
+Measured on ``examples/models/tiny_batch_bn.py`` (six 64-wide layers, 10 epochs, 4 seeds,
+validation accuracy): 2 channels a group 32.4 (the majority class on every seed), 4: 57.6 ± 5.0,
+8: 76.6 ± 1.3, 16: 76.4 ± 1.6, one group (LayerNorm) 77.6 ± 0.9. 16 is also the sample size
+below which NM001 calls BatchNorm's statistics severely noisy."""
+
+
+def default_num_groups(num_channels: int, preferred: int = 32, min_group_size: int = 1) -> int:
+    """The largest divisor of ``num_channels`` not above ``preferred`` (Wu & He 2018 use 32) that
+    leaves at least ``min_group_size`` channels in each group (1 group if none does)."""
+    preferred = min(preferred, num_channels // max(1, min_group_size))
+    for g in range(max(1, min(preferred, num_channels)), 0, -1):
         if num_channels % g == 0:
             return g
     return 1
@@ -416,8 +429,10 @@ def make_norm(
 
     ``eps`` defaults to 1e-5 (torch's default for all of them; RMSNorm gets it too, rather than
     torch's dtype-dependent default, so that swapping norms changes one thing only).
-    ``num_groups`` defaults to :func:`default_num_groups` (32 or the largest divisor of ``C``
-    below it). ``spatial_dims`` (0 to 3) selects ``torch.nn.BatchNorm1d/2d/3d`` for
+    ``num_groups`` defaults to :func:`default_num_groups`: 32 or the largest divisor of ``C``
+    below it for feature maps, and no group smaller than :data:`FEATURE_GROUP_SIZE` channels
+    where there are no spatial positions to pool (``channels_last``, and ``spatial_dims`` 0 or 1,
+    i.e. ``BatchNorm1d``'s place, which may see ``(N, C)``). ``spatial_dims`` (0 to 3) selects ``torch.nn.BatchNorm1d/2d/3d`` for
     ``impl="torch"``; left ``None``, a ``torch.nn`` BatchNorm that accepts any rank is used.
     ``momentum`` applies to BatchNorm only.
 
@@ -455,7 +470,9 @@ def _build(kind, num_features, layout, ref, eps, affine, momentum, num_groups, s
         return norm if layout == "channels_first" else ChannelsLast(norm)
 
     if kind == "groupnorm" or (kind == "layernorm" and layout == "channels_first"):
-        groups = 1 if kind == "layernorm" else (num_groups or default_num_groups(num_features))
+        pooled = layout == "channels_first" and spatial_dims not in (0, 1)   # feature maps: positions pooled
+        groups = 1 if kind == "layernorm" else (
+            num_groups or default_num_groups(num_features, min_group_size=1 if pooled else FEATURE_GROUP_SIZE))
         cls = GroupNorm if ref else nn.GroupNorm
         norm = cls(groups, num_features, eps=eps, affine=affine, **factory)
         return norm if layout == "channels_first" else ChannelsLast(norm)

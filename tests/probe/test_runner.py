@@ -205,7 +205,7 @@ def build_optimizer(params):
     return torch.optim.Adam(params, lr=1e-3)
 ''', model='''
 def build_model():
-    return nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 2))
+    return nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.1), nn.Linear(32, 2))
 ''')
     r = run_probe(path, steps=3, device="cpu", knobs={
         "dropout": 0.4, "normalization": "groupnorm", "residual": True, "weight_decay": 0.1,
@@ -214,7 +214,7 @@ def build_model():
     applied, not_applied = f["knobs_applied"], f["knobs_not_applied"]
     assert applied["dropout"] == "set p=0.4 on 1 existing dropout module(s)" and f["max_dropout"] == 0.4
     assert "swapped 1 normalization layer(s) to groupnorm" in applied["normalization"]
-    assert f["normalization_layers"] == ["groupnorm"]
+    assert f["normalization_layers"] == ["groupnorm"]     # 2 groups of 16 features (FEATURE_GROUP_SIZE)
     assert "rebuilt Adam as AdamW" in applied["weight_decay"] and f["optimizer"] == "adamw"
     assert f["adam_coupled_weight_decay"] is False and f["decay_on_bias_or_norm"] is False
     assert f["weight_decay"] == 0.1 and f["learning_rate"] == 3e-3

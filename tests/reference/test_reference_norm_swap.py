@@ -219,3 +219,17 @@ def test_swap_leaves_multi_dimensional_layernorm_and_says_why():
 def test_swap_rejects_unknown_kind():
     with pytest.raises(ValueError, match="unknown normalization"):
         swap_norms(cnn(), "weightnorm")
+
+
+@pytest.mark.parametrize(("layout", "spatial", "channels", "groups"), [
+    ("channels_first", 2, 64, 32),      # feature maps: Wu & He's 32 groups
+    ("channels_first", None, 64, 32),
+    ("channels_first", 1, 64, 4),       # BatchNorm1d's place, may see (N, C): 16 channels a group
+    ("channels_last", None, 64, 4),
+    ("channels_last", None, 512, 32),
+    ("channels_last", None, 24, 1),     # fewer than 2 × 16 channels: one group, i.e. LayerNorm
+])
+def test_groupnorm_default_groups_keep_enough_values_per_statistic(layout, spatial, channels, groups):
+    norm = make_norm("groupnorm", channels, layout=layout, spatial_dims=spatial, impl="torch")
+    gn = norm.norm if hasattr(norm, "norm") else norm
+    assert gn.num_groups == groups

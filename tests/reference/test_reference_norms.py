@@ -224,3 +224,4 @@ def test_groupnorm_is_batch_independent_unlike_batchnorm():
 def test_groupnorm_rejects_indivisible_channels():
     with pytest.raises(ValueError, match="divisible"):
         GroupNorm(3, 8)
+
