@@ -34,8 +34,8 @@ How it measures (the choices a reader of the numbers needs to know):
   not lenient.
 * **Second look.** A candidate the first look leaves undecided (interval straddling zero, mean
   better than the baseline) gets as many seeds again (3 → 6), with its baseline pairs, in whole
-  rounds as far as the budget allows after keeping room for the combination trials; the
-  decision is then read once more on all pairs. Two looks at a two-sided 95% interval each allow
+  rounds as far as the budget allows (after keeping room for the combination trials when two
+  knobs already help); the decision is then read once more on all pairs. Two looks at a two-sided 95% interval each allow
   at most 2.5% + 2.5% = 5% false "helps" for a change that does nothing (union bound over the
   looks), the one-sided level of a single 90% interval. Without it a real 5-point gain with a
   paired sd of 4 points is missed at 3 seeds (t = 4.30 gives ±9.9) and found at 6 (t = 2.57
@@ -593,9 +593,10 @@ class _Verifier:
         if not undecided or rounds < 2:
             return
         trained = sum(len(vs) for k, vs in undecided if k not in SIMULATED_KNOBS)
-        # leave room for the combination trials (one per seed of the first look) when two knobs may end up kept
-        contenders = {k for (k, _), e in effects.items() if k not in dropped and (e.helps or e.undecided)}
-        reserve = rounds if len(contenders) > 1 else 0
+        # leave room for the combination trials (one per seed of the first look) when two knobs
+        # already help: that comparison will run whatever the second look finds
+        helping = {k for (k, _), e in effects.items() if k not in dropped and e.helps}
+        reserve = rounds if len(helping) > 1 else 0
         capacity = self.capacity()
         affordable = rounds if math.isinf(capacity) else int(max(0.0, capacity - reserve) // (1 + trained))
         extra = [self.seeds[0] + i for i in range(rounds, rounds + min(rounds, affordable))]

@@ -157,19 +157,25 @@ def test_second_look_respects_the_trial_budget(scripted):
 
 
 def test_second_look_leaves_room_for_the_combination(scripted):
-    """Two knobs in contention: the extra seeds stop where the 'together' trials would no longer fit."""
+    """Two knobs already help, a third is undecided: its extra rounds stop while 3 trials are
+    left for 'together' (one per seed of the first look) within the 20-trial budget."""
     def effect(ch, seed):
         gain = 0.0
-        if ch.get("dropout") == 0.3:
-            gain += 5.0 + [4.0, -3.0, 1.0, 3.5, -2.5, 0.0][seed]    # undecided at 3 seeds
-        if ch.get("label_smoothing") == 0.1:
+        if ch.get("normalization") == "groupnorm":
             gain += 4.0 + 0.1 * seed                                 # helps at once
+        if ch.get("optimizer") == "adamw":
+            gain += 3.0 + 0.1 * seed                                 # helps at once
+        if ch.get("residual") is True:
+            gain += 5.0 + [4.0, -3.0, 1.0, 3.5, -2.5, 0.0][seed]    # undecided at 3 seeds
         return gain
 
     calls = scripted(effect)
-    report = _report(Recommendation("dropout", 0.3, "r", ["X"], [], current=0.0),
-                     Recommendation("label_smoothing", 0.1, "r", ["X"], [], current=0.0))
-    res = V.verify("m.py", report, seeds=3, budget_trials=30)
-    assert res.trials == len(calls) <= 30
-    assert res.combination is not None and res.combination.trials >= 3
-    assert any(n.startswith("together (") for n in report.notes)
+    report = _report(Recommendation("normalization", "groupnorm", "r", ["X"], [], current="batchnorm"),
+                     Recommendation("optimizer", "adamw", "r", ["X"], [], current="adam"),
+                     Recommendation("residual", True, "r", ["X"], [], current=False))
+    res = V.verify("m.py", report, seeds=3, budget_trials=20)
+    assert res.trials == len(calls) == 20
+    # first look 12, then 2 of the 3 extra rounds (2 trials each), leaving 4 for 'together'
+    assert [s for ch, s in calls if ch == {"residual": True}] == [0, 1, 2, 3, 4]
+    assert res.combination is not None and res.combination.trials == 4 and res.combination_kept
+    assert any(n.startswith("together (") and n.endswith("apply them together") for n in report.notes)
