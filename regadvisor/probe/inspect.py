@@ -39,7 +39,8 @@ known). Keys written by :func:`model_facts`:
 
 The runner adds the knob names as facts so recommendations can show the current setting:
 ``dropout`` (= ``max_dropout``), ``normalization`` (the one kind present, ``"none"`` or
-``"mixed"``), ``grad_clip_norm`` (the knob, ``None`` when the probe did not clip) and
+``"mixed"``), ``grad_clip_norm`` (the knob, ``None`` when the probe did not clip),
+``early_stopping_patience`` (the knob, ``None`` when the probe did not stop early) and
 ``label_smoothing`` (with the default loss; ``None`` with the script's own ``loss_fn``).
 
 Keys written by :func:`forward_order_facts` from the module call order of one training forward:

@@ -454,6 +454,7 @@ class _Probe:
         self.facts["normalization"] = kinds[0] if len(kinds) == 1 else ("none" if not kinds else "mixed")
         self.facts["residual"] = self.facts["has_residual"]
         self.facts["grad_clip_norm"] = knobs.get("grad_clip_norm")
+        self.facts["early_stopping_patience"] = knobs.get("early_stopping_patience")
         self.facts["label_smoothing"] = (knobs.get("label_smoothing") or 0.0) if ps.loss_fn is None else knobs.get(
             "label_smoothing")
         self.facts["loss_source"] = self.loss_source

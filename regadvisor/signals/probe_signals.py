@@ -192,3 +192,13 @@ def settings(ctx: SignalContext) -> dict[str, Any]:
         "decay_on_bias_or_norm": _bool(f.get("decay_on_bias_or_norm")),
         "dropout_before_batchnorm": _bool(f.get("dropout_before_batchnorm")),
     }
+
+
+@provides({
+    "best_weights_restored": "True when the run ended by loading its best evaluation's weights back (the "
+                             "probe's early_stopping_patience knob): its final model is the best point, "
+                             "whatever the curve did after it. None when unknown (logs).",
+})
+def stopper(ctx: SignalContext) -> dict[str, Any]:
+    state = ctx.run.facts.get("early_stopping")
+    return {"best_weights_restored": _bool(state.get("restored")) if isinstance(state, dict) else None}

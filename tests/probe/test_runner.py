@@ -12,6 +12,7 @@ import pytest
 import torch
 from torch import nn
 
+from regadvisor import api
 from regadvisor.errors import ConfigError
 from regadvisor.model import Run
 from regadvisor.probe import ProbeProgress, ProbeResult, run_probe
@@ -266,6 +267,19 @@ def build_model():
         restored = float(torch.nn.functional.cross_entropy(built[-1].eval()(x), y))
     assert restored == pytest.approx(es["best_val_loss"], rel=1e-5)
     assert restored == pytest.approx(min(val_loss.values), rel=1e-5)
+
+
+def test_a_run_that_restored_its_best_weights_is_not_told_to_stop_early(tiny_script):
+    """ES001 ('training ran past its best point') judges the final weights; with the stopper's
+    restore they are the best point's, so the rule does not apply, and the knob shows as current."""
+    path = tiny_script()
+    knobs = {"early_stopping_patience": 2, "learning_rate": 0.5}
+    report = api.probe(path, epochs=30, seed=0, device="cpu", knobs=knobs, select_rules=["ES001"])
+    assert report.run.facts["early_stopping_patience"] == 2 and report.signals["best_weights_restored"] is True
+    [finding] = report.findings
+    assert finding.rule_id == "ES001" and finding.status == "not-applicable"
+    without = api.probe(path, epochs=30, seed=0, device="cpu", knobs={"learning_rate": 0.5}, select_rules=["ES001"])
+    assert without.signals["best_weights_restored"] is None and without.findings[0].status != "not-applicable"
 
 
 def _tiny_val(path):
