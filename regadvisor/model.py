@@ -138,6 +138,13 @@ class Recommendation:
     severity: str = "info"
     confidence: str = "medium"
     verified: dict[str, Any] | None = None
+    snippet_template: str | None = field(default=None, repr=False, compare=False)  # the rule's, with {value}
+
+    def set_value(self, value: Any) -> None:
+        """Recommend ``value`` instead (``probe --verify`` measured it), with the snippet to match."""
+        self.value = value
+        if self.snippet_template:
+            self.snippet = self.snippet_template.replace("{value}", repr(value))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -111,7 +111,7 @@ def _recommendations(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: 
         out.append(Recommendation(
             knob=rec["knob"], value=value, range=rng, current=current,
             unit=_resolve(rec.get("unit"), lookup, params), note=note,
-            snippet=snippet.replace("{value}", repr(value)) if snippet else None,
+            snippet=snippet.replace("{value}", repr(value)) if snippet else None, snippet_template=snippet,
             reason=rule.spec["title"], rules=[rule.id], evidence=list(rec["evidence"]),
             severity=rule.spec["severity"], confidence=rule.spec["confidence"],
         ))

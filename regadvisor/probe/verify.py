@@ -718,7 +718,7 @@ def apply_to_report(result: VerifyResult) -> None:
             notes.append(f"{describe(best, result.current)}{tail}: not recommended")
             continue
         value = best.changes[rec.knob]
-        rec.value = value
+        rec.set_value(value)
         rec.verified = best.block()
         helpful = sorted((e.changes[rec.knob] for e in result.effects
                           if list(e.changes) == [rec.knob] and e.helps), key=lambda v: (_num(v) is None, _num(v) or 0))

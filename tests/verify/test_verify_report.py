@@ -23,7 +23,8 @@ def _report() -> Report:
         Recommendation("weight_decay", 0.05, "gap > 10 points", ["OF003"], ["table"], range=[0.01, 0.1], current=0.0),
         Recommendation("dropout", 0.3, "gap > 10 points", ["OF003"], ["table"], range=[0.3, 0.5], current=0.0),
         Recommendation("data_augmentation", "task-appropriate augmentation", "gap", ["OF003"], ["table"]),
-        Recommendation("early_stopping_patience", 5, "ran past best", ["ES001"], ["es"], current=None, unit="epochs"),
+        Recommendation("early_stopping_patience", 5, "ran past best", ["ES001"], ["es"], current=None, unit="epochs",
+                       snippet="EarlyStopping(patience=5)", snippet_template="EarlyStopping(patience={value})"),
     ]
     return Report(source="model.py", run=Run("model.py", "probe"), signals={}, findings=[], recommendations=recs,
                   verdict="overfitting", verdict_confidence="medium",
@@ -72,6 +73,7 @@ def test_helpful_changes_get_their_best_value_and_a_verified_block():
     assert v["baseline"] == pytest.approx(77.0) and v["with_change"] == pytest.approx(81.666667)
     es = report.recommendations[0]
     assert es.value == 2 and es.verified["helps"]
+    assert es.snippet == "EarlyStopping(patience=2)"               # the snippet follows the verified value
     assert report.recommendations[2].verified is None          # advisory: stays, unverified
     # two changes help alone and were not tried together: the report says which to start with
     assert "together: not measured within the budget; each change helps alone: start with " \

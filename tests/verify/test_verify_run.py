@@ -31,6 +31,7 @@ def _assert_only_helpful(report):
         if rec.verified is not None:
             v = rec.verified
             assert v["helps"] is True, rec
+            assert rec.snippet is None or repr(rec.value) in rec.snippet, rec     # the snippet shows the verified value
             assert v["difference"] - v["uncertainty"] > 0 if v["metric"] == "val_acc points" else \
                 v["difference"] + v["uncertainty"] < 0
     SCHEMA.validate(json.loads(render_json.render(report)))
