@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT))
 
 from regadvisor.probe.discover import load_script, script_importable, unload_script
 from regadvisor.probe.hooks import Instruments
-from regadvisor.probe.runner import _forward, _no_decay_split, default_loss
+from regadvisor.probe.runner import _forward, default_loss
+from regadvisor.reference import param_groups
 
 EXAMPLES = ["overfit_mlp", "deep_plain", "tiny_batch_bn", "adam_l2", "small_transformer", "healthy"]
 
@@ -59,8 +60,8 @@ def _setup(name: str, n_batches: int):
         params = [p for p in m.parameters() if p.requires_grad]
         if build_opt is not None:
             return build_opt(params)
-        decay, no_decay = _no_decay_split(params, m)
-        return torch.optim.AdamW([{"params": decay}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+        # the probe's default optimizer: AdamW(lr=1e-3), torch's decay 0.01 on weights, none on biases/norms
+        return torch.optim.AdamW(param_groups(m, weight_decay=0.01), lr=1e-3)
 
     return model, batches, loss_fn, make_optimizer
 
