@@ -9,20 +9,20 @@ Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from . import __version__
 from .config import Settings, load_settings
 from .engine import evaluator
-from .engine.loader import RuleSet, apply_overrides, load_rules, select
+from .engine.loader import Rule, RuleSet, apply_overrides, load_rules, select
 from .errors import ConfigError, LogReadError
-from .gates import compile_gates
-from .model import SEVERITIES, Finding, Report, Run
-from .signals.registry import SignalContext, specs
+from .gates import compile_gates, enforce_required
+from .model import Outcome, Report, Run
+from .signals.registry import SignalContext, SignalSpec, specs
 
-SCHEMA_VERSION = "1.0"
+if TYPE_CHECKING:
+    from .explain import Explanation
 
 # Signals every report shows, whatever rules were selected: the facts a reader needs to trust
 # the verdict (which curve, how long, where it was best).
@@ -44,20 +44,94 @@ def parse_params(pairs: Iterable[str]) -> dict[str, str]:
     return out
 
 
+def parse_knobs(pairs: Iterable[str]) -> dict[str, Any]:
+    """Parse ``--set KNOB=VALUE`` options; values are read as YAML scalars (numbers, booleans, strings)."""
+    import yaml
+
+    knobs = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {pair!r} is not of the form KNOB=VALUE", source="--set",
+                              hint="e.g. --set dropout=0.3 --set normalization=layernorm")
+        knobs[name.strip()] = yaml.safe_load(raw)
+    return knobs
+
+
+def parse_metrics(pairs: Iterable[str]) -> dict[str, str]:
+    """Parse ``--metric CANONICAL=COLUMN`` options (unknown canonical names are errors)."""
+    from .logs.aliases import parse_metric_map
+
+    return parse_metric_map(list(pairs))
+
+
 def load_ruleset(
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None,
 ) -> RuleSet:
-    """Bundled rules plus extra folders, selected, with parameter overrides (settings, then options)."""
+    """Bundled rules plus extra folders, with parameter overrides (settings, then options), selected.
+
+    Overrides are applied before selection, so a project-wide ``[tool.regadvisor.params]`` entry
+    for a rule that one command leaves out (``--select stability``) is not an error.
+    """
     settings = settings or Settings()
     dirs = [*settings.rules, *(Path(r) for r in rules)]
     ruleset = load_rules(dirs, known_signals=specs())
-    ruleset = select(ruleset, [*settings.select, *select_rules], [*settings.ignore, *ignore_rules])
     if settings.params:
         ruleset = apply_overrides(ruleset, settings.params, str(settings.source or "pyproject.toml"))
     if params:
         ruleset = apply_overrides(ruleset, params, "--param")
-    return ruleset
+    return select(ruleset, [*settings.select, *select_rules], [*settings.ignore, *ignore_rules])
+
+
+def find_rule(key: str, rules: Iterable[str | Path] = ()) -> Rule:
+    """The rule whose id or name is ``key``, in any letter case (``of003`` finds OF003)."""
+    folded = key.strip().casefold()
+    for rule in load_ruleset(rules).rules:
+        if folded in (rule.id.casefold(), rule.name.casefold()):
+            return rule
+    raise ConfigError(f"no rule called {key!r}", source="ID", hint="`regadvisor rules list` shows them")
+
+
+def check_rules(folder: str | Path) -> tuple[RuleSet, list[str]]:
+    """Validate the rule files in ``folder`` and run their test cases: (the rules, failure lines)."""
+    from .engine.testing import failing_cases
+
+    ruleset = load_rules([Path(folder)], include_bundled=False, known_signals=specs())
+    return ruleset, [msg for rule in ruleset.rules for msg in failing_cases(rule)]
+
+
+def signal_specs() -> dict[str, SignalSpec]:
+    """Every signal rules can test, by name, with what it measures."""
+    return specs()
+
+
+def log_formats() -> dict[str, str]:
+    """The log formats regadvisor reads: name → description."""
+    from .logs.registry import formats
+
+    return {name: fmt.description for name, fmt in sorted(formats().items())}
+
+
+def explain(topic: str) -> Explanation:
+    """What a technique does, the rules' values with their sources, and its reference code."""
+    from .explain import explain as gather
+
+    return gather(topic)
+
+
+def explain_topics() -> dict[str, str]:
+    """The topics ``explain`` knows, each with a one-line summary."""
+    from .explain import topics
+
+    return topics()
+
+
+def judge(reports: list[Report], *, fail_on: str | None = None, settings: Settings | None = None) -> Outcome:
+    """The reports with the threshold that decides the exit code: ``fail_on`` when given, else
+    the project's ``fail-on``, else ``error``. The only place that choice is made."""
+    threshold = fail_on or (settings.fail_on if settings else None) or "error"
+    return Outcome(list(reports), threshold)
 
 
 def analyze(run: Run, ruleset: RuleSet) -> Report:
@@ -87,14 +161,9 @@ def read(path: str | Path, *, log_format: str | None = None, metrics: dict[str, 
     return read_log(path, log_format, ReadOptions(metric_map=dict(metrics or {})))
 
 
-def diagnose_runs(
-    paths: Iterable[str | Path], ruleset: RuleSet, *, log_format: str | None = None,
-    metrics: dict[str, str] | None = None,
-) -> list[Report]:
-    """One report per run found under ``paths`` (a folder or store of many runs gives many).
-
-    With ``log_format`` given, each path is read as exactly one run of that format.
-    """
+def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
+                 metrics: dict[str, str]) -> list[Report]:
+    """One report per run found under ``paths``; with ``log_format`` each path is one run of it."""
     from .logs.read import find_runs
 
     targets: list[str | Path] = []
@@ -108,61 +177,54 @@ def diagnose_runs(
     return [analyze(read(t, log_format=log_format, metrics=metrics), ruleset) for t in targets]
 
 
+def diagnose_runs(
+    paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
+    rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
+    params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
+) -> Outcome:
+    """``regadvisor diagnose`` as a function: one report per run found under ``paths`` (a folder
+    or store of many runs gives many), judged at ``fail_on`` (see :func:`judge`)."""
+    settings = settings if settings is not None else load_settings()
+    ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
+    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    return judge(reports, fail_on=fail_on, settings=settings)
+
+
 def diagnose(
     path: str | Path, *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None,
 ) -> Report:
-    """Read a training log and judge it: the ``regadvisor diagnose`` command as a function."""
+    """Read one training log and judge it."""
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     run = read(path, log_format=log_format, metrics={**settings.metrics, **(metrics or {})})
     return analyze(run, ruleset)
 
 
-@dataclass
-class CheckResult:
-    """The outcome of ``regadvisor check``: per-run reports with gate findings, and the CI decision."""
-
-    reports: list[Report]
-    required: set[str] = field(default_factory=set)
-    fail_on: str = "error"
-
-    @staticmethod
-    def gates(report: Report) -> list[Finding]:
-        return [f for f in report.findings if f.category == "gate"]
-
-    def failures(self, report: Report) -> list[Finding]:
-        """Gates broken, required gates not judged, and rules fired at or above ``fail_on``."""
-        out = [f for f in self.gates(report)
-               if f.status == "fired" or (f.status == "skipped" and f.rule_id in self.required)]
-        if self.fail_on != "never":
-            floor = SEVERITIES.index(self.fail_on)
-            out += [f for f in report.findings if f.category != "gate" and f.status == "fired"
-                    and SEVERITIES.index(f.severity) >= floor]
-        return out
-
-    @property
-    def passed(self) -> bool:
-        return not any(self.failures(r) for r in self.reports)
-
-
 def check(
     paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
-    require: bool = False,
-) -> CheckResult:
-    """Judge runs against the project's CI gates and rules: ``regadvisor check`` as a function."""
+    gates: dict[str, Any] | None = None, require: bool = False,
+) -> Outcome:
+    """``regadvisor check`` as a function: the rules, plus the project's CI gates.
+
+    Gates come from ``[tool.regadvisor.check]`` (or ``check:`` in ``.regadvisor.yaml``), with
+    ``gates`` (``{"max-acc-gap": 0.05}``, the command-line flags) on top; with none the rules alone
+    gate at ``fail_on``. A gate the run cannot judge is not passed: with ``require`` (or the
+    config's ``require``) it fails, and shows as fired in every format.
+    """
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
-    gate_rules, required = compile_gates(settings.check, settings.source or "[tool.regadvisor.check]", require)
-    if not gate_rules:
-        raise ConfigError("no gates configured", source=str(settings.source or "pyproject.toml"),
-                          hint="add [tool.regadvisor.check] (e.g. max-acc-gap = 0.05) or a check: section to .regadvisor.yaml")
+    table = {**settings.check, **(gates or {})}
+    source = str(settings.source) if settings.source and settings.check else "the gate options"
+    gate_rules, required = compile_gates(table, source, require)
     ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
-    reports = diagnose_runs(paths, ruleset, log_format=log_format, metrics={**settings.metrics, **(metrics or {})})
-    return CheckResult(reports, required, fail_on or settings.fail_on or "error")
+    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    for report in reports:
+        enforce_required(report, required)
+    return judge(reports, fail_on=fail_on, settings=settings)
 
 
 def probe(

@@ -1,23 +1,27 @@
 """The ``regadvisor`` command: a thin shell over :mod:`regadvisor.api`.
 
-Each command parses options, calls the API, renders, writes, and maps outcomes to the fixed
-exit codes: 0 nothing at or above ``--fail-on``, 1 findings at or above it, 2 the input, rule
-file, config or script could not be used. A :class:`~regadvisor.errors.UserError` becomes one
-line on stderr, never a traceback.
+Each command parses its options, calls the API, renders the outcome through
+:func:`regadvisor.render.formats.render`, writes it, and exits with the outcome's code: 0
+nothing at or above ``--fail-on``, 1 findings at or above it, 2 the input, rule file, config or
+script could not be used. A :class:`~regadvisor.errors.UserError` becomes one line on stderr,
+never a traceback.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
+import shutil
 import sys
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Callable, List, Optional, Tuple
+from typing import Annotated, Callable, Iterable, List, Optional, Tuple
 
 import typer
 
 from . import __version__
 from .errors import ConfigError, UserError
+from .model import FAIL_ON, KNOBS, Outcome
+from .render.formats import FORMATS
 
 app = typer.Typer(
     name="regadvisor",
@@ -25,40 +29,43 @@ app = typer.Typer(
          "(diagnose) or probes your model (probe), measures the generalization gap, and recommends "
          "dropout, weight decay, normalization and early stopping.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
 rules_app = typer.Typer(help="List, show and check rule tables.", no_args_is_help=True)
 app.add_typer(rules_app, name="rules")
 
-
-class FailOn(str, Enum):
-    info = "info"
-    warning = "warning"
-    error = "error"
-    never = "never"
+DEPTHS = ("default", "full")
+MAX_WIDTH = 100  # terminal reports wrap at the terminal's width, but prose reads badly wider than this
 
 
-class OutputFormat(str, Enum):
-    terminal = "terminal"
-    json = "json"
-    markdown = "markdown"
-    sarif = "sarif"
-    github = "github"
-    junit = "junit"
+def _completer(choices: Iterable[str]) -> Callable[[str], List[str]]:
+    options = tuple(choices)
+    return lambda incomplete: [c for c in options if c.startswith(incomplete)]
+
+
+def _choice(value: str, choices: Iterable[str], option: str) -> str:
+    """``value`` if it is one of ``choices`` (any letter case), else a one-line error naming them."""
+    options = tuple(choices)
+    folded = value.strip().lower()
+    if folded in options:
+        return folded
+    close = difflib.get_close_matches(folded, options, n=1)
+    hint = (f"did you mean {close[0]!r}? " if close else "") + f"choose one of {', '.join(options)}"
+    raise ConfigError(f"{value!r} is not a valid choice", source=option, hint=hint)
 
 
 # Options shared by diagnose, check and probe: declared once so their names and help agree.
-LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", help="Skip auto-detection and read as this format (see `regadvisor formats`).")]
-MetricOpt = Annotated[List[str], typer.Option("--metric", help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable).")]
-RulesOpt = Annotated[List[Path], typer.Option("--rules", help="Extra folder of rule files (repeatable).")]
-SelectOpt = Annotated[List[str], typer.Option("--select", help="Only these rules (id, name or category; repeatable).")]
-IgnoreOpt = Annotated[List[str], typer.Option("--ignore", help="Skip these rules (id, name or category; repeatable).")]
-ParamOpt = Annotated[List[str], typer.Option("--param", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable).")]
-FailOnOpt = Annotated[Optional[FailOn], typer.Option("--fail-on", help="Exit 1 when a finding of this severity or worse fires [default: error].")]
-FormatOpt = Annotated[Optional[OutputFormat], typer.Option("--format", "-f", help="Report format [default: terminal; github inside GitHub Actions].")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the report to this file instead of stdout.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Settings file (.regadvisor.yaml or a pyproject.toml with [tool.regadvisor]) [default: the nearest one at or above the working directory].")]
+LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", metavar="FORMAT", help="Skip auto-detection and read as this format (see `regadvisor formats`).")]
+MetricOpt = Annotated[List[str], typer.Option("--metric", metavar="NAME=COLUMN", help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable).")]
+RulesOpt = Annotated[List[Path], typer.Option("--rules", metavar="DIR", help="Extra folder of rule files (repeatable).")]
+SelectOpt = Annotated[List[str], typer.Option("--select", metavar="RULE", help="Only these rules (id, name or category; repeatable).")]
+IgnoreOpt = Annotated[List[str], typer.Option("--ignore", metavar="RULE", help="Skip these rules (id, name or category; repeatable).")]
+ParamOpt = Annotated[List[str], typer.Option("--param", metavar="RULE.PARAM=VALUE", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable).")]
+FailOnOpt = Annotated[Optional[str], typer.Option("--fail-on", metavar="LEVEL", autocompletion=_completer(FAIL_ON), help=f"Exit 1 when a finding of this severity or worse fires: {', '.join(FAIL_ON)} [default: the config's fail-on, else error].")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", metavar="FORMAT", autocompletion=_completer(FORMATS), help=f"Report format: {', '.join(FORMATS)} [default: terminal; github inside GitHub Actions].")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file (atomically) instead of stdout.")]
 ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR].")]
 
 
@@ -100,78 +107,36 @@ def _use_color(output: Optional[Path], color: Optional[bool]) -> bool:
     return sys.stdout.isatty()
 
 
+def _width(output: Optional[Path]) -> int:
+    """80 columns in a file; the terminal's width (``COLUMNS`` first) up to :data:`MAX_WIDTH`."""
+    if output is not None:
+        return 80
+    return max(40, min(shutil.get_terminal_size((80, 24)).columns, MAX_WIDTH))
+
+
+def _format(fmt: Optional[str]) -> str:
+    """``--format`` as given; when not given, GitHub annotations inside GitHub Actions, else terminal."""
+    if fmt is not None:
+        return _choice(fmt, FORMATS, "--format")
+    return "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "terminal"
+
+
+def _fail_on(value: Optional[str]) -> Optional[str]:
+    return None if value is None else _choice(value, FAIL_ON, "--fail-on")
+
+
 def _write(text: str, output: Optional[Path]) -> None:
     """Print, or write ``output`` atomically (a failed run never leaves a half-written file)."""
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
-    tmp = output.with_name(f".{output.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, output)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write the report: {exc.strerror or exc}", source=output) from None
+    from .output import write_atomic
+
+    write_atomic(output, text, what="the report")
 
 
-def _exit_code(reports, fail_on: str) -> int:
-    if fail_on == "never":
-        return 0
-    return 1 if any(r.fired(fail_on) for r in reports) else 0
-
-
-def _resolve_format(fmt: Optional[OutputFormat]) -> OutputFormat:
-    """``--format`` as given; when not given, GitHub annotations inside GitHub Actions, else terminal."""
-    if fmt is not None:
-        return fmt
-    return OutputFormat.github if os.environ.get("GITHUB_ACTIONS") == "true" else OutputFormat.terminal
-
-
-def _render(reports, fmt: Optional[OutputFormat], color: bool, *, rules=None, fail_on: str = "error") -> str:
-    from .render import json as render_json
-    from .render import terminal
-
-    fmt = _resolve_format(fmt)
-    if fmt is OutputFormat.json:
-        return render_json.render(reports[0] if len(reports) == 1 else reports)
-    if fmt in (OutputFormat.markdown, OutputFormat.sarif, OutputFormat.github, OutputFormat.junit):
-        from .render import github, junit, markdown, sarif
-
-        if fmt is OutputFormat.sarif:
-            return sarif.render(reports, rules=rules)
-        if fmt is OutputFormat.junit:
-            return junit.render(reports, fail_on=fail_on, rules=rules)
-        return (markdown if fmt is OutputFormat.markdown else github).render(reports)
-    text = "".join(terminal.render(r, color=color) for r in reports)
-    if len(reports) > 1:
-        from .render.compare import render as compare
-
-        text += compare(reports, color=color)
-    return text
-
-
-def _plots(reports, plot: Path) -> list:
-    """(path, PNG bytes) per run: ``plot`` itself for one run, ``STEM-N.png`` for several."""
-    from .render.plot import render as render_plot
-
-    if len(reports) == 1:
-        return [(plot, render_plot(reports[0]).png)]
-    return [(plot.with_name(f"{plot.stem}-{i}{plot.suffix}"), render_plot(r).png) for i, r in enumerate(reports, 1)]
-
-
-def _write_bytes(data: bytes, path: Path) -> None:
-    """Write ``path`` atomically, as :func:`_write` does for reports."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write the plot: {exc.strerror or exc}", source=path) from None
-
-
-def _github_step_summary(reports) -> None:
+def _github_step_summary(outcome: Outcome) -> None:
     """Append the Markdown report to ``$GITHUB_STEP_SUMMARY`` (GitHub Actions' job summary)."""
     from .render import github
 
@@ -180,14 +145,40 @@ def _github_step_summary(reports) -> None:
         return
     try:
         with open(path, "a", encoding="utf-8") as fh:
-            fh.write(github.step_summary(reports))
+            fh.write(github.step_summary(outcome.reports))
     except OSError as exc:
         raise ConfigError(f"cannot append the job summary: {exc.strerror or exc}", source=path) from None
 
 
+def _emit(outcome: Outcome, fmt: str, output: Optional[Path], color: Optional[bool], *,
+          gate_summary: bool = False) -> int:
+    """Render ``outcome`` in ``fmt``, write it, add the GitHub job summary; the exit code."""
+    from .render.formats import render
+
+    _write(render(outcome, fmt, color=_use_color(output, color), width=_width(output),
+                  gate_summary=gate_summary), output)
+    if fmt == "github":
+        _github_step_summary(outcome)
+    return outcome.exit_code
+
+
+def _plots(outcome: Outcome, plot: Path) -> None:
+    """Draw every run's curves: ``plot`` itself for one run, ``STEM-N.png`` for several."""
+    from .output import write_atomic
+    from .render.plot import render as render_plot
+
+    reports = outcome.reports
+    paths = [plot] if len(reports) == 1 else [plot.with_name(f"{plot.stem}-{i}{plot.suffix}")
+                                             for i in range(1, len(reports) + 1)]
+    pictures = [render_plot(r).png for r in reports]  # all drawn before any is written
+    for path, png in zip(paths, pictures):
+        write_atomic(path, png, what="the plot")
+
+
 @app.command()
 def diagnose(
-    logs: List[str] = typer.Argument(..., metavar="LOG...", help="Training log files or run folders (a folder of many runs is diagnosed run by run)."),
+    logs: List[str] = typer.Argument(..., metavar="LOG", hidden=True),
+    config: ConfigOpt = None,
     log_format: LogFormatOpt = None,
     metric: MetricOpt = [],
     rules: RulesOpt = [],
@@ -198,35 +189,40 @@ def diagnose(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     color: ColorOpt = None,
-    plot: Optional[Path] = typer.Option(None, "--plot", help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
 ) -> None:
-    """Read training logs, measure the generalization gap and recommend settings."""
+    """Read training logs, measure the generalization gap and recommend settings.
+
+    LOG is a log file or a run folder (repeatable; a folder of many runs is diagnosed run by
+    run). Exit code 1 means a finding at or above --fail-on fired.
+    """
 
     def body() -> int:
         from . import api
-        from .config import load_settings
-        from .logs.aliases import parse_metric_map
 
-        settings = load_settings()
-        metrics = parse_metric_map(metric)
-        ruleset = api.load_ruleset(rules, select_rules, ignore_rules, api.parse_params(param), settings)
-        reports = api.diagnose_runs(logs, ruleset, log_format=log_format, metrics={**settings.metrics, **metrics})
-        threshold = (fail_on.value if fail_on else None) or settings.fail_on or "error"
-        pictures = _plots(reports, plot) if plot is not None else []
-        _write(_render(reports, fmt, _use_color(output, color), rules=ruleset, fail_on=threshold), output)
-        for path, png in pictures:
-            _write_bytes(png, path)
-        if _resolve_format(fmt) is OutputFormat.github:
-            _github_step_summary(reports)
-        return _exit_code(reports, threshold)
+        chosen = _format(fmt)
+        outcome = api.diagnose_runs(logs, log_format=log_format, metrics=api.parse_metrics(metric), rules=rules,
+                                    select_rules=select_rules, ignore_rules=ignore_rules,
+                                    params=api.parse_params(param), settings=api.load_settings(config),
+                                    fail_on=_fail_on(fail_on))
+        if plot is not None:
+            _plots(outcome, plot)
+        return _emit(outcome, chosen, output, color)
 
     guarded(body)
 
 
 @app.command()
 def check(
-    logs: List[str] = typer.Argument(..., metavar="LOG...", help="Training log files or run folders to gate."),
+    logs: List[str] = typer.Argument(..., metavar="LOG", hidden=True),
+    max_acc_gap: Optional[float] = typer.Option(None, "--max-acc-gap", metavar="FRACTION", help="Fail when train − validation accuracy at the end exceeds this (0.05 = 5 points)."),
+    max_val_loss_rise: Optional[float] = typer.Option(None, "--max-val-loss-rise", metavar="FRACTION", help="Fail when validation loss ends more than this above its best (0.1 = 10%)."),
+    max_loss_gap_ratio: Optional[float] = typer.Option(None, "--max-loss-gap-ratio", metavar="RATIO", help="Fail when validation / training loss at the end exceeds this."),
+    min_val_acc: Optional[float] = typer.Option(None, "--min-val-acc", metavar="FRACTION", help="Fail when the best validation accuracy is below this."),
+    max_evals_since_best: Optional[int] = typer.Option(None, "--max-evals-since-best", metavar="N", help="Fail when more than N evaluations ran after the best one."),
+    no_divergence: bool = typer.Option(False, "--no-divergence", help="Fail on a NaN/inf or blown-up loss."),
     require: bool = typer.Option(False, "--require", help="Fail when a gate cannot be judged for lack of data."),
+    config: ConfigOpt = None,
     log_format: LogFormatOpt = None,
     metric: MetricOpt = [],
     rules: RulesOpt = [],
@@ -238,52 +234,40 @@ def check(
     output: OutputOpt = None,
     color: ColorOpt = None,
 ) -> None:
-    """Gate training runs in CI: limits from [tool.regadvisor.check] or .regadvisor.yaml, plus the rules."""
+    """Gate training runs in CI: the rules, plus limits given as options or in the config.
+
+    LOG is a log file or a run folder (repeatable). The job fails (exit 1) when a rule at or above
+    --fail-on fires (default: error) or a gate is broken; gates come from the options below and
+    from [tool.regadvisor.check] in pyproject.toml or check: in .regadvisor.yaml.
+    """
 
     def body() -> int:
         from . import api
-        from .logs.aliases import parse_metric_map
-        from .render import gates as render_gates
 
-        result = api.check(logs, log_format=log_format, metrics=parse_metric_map(metric), rules=rules,
-                           select_rules=select_rules, ignore_rules=ignore_rules, params=api.parse_params(param),
-                           fail_on=fail_on.value if fail_on else None, require=require)
-        use_color = _use_color(output, color)
-        text = _render(result.reports, fmt, use_color, fail_on=result.fail_on)
-        if _resolve_format(fmt) is OutputFormat.terminal:
-            text += render_gates.render(result, color=use_color)
-        _write(text, output)
-        if _resolve_format(fmt) is OutputFormat.github:
-            _github_step_summary(result.reports)
-        return 0 if result.passed else 1
+        chosen = _format(fmt)
+        flags = {"max-acc-gap": max_acc_gap, "max-val-loss-rise": max_val_loss_rise,
+                 "max-loss-gap-ratio": max_loss_gap_ratio, "min-val-acc": min_val_acc,
+                 "max-evals-since-best": max_evals_since_best, "no-divergence": no_divergence or None}
+        outcome = api.check(logs, log_format=log_format, metrics=api.parse_metrics(metric), rules=rules,
+                            select_rules=select_rules, ignore_rules=ignore_rules, params=api.parse_params(param),
+                            settings=api.load_settings(config), fail_on=_fail_on(fail_on),
+                            gates={k: v for k, v in flags.items() if v is not None}, require=require)
+        return _emit(outcome, chosen, output, color, gate_summary=True)
 
     guarded(body)
 
 
-def _parse_knobs(pairs: List[str]) -> dict:
-    """``--set dropout=0.3`` options as knob values (numbers, booleans or strings)."""
-    import yaml
-
-    knobs = {}
-    for pair in pairs:
-        name, sep, raw = pair.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--set {pair!r} is not of the form KNOB=VALUE", source="--set",
-                              hint="e.g. --set dropout=0.3 --set normalization=layernorm")
-        knobs[name.strip()] = yaml.safe_load(raw)
-    return knobs
-
-
 @app.command()
 def probe(
-    script: Path = typer.Argument(..., metavar="SCRIPT", help="Model script defining build_model() and build_data() (see README)."),
-    steps: Optional[int] = typer.Option(None, "--steps", help="Budget in optimizer steps."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help="Budget in epochs."),
-    seconds: Optional[float] = typer.Option(None, "--seconds", help="Budget in seconds [default: 5 epochs, at most 60 s]."),
-    depth: str = typer.Option("default", "--depth", help="Instrument depth: default (cheap, sampled) or full (every step)."),
-    device: str = typer.Option("auto", "--device", help="auto (CUDA when available), cpu or cuda[:N]."),
-    seed: int = typer.Option(0, "--seed", help="Seed for weights and data order."),
-    knob: List[str] = typer.Option([], "--set", help="Try a setting: --set dropout=0.3 (repeatable; DESIGN knob names)."),
+    script: Path = typer.Argument(..., metavar="SCRIPT", hidden=True),
+    steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help="Budget in optimizer steps."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", metavar="N", help="Budget in epochs [default: 10 epochs, capped at 45 s]."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", metavar="S", help="Budget in seconds; how far that gets depends on the machine, so results are not reproducible across machines."),
+    depth: str = typer.Option("default", "--depth", metavar="DEPTH", autocompletion=_completer(DEPTHS), help="Instrument depth: default (cheap, sampled) or full (every step)."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto (CUDA when available), cpu or cuda[:N]."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for weights and data order."),
+    knob: List[str] = typer.Option([], "--set", metavar="KNOB=VALUE", help=f"Try a setting, e.g. --set dropout=0.3 (repeatable). Knobs: {', '.join(KNOBS)}."),
+    config: ConfigOpt = None,
     rules: RulesOpt = [],
     select_rules: SelectOpt = [],
     ignore_rules: IgnoreOpt = [],
@@ -293,43 +277,52 @@ def probe(
     output: OutputOpt = None,
     color: ColorOpt = None,
     verify: bool = typer.Option(False, "--verify", help="Measure each recommendation in paired short trials (seeds × candidates) and keep only what helps beyond noise."),
-    budget: Optional[str] = typer.Option(None, "--budget", help="Verification budget: seconds (120, 5m) or trials (30t) [default: the full plan, 3 seeds]."),
+    budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help="Verification budget: seconds (120, 5m; not reproducible across machines) or trials (30t) [default: the full plan, 3 seeds]."),
     export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
 ) -> None:
-    """Train your model briefly with instruments attached, then diagnose it like a log."""
+    """Train your model briefly with instruments attached, then diagnose it like a log.
+
+    SCRIPT is a Python file defining build_model(**knobs) and build_data() (see the README).
+    """
 
     def body() -> int:
         from . import api
-        from .config import load_settings
         from .render.progress import probe_progress
         from .render.verify_progress import verify_progress
 
-        settings = load_settings()
+        chosen, threshold = _format(fmt), _fail_on(fail_on)
+        settings = api.load_settings(config)
         with probe_progress() as progress, verify_progress() as vprogress:
-            report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
-                               seed=seed, knobs=_parse_knobs(knob), rules=rules, select_rules=select_rules,
+            report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds,
+                               depth=_choice(depth, DEPTHS, "--depth"), device=device, seed=seed,
+                               knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
                                progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
-                               export=tuple(export) if export else None)
-        _write(_render([report], fmt, _use_color(output, color)), output)
-        return _exit_code([report], (fail_on.value if fail_on else None) or settings.fail_on or "error")
+                               export=(export[0], export[1]) if export else None)
+        return _emit(api.judge([report], fail_on=threshold, settings=settings), chosen, output, color)
 
     guarded(body)
 
 
 @app.command()
 def explain(
-    topic: str = typer.Argument(..., metavar="TOPIC", help="dropout, weight-decay, adamw, batchnorm, layernorm, rmsnorm, "
-                                "groupnorm, early-stopping, label-smoothing, mixup or gradient-clipping."),
+    topic: Optional[str] = typer.Argument(None, metavar="TOPIC", hidden=True),
     color: ColorOpt = None,
 ) -> None:
-    """Explain a technique: what it does, typical values and their sources, and the reference code."""
+    """Explain a technique: what it does, typical values and their sources, and the reference code.
+
+    TOPIC is a technique or a knob name (dropout, weight_decay, adamw, layernorm, ...); without
+    it the topics are listed.
+    """
 
     def body() -> int:
-        from .explain import explain as gather
-        from .render.explain import render
+        from . import api
+        from .render.explain import render, render_topics
 
-        _write(render(gather(topic), color=_use_color(None, color)), None)
+        if topic is None:
+            _write(render_topics(api.explain_topics()), None)
+            return 0
+        _write(render(api.explain(topic), color=_use_color(None, color), width=_width(None)), None)
         return 0
 
     guarded(body)
@@ -338,10 +331,10 @@ def explain(
 @app.command()
 def formats() -> None:
     """List the log formats regadvisor reads."""
-    from .logs.registry import formats as all_formats
+    from . import api
 
-    for name, fmt in sorted(all_formats().items()):
-        typer.echo(f"{name:<14} {fmt.description}")
+    for name, description in api.log_formats().items():
+        typer.echo(f"{name:<14} {description}")
 
 
 @rules_app.command("list")
@@ -361,20 +354,19 @@ def rules_list(rules: RulesOpt = []) -> None:
 
 @rules_app.command("show")
 def rules_show(
-    rule_id: str = typer.Argument(..., metavar="ID", help="Rule id or name."),
+    rule_id: str = typer.Argument(..., metavar="ID", hidden=True),
     rules: RulesOpt = [],
 ) -> None:
-    """Show one rule: what it checks, its parameters, recommendations and evidence."""
+    """Show one rule: what it checks, its parameters, recommendations and evidence.
+
+    ID is a rule id or name, in any letter case (OF003, of003, acc-gap-heavy).
+    """
 
     def body() -> int:
         from . import api
         from .render.rules import render_rule
 
-        ruleset = api.load_ruleset(rules)
-        rule = ruleset.get(rule_id)
-        if rule is None:
-            raise ConfigError(f"no rule called {rule_id!r}", source="ID", hint="`regadvisor rules list` shows them")
-        sys.stdout.write(render_rule(rule))
+        _write(render_rule(api.find_rule(rule_id, rules)), None)
         return 0
 
     guarded(body)
@@ -382,17 +374,17 @@ def rules_show(
 
 @rules_app.command("check")
 def rules_check(
-    folder: Path = typer.Argument(..., metavar="DIR", help="Folder of rule files to validate."),
+    folder: Path = typer.Argument(..., metavar="DIR", hidden=True),
 ) -> None:
-    """Validate rule files against the schema and run each rule's test cases."""
+    """Validate rule files against the schema and run each rule's test cases.
+
+    DIR is a folder of rule files (*.yaml). Exit code 1 means a test case failed.
+    """
 
     def body() -> int:
-        from .engine.loader import load_rules
-        from .engine.testing import failing_cases
-        from .signals.registry import specs
+        from . import api
 
-        ruleset = load_rules([folder], include_bundled=False, known_signals=specs())
-        failures = [msg for rule in ruleset.rules for msg in failing_cases(rule)]
+        ruleset, failures = api.check_rules(folder)
         for msg in failures:
             typer.echo(f"FAIL {msg}")
         cases = sum(len(r.spec["tests"]) for r in ruleset.rules)
@@ -405,12 +397,12 @@ def rules_check(
 @rules_app.command("signals")
 def rules_signals() -> None:
     """List the signals rules can test, with what each measures."""
-    from .signals.registry import specs
+    from . import api
 
-    for name, spec in sorted(specs().items()):
+    for name, spec in sorted(api.signal_specs().items()):
         typer.echo(f"{name}\n    {spec.doc}")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point (``regadvisor``, and ``python -m regadvisor``)."""
+    app(prog_name="regadvisor")

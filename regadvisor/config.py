@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .model import FAIL_ON
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-FAIL_ON = ("info", "warning", "error", "never")
 _KNOWN = {"rules", "select", "ignore", "fail-on", "metrics", "params", "check"}
 
 
@@ -69,13 +69,17 @@ def find_config(start: Path | None = None) -> Path | None:
     return None
 
 
+def _is_yaml(path: Path) -> bool:
+    return path.name in YAML_NAMES or path.suffix in (".yaml", ".yml")
+
+
 def _table(path: Path) -> Any:
     """The regadvisor table of a config file (``None`` when a pyproject.toml has none)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc}", source=path) from None
-    if path.name in YAML_NAMES:
+        raise ConfigError(f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}", source=path) from None
+    if _is_yaml(path):
         import yaml
 
         try:
@@ -98,14 +102,21 @@ def _strings(value: Any, key: str, source: Path) -> list[str]:
     raise ConfigError(f"[tool.regadvisor] {key} must be a string or a list of strings", source=source)
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Read settings from ``path`` or the nearest config file (empty settings if none)."""
-    path = path or find_config()
-    if path is None:
-        return Settings()
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Read settings from ``path`` (``--config``), else from the nearest config file (empty
+    settings if there is none). A ``path`` given explicitly must exist and hold settings."""
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError("no such settings file", source=path,
+                              hint="pass a .regadvisor.yaml or a pyproject.toml with [tool.regadvisor]")
+    else:
+        path = find_config()
+        if path is None:
+            return Settings()
     table = _table(path)
     if table is None:
-        return Settings()
+        raise ConfigError("has no [tool.regadvisor] table", source=path)
     if not isinstance(table, dict):
         raise ConfigError("the regadvisor settings must be a table/mapping", source=path)
     unknown = sorted(set(table) - _KNOWN)

@@ -2,7 +2,7 @@
 
 Every failure that is the user's to fix (a log that cannot be read, a broken rule file, a bad
 option, a script that raises) is a :class:`UserError`. The CLI prints its one-line message and
-exits with code 2 (the fixed exit code in DESIGN.md); the Python API lets it propagate.
+exits with code 2 (the exit code for unusable input); the Python API lets it propagate.
 """
 
 from __future__ import annotations

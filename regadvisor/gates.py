@@ -14,7 +14,8 @@ A gate is configured in ``[tool.regadvisor.check]`` (or ``check:`` in ``.regadvi
 Each gate compiles to an in-memory rule in category ``gate`` with severity ``error``: it
 *fires* (fails) when the limit is broken, *passes* when it holds, and is *skipped* — "not
 judged" — when the run lacks the data. A gate that was not judged never counts as passed;
-``require`` (or ``--require``) turns it into a failure.
+``require`` (or ``--require``) turns it into a failure: :func:`enforce_required` marks it fired,
+so that every report format (JSON, SARIF, JUnit, GitHub, Markdown) shows it failing.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 from .engine.loader import Rule
 from .errors import ConfigError
+from .model import GATE_CATEGORY, Report
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool =
         if name == "no-divergence" and raw is False:
             continue
         spec = {
-            "id": kind.id, "name": name, "title": kind.title, "category": "gate",
+            "id": kind.id, "name": name, "title": kind.title, "category": GATE_CATEGORY,
             "description": f"Project gate {name} = {raw!r}.", "severity": "error", "confidence": "high",
             "requires": [kind.signal],
             "params": {"limit": {"default": limit, "doc": f"{name} from {source}", "evidence": "project"}},
@@ -101,3 +103,12 @@ def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool =
         if name in require:
             required.add(kind.id)
     return rules, required
+
+
+def enforce_required(report: Report, required: set[str]) -> None:
+    """Mark the required gates that ``report``'s run could not judge as fired (failed)."""
+    for finding in report.findings:
+        if finding.rule_id in required and finding.status == "skipped":
+            finding.status = "fired"
+            finding.message = (f"Required gate {finding.name} could not be judged: "
+                               f"the run lacks {', '.join(finding.missing)}.")

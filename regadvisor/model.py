@@ -21,6 +21,8 @@ CONFIDENCES: tuple[str, ...] = ("low", "medium", "high")
 Status = Literal["fired", "passed", "skipped", "not-applicable"]
 Verdict = Literal["healthy", "overfitting", "underfitting", "unstable", "not-learning", "insufficient-data"]
 VERDICTS: tuple[str, ...] = ("healthy", "overfitting", "underfitting", "unstable", "not-learning", "insufficient-data")
+FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
+GATE_CATEGORY = "gate"  # the category of the CI gates of ``regadvisor check`` (regadvisor.gates)
 
 KNOBS: tuple[str, ...] = (
     "dropout",
@@ -34,7 +36,8 @@ KNOBS: tuple[str, ...] = (
     "learning_rate",
     "data_augmentation",
 )
-"""The recommendation knob names fixed by DESIGN.md; renaming one breaks users."""
+"""The recommendation knob names (listed with their meaning in README.md); users rely on them, so
+they are only ever added to, never renamed."""
 
 
 @dataclass
@@ -180,10 +183,25 @@ class Finding:
     recommendations: list[Recommendation] = field(default_factory=list)
     verdict: str | None = None
     values: dict[str, Any] = field(default_factory=dict)  # the signals and params it was judged on
+    name: str = ""         # the rule's name (``val-loss-severe``): SARIF rule names, JUnit test names
+    description: str = ""  # the rule's description: SARIF's full description and help
+
+    def fails(self, fail_on: str) -> bool:
+        """Whether this finding fails a run judged at ``fail_on`` (``info`` … ``error``, or ``never``).
+
+        A project gate (category ``gate``) that fired always fails: it is a limit the project set
+        for itself, not advice whose severity the threshold weighs.
+        """
+        if self.status != "fired":
+            return False
+        if self.category == GATE_CATEGORY:
+            return True
+        return fail_on != "never" and SEVERITIES.index(self.severity) >= SEVERITIES.index(fail_on)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "rule": self.rule_id,
+            "name": self.name,
             "title": self.title,
             "category": self.category,
             "severity": self.severity,
@@ -214,3 +232,25 @@ class Report:
         """Fired findings whose severity is at or above ``at_least``."""
         floor = SEVERITIES.index(at_least)
         return [f for f in self.findings if f.status == "fired" and SEVERITIES.index(f.severity) >= floor]
+
+
+@dataclass
+class Outcome:
+    """What one command concluded: a report per run, and the ``fail_on`` threshold they were
+    judged at (chosen once, by :func:`regadvisor.api.judge`); the exit code follows from it."""
+
+    reports: list[Report]
+    fail_on: str = "error"
+
+    def failures(self, report: Report) -> list[Finding]:
+        """The findings of ``report`` that fail the run (see :meth:`Finding.fails`)."""
+        return [f for f in report.findings if f.fails(self.fail_on)]
+
+    @property
+    def passed(self) -> bool:
+        return not any(self.failures(r) for r in self.reports)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing fails, 1 when a finding at or above ``fail_on`` (or a gate) fired."""
+        return 0 if self.passed else 1

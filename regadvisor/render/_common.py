@@ -1,34 +1,12 @@
-"""Small helpers shared by the CI-facing renderers (Markdown, SARIF, GitHub, JUnit).
-
-Findings carry a rule's id, title, category and evidence but not its ``name`` or
-``description``; renderers that want those (SARIF's rule metadata, JUnit's test names) take the
-rules that were evaluated as an optional argument and fall back to what the finding has.
-"""
+"""Small helpers shared by the CI-facing renderers (Markdown, SARIF, GitHub, JUnit)."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-RuleSpecs = Mapping[str, Mapping[str, Any]]
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-
-
-def rule_specs(rules: Any = None) -> dict[str, Mapping[str, Any]]:
-    """Rule id → its YAML spec, from a ``RuleSet``, an iterable of ``Rule``, or a mapping."""
-    if rules is None:
-        return {}
-    if isinstance(rules, Mapping):
-        return dict(rules)
-    items: Iterable[Any] = getattr(rules, "rules", rules)
-    return {rule.id: rule.spec for rule in items}
-
-
-def rule_name(specs: RuleSpecs, rule_id: str, fallback: str) -> str:
-    spec = specs.get(rule_id)
-    return str(spec.get("name", fallback)) if spec else fallback
 
 
 def is_url(source: str) -> bool:

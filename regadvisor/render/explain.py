@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from rich.console import Console
 from rich.markdown import Markdown
@@ -14,13 +15,29 @@ from ..explain import Explanation
 from ..signals.probe_signals import SIGNAL_VALUES
 from .terminal import fmt
 
+# Sphinx cross-reference roles (:func:`name`, :class:`~a.B`) read as plain code in a terminal.
+_ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj|exc):`~?([^`]+)`")
 
-def render(exp: Explanation, *, color: bool = False, width: int = 100) -> str:
+
+def plain_roles(text: str) -> str:
+    """Docstring text with Sphinx roles turned into Markdown code spans."""
+    return _ROLE.sub(r"`\1`", text)
+
+
+def render_topics(topics: dict[str, str]) -> str:
+    """The list a bare ``regadvisor explain`` prints: each topic and what it covers."""
+    width = max(map(len, topics), default=0)
+    lines = ["Topics (regadvisor explain TOPIC; knob names such as weight_decay work too):"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in topics.items()]
+    return "\n".join(lines) + "\n"
+
+
+def render(exp: Explanation, *, color: bool = False, width: int = 80) -> str:
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       color_system="standard" if color else None, highlight=False)
     console.print(Text(exp.topic, style="bold underline"))
-    console.print(Markdown(exp.summary))
+    console.print(Markdown(plain_roles(exp.summary)))
     console.print()
     console.print(Text("What regadvisor's rules recommend", style="bold"))
     if not exp.values:
@@ -29,7 +46,7 @@ def render(exp: Explanation, *, color: bool = False, width: int = 100) -> str:
         rng = f" (range {fmt(v.range[0])}–{fmt(v.range[1])})" if v.range and not isinstance(v.range[0], dict) else ""
         value = fmt(v.value)
         if isinstance(v.value, dict):
-            choices = SIGNAL_VALUES.get(v.value.get("signal"), ())
+            choices = SIGNAL_VALUES.get(str(v.value.get("signal")), ())
             value = f"{' or '.join(choices)}, chosen from your run" if choices else "derived from your run"
         console.print(Padding(Text(f"{v.rule_id} {v.title}: {v.knob} = {value}{rng}"), (0, 0, 0, 2)))
         for ev in v.evidence:

@@ -9,42 +9,45 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..api import CheckResult
 from ..gates import GATE_KINDS
+from ..model import GATE_CATEGORY, Finding, Outcome
 from .terminal import fmt
 
 
-def gate_status(result: CheckResult, finding) -> str:
-    """'passed', 'FAILED', 'not judged' or 'not judged (required)'."""
+def gate_status(finding: Finding) -> str:
+    """'passed', 'FAILED', 'not judged', or 'FAILED: required, not judged'."""
     if finding.status == "fired":
-        return "FAILED"
-    if finding.status == "passed":
-        return "passed"
-    return "not judged (required)" if finding.rule_id in result.required else "not judged"
+        return "FAILED: required, not judged" if finding.missing else "FAILED"
+    return "passed" if finding.status == "passed" else "not judged"
 
 
-def render(result: CheckResult, *, color: bool = False, width: int = 100) -> str:
+def render(outcome: Outcome, *, color: bool = False, width: int = 80) -> str:
     """One table per run: each gate's limit, measured value and status; then the decision."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       color_system="standard" if color else None, highlight=False)
-    styles = {"passed": "green", "FAILED": "bold red"}
     by_id = {kind.id: (name, kind) for name, kind in GATE_KINDS.items()}
-    for report in result.reports:
-        table = Table(title=f"Gates · {report.source}", box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
-        for column in ("gate", "limit", "measured", "status"):
-            table.add_column(column)
-        for f in result.gates(report):
-            name, kind = by_id[f.rule_id]
-            status = gate_status(result, f)
-            limit = "no NaN/inf, no blow-up" if name == "no-divergence" else fmt(f.values.get("limit"))
-            missing = f" — lacks {', '.join(f.missing)}" if f.missing else ""
-            table.add_row(name, limit, fmt(f.values.get(kind.signal)),
-                          Text(status + missing, style=styles.get(status, "yellow")))
-        console.print(table)
-        for failure in result.failures(report):
-            if failure.category != "gate":
-                console.print(Text(f"rule {failure.rule_id} ({failure.severity}) fired: {failure.title}", style="red"))
-    verdict = "PASSED" if result.passed else "FAILED"
-    console.print(Text(f"regadvisor check: {verdict}", style="bold green" if result.passed else "bold red"))
+    for report in outcome.reports:
+        gates = [f for f in report.findings if f.category == GATE_CATEGORY]
+        if gates:
+            table = Table(title=f"Gates · {report.source}", box=box.SIMPLE_HEAD, show_edge=False,
+                          title_justify="left")
+            for column in ("gate", "limit", "measured", "status"):
+                table.add_column(column)
+            for f in gates:
+                name, kind = by_id[f.rule_id]
+                status = gate_status(f)
+                limit = "no NaN/inf, no blow-up" if name == "no-divergence" else fmt(f.values.get("limit"))
+                missing = f" — lacks {', '.join(f.missing)}" if f.missing else ""
+                style = "green" if status == "passed" else "bold red" if status.startswith("FAILED") else "yellow"
+                table.add_row(name, limit, fmt(f.values.get(kind.signal)), Text(status + missing, style=style))
+            console.print(table)
+        for failure in outcome.failures(report):
+            if failure.category != GATE_CATEGORY:
+                console.print(Text(f"rule {failure.rule_id} ({failure.severity}) fired: {failure.title}",
+                                   style="red"))
+    verdict = "PASSED" if outcome.passed else "FAILED"
+    decision = Text(f"regadvisor check: {verdict}", style="bold green" if outcome.passed else "bold red")
+    decision.append(f"  (fail-on {outcome.fail_on})", style="dim")
+    console.print(decision)
     return buffer.getvalue()

@@ -3,7 +3,7 @@
 One ``<testsuite name="regadvisor: SOURCE">`` per report and one ``<testcase>`` per selected
 rule (``classname="regadvisor.CATEGORY"``, ``name="ID rule-name"``):
 
-- fired at or above ``fail_on`` → ``<failure message=... type=SEVERITY>`` with the message;
+- fired at or above ``fail_on`` (or a CI gate that fired) → ``<failure message=... type=SEVERITY>``;
 - fired below it → a passing test case whose ``<system-out>`` carries the message;
 - passed → a passing test case;
 - skipped (a signal missing) or not applicable → ``<skipped message=...>``.
@@ -14,16 +14,9 @@ ElementTree does the escaping, so log text cannot break the XML.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from typing import Any
 
-from ..model import SEVERITIES, Finding, Report
-from ._common import relative_source, rule_name, rule_specs
-
-
-def _fails(finding: Finding, fail_on: str) -> bool:
-    if finding.status != "fired" or fail_on == "never":
-        return False
-    return SEVERITIES.index(finding.severity) >= SEVERITIES.index(fail_on)
+from ..model import FAIL_ON, Finding, Report
+from ._common import relative_source
 
 
 def _recommendations(report: Report, finding: Finding) -> str:
@@ -39,17 +32,17 @@ def _recommendations(report: Report, finding: Finding) -> str:
     return "\n".join(lines)
 
 
-def _testcase(suite: ET.Element, report: Report, finding: Finding, specs: dict, fail_on: str) -> str:
+def _testcase(suite: ET.Element, report: Report, finding: Finding, fail_on: str) -> str:
     case = ET.SubElement(suite, "testcase", {
         "classname": f"regadvisor.{finding.category}",
-        "name": f"{finding.rule_id} {rule_name(specs, finding.rule_id, finding.title)}",
+        "name": f"{finding.rule_id} {finding.name or finding.title}",
     })
     if finding.status == "fired":
         body = f"{finding.title}\n{finding.message or ''}".rstrip()
         recs = _recommendations(report, finding)
         if recs:
             body += "\n" + recs
-        if _fails(finding, fail_on):
+        if finding.fails(fail_on):
             failure = ET.SubElement(case, "failure", {"message": finding.message or finding.title,
                                                       "type": finding.severity})
             failure.text = body
@@ -65,7 +58,7 @@ def _testcase(suite: ET.Element, report: Report, finding: Finding, specs: dict, 
     return "passed"
 
 
-def _suite(parent: ET.Element, report: Report, specs: dict, fail_on: str) -> dict[str, int]:
+def _suite(parent: ET.Element, report: Report, fail_on: str) -> dict[str, int]:
     suite = ET.SubElement(parent, "testsuite", {"name": f"regadvisor: {relative_source(report.source)}"})
     props = ET.SubElement(suite, "properties")
     for key, value in (("verdict", report.verdict), ("verdict_confidence", report.verdict_confidence),
@@ -73,7 +66,7 @@ def _suite(parent: ET.Element, report: Report, specs: dict, fail_on: str) -> dic
                        ("regadvisor_version", report.tool.get("version", "")),
                        ("rules_digest", report.tool.get("rules_digest", ""))):
         ET.SubElement(props, "property", {"name": key, "value": str(value)})
-    outcomes = [_testcase(suite, report, f, specs, fail_on) for f in report.findings]
+    outcomes = [_testcase(suite, report, f, fail_on) for f in report.findings]
     counts = {"tests": len(outcomes), "failures": outcomes.count("failure"), "errors": 0,
               "skipped": outcomes.count("skipped")}
     for key, n in counts.items():
@@ -81,17 +74,16 @@ def _suite(parent: ET.Element, report: Report, specs: dict, fail_on: str) -> dic
     return counts
 
 
-def render(reports: Report | list[Report], *, fail_on: str = "error", rules: Any = None) -> str:
+def render(reports: Report | list[Report], *, fail_on: str = "error") -> str:
     """The reports as a ``<testsuites>`` document; ``fail_on`` as for the CLI's ``--fail-on``."""
     if isinstance(reports, Report):
         reports = [reports]
-    if fail_on not in (*SEVERITIES, "never"):
-        raise ValueError(f"fail_on must be one of {SEVERITIES + ('never',)}, not {fail_on!r}")
-    specs = rule_specs(rules)
+    if fail_on not in FAIL_ON:
+        raise ValueError(f"fail_on must be one of {FAIL_ON}, not {fail_on!r}")
     root = ET.Element("testsuites", {"name": "regadvisor"})
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     for report in reports:
-        for key, n in _suite(root, report, specs, fail_on).items():
+        for key, n in _suite(root, report, fail_on).items():
             totals[key] += n
     for key, n in totals.items():
         root.set(key, str(n))

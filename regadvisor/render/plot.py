@@ -91,8 +91,9 @@ def render(report: Report, *, title: str | None = None) -> Plot:
                           hint="pip install 'regadvisor[plot]'") from None
 
     run, sig = report.run, report.signals
-    loss = [(n, run.get(n)) for n in ("train_loss", "val_loss") if run.get(n) is not None]
-    acc = [(n, run.get(n)) for n in ("train_acc", "val_acc") if run.get(n) is not None]
+    curves = {n: s for n in ("train_loss", "val_loss", "train_acc", "val_acc") if (s := run.get(n)) is not None}
+    loss = [(n, s) for n, s in curves.items() if n.endswith("_loss")]
+    acc = [(n, s) for n, s in curves.items() if n.endswith("_acc")]
     if not loss and not acc:
         raise ConfigError("the log has no loss or accuracy curve to plot", source=report.source)
     panels = [p for p, group in (("loss", loss), ("accuracy", acc)) if group]

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from .. import __version__
 from ..model import Finding, Report
-from ._common import is_url, relative_source, rule_specs, sorted_fired
+from ._common import is_url, relative_source, sorted_fired
 from .json import _clean
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -51,11 +51,11 @@ def _help(finding: Finding, description: str) -> str:
     return "\n".join(lines)
 
 
-def _rule(finding: Finding, spec: dict[str, Any]) -> dict[str, Any]:
-    description = _text(spec.get("description", "")) or finding.title
+def _rule(finding: Finding) -> dict[str, Any]:
+    description = _text(finding.description) or finding.title
     return {
         "id": finding.rule_id,
-        "name": str(spec.get("name", finding.rule_id)),
+        "name": finding.name or finding.rule_id,
         "shortDescription": {"text": finding.title},
         "fullDescription": {"text": description},
         "help": {"text": _help(finding, description)},
@@ -90,25 +90,23 @@ def _fingerprint(rule_id: str, uri: str) -> str:
     return hashlib.sha256(f"{rule_id}\0{uri}".encode()).hexdigest()[:32]
 
 
-def render(reports: Report | list[Report], *, rules: Any = None, base_dir: str | Path | None = None,
+def render(reports: Report | list[Report], *, base_dir: str | Path | None = None,
            start_time: str | None = None, end_time: str | None = None) -> str:
     """The reports as one SARIF 2.1.0 log (a JSON string).
 
-    ``rules`` (a ``RuleSet``, rules or id → spec) supplies each rule's name and description;
-    without it the finding's id and title stand in. Paths are made relative to ``base_dir``
+    Each rule's name and description come from its findings. Paths are made relative to ``base_dir``
     (default: the working directory) under ``%SRCROOT%``. ``start_time``/``end_time`` (ISO 8601)
     go into the invocation only when given, so the default output is byte-for-byte repeatable.
     """
     if isinstance(reports, Report):
         reports = [reports]
-    specs = rule_specs(rules)
     driver_rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for report in reports:
         for finding in report.findings:
             if finding.rule_id not in index:
                 index[finding.rule_id] = len(driver_rules)
-                driver_rules.append(_rule(finding, dict(specs.get(finding.rule_id, {}))))
+                driver_rules.append(_rule(finding))
     results = []
     for report in reports:
         location = _location(report, base_dir)

@@ -149,3 +149,43 @@ def test_quoted_glob_diagnoses_every_match(cli):
     assert result.returncode == 0 and len(reports) == 2
     assert {r["verdict"] for r in reports} == {"healthy"}
     assert cli("diagnose", str(REAL_LOGS / "nothing_*.csv")).returncode == 2
+
+
+def test_project_param_overrides_survive_a_narrower_selection(cli, tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.regadvisor.params]\nOF003 = { min_gap = 0.12 }\n")
+    result = cli("diagnose", LIGHTNING, "--select", "stability", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "pyproject.toml").write_text("[tool.regadvisor.params]\nOF003 = { min_gapp = 0.12 }\n")
+    result = cli("diagnose", LIGHTNING, "--select", "stability", cwd=tmp_path)
+    assert result.returncode == 2 and "rule OF003 has no parameter 'min_gapp'" in result.stderr
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["--format", "jsno"], "--format: 'jsno' is not a valid choice (did you mean 'json'? choose one of terminal,"),
+    (["--fail-on", "warn"], "--fail-on: 'warn' is not a valid choice (did you mean 'warning'?"),
+])
+def test_a_bad_choice_is_one_friendly_line(cli, args, expected):
+    result = cli("diagnose", LIGHTNING, *args)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [f"regadvisor: error: {result.stderr.split('error: ', 1)[1].strip()}"]
+    assert expected in result.stderr and "Value error" not in result.stderr
+
+
+def test_choices_forgive_letter_case(cli):
+    assert json.loads(cli("diagnose", LIGHTNING, "--format", "JSON").stdout)["verdict"] == "healthy"
+
+
+@pytest.mark.parametrize("command", ["diagnose", "check", "probe", "explain", "rules show", "rules check"])
+def test_help_shows_plain_metavars(cli, command):
+    text = cli(*command.split(), "--help").stdout
+    assert "<list" not in text and "<str>" not in text and "<path>" not in text and "<int>" not in text
+    assert "...}..." not in text and "DESIGN" not in text
+
+
+def test_shell_completion_is_offered(cli):
+    assert "--install-completion" in cli("--help").stdout
+    script = cli("--show-completion", "bash", env={"SHELL": "/bin/bash"})
+    assert script.returncode == 0 and "_REGADVISOR_COMPLETE" in script.stdout and "regadvisor" in script.stdout
+    completed = cli(env={"_REGADVISOR_COMPLETE": "complete_bash", "COMP_WORDS": "regadvisor diagnose --format js",
+                         "COMP_CWORD": "3"})
+    assert completed.stdout.split() == ["json"]

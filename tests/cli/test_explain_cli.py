@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from regadvisor.explain import REFERENCE_DIR, TOPICS, explain
+from regadvisor.explain import REFERENCE_DIR, TOPICS, explain, topic_name
 
 
 @pytest.mark.parametrize("topic", sorted(TOPICS))
@@ -33,8 +33,37 @@ def test_values_come_from_the_rule_tables():
 def test_cli_explain_and_unknown_topic(cli):
     result = cli("explain", "rmsnorm")
     assert result.returncode == 0 and "class RMSNorm" in result.stdout
-    bad = cli("explain", "batch-norm")
-    assert bad.returncode == 2 and "choose one of" in bad.stderr
+    bad = cli("explain", "dropconnect")
+    assert bad.returncode == 2 and "choose one of dropout, weight-decay" in bad.stderr
+
+
+@pytest.mark.parametrize("spelling,topic", [
+    ("weight_decay", "weight-decay"), ("Weight-Decay", "weight-decay"), ("early_stopping_patience", "early-stopping"),
+    ("grad_clip_norm", "gradient-clipping"), ("batch-norm", "batchnorm"), ("optimizer", "adamw"),
+    ("label_smoothing", "label-smoothing"),
+])
+def test_knob_names_and_spellings_find_their_topic(spelling, topic):
+    assert topic_name(spelling) == topic
+
+
+def test_bare_explain_lists_the_topics(cli):
+    result = cli("explain")
+    assert result.returncode == 0
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert listed == list(TOPICS)
+
+
+def test_explain_prose_has_no_sphinx_roles(cli):
+    for topic in TOPICS:
+        prose = cli("explain", topic).stdout.split("What regadvisor's rules recommend")[0]  # before the code
+        assert len(prose) > 200, topic
+        assert ":func:" not in prose and ":class:" not in prose and ":mod:" not in prose, topic
+
+
+def test_rules_show_forgives_letter_case(cli):
+    assert cli("rules", "show", "of003").stdout.startswith("OF003 acc-gap-heavy")
+    assert cli("rules", "show", "ACC-GAP-HEAVY").stdout.startswith("OF003 acc-gap-heavy")
+    assert cli("rules", "show", "XX999").returncode == 2
 
 
 def test_explain_does_not_import_torch(cli):

@@ -32,3 +32,24 @@ def test_script_that_raises_shows_its_own_line_and_exits_2(cli, tmp_path):
 def test_bad_knob_option_exits_2(cli):
     result = cli("probe", str(ROOT / "examples/models/healthy.py"), "--set", "dropout")
     assert result.returncode == 2 and "KNOB=VALUE" in result.stderr
+
+
+def test_probe_junit_is_judged_at_the_fail_on_threshold(cli):
+    import xml.etree.ElementTree as ET
+
+    result = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--epochs", "6", "-f", "junit",
+                 "--fail-on", "warning")
+    root = ET.fromstring(result.stdout.encode())
+    failed = {c.get("name"): c.find("failure").get("type") for c in root.iter("testcase") if c.find("failure") is not None}
+    assert "warning" in failed.values() and "info" not in failed.values(), failed
+    assert root.get("failures") == str(len(failed)) and result.returncode == 1
+    assert any(name.startswith("ES001 stop-at-best") for name in failed)  # rule names, not titles
+
+
+def test_probe_help_states_the_real_defaults(cli):
+    from regadvisor.probe import DEFAULT_EPOCHS, DEFAULT_SECONDS
+
+    text = " ".join(cli("probe", "--help").stdout.split())
+    assert f"{DEFAULT_EPOCHS} epochs, capped at {DEFAULT_SECONDS:g} s" in text
+    assert "not reproducible" in text and "DESIGN" not in text
+    assert "dropout, weight_decay, optimizer, normalization" in text  # the knob names

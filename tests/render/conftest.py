@@ -24,10 +24,6 @@ LOG_RULES = ("data", "early-stopping", "not-learning", "overfitting", "stability
 PINNED_TOOL = {"name": "regadvisor", "version": "0.0.0+golden", "rules_digest": "sha256:golden"}
 
 
-def ruleset():
-    return api.load_ruleset(select_rules=LOG_RULES, settings=Settings())
-
-
 def make_report(source: str) -> Report:
     """``api.diagnose`` on a fixture, run from the repository root, with the tool pinned."""
     cwd = os.getcwd()
@@ -58,8 +54,3 @@ def lightning_report() -> Report:
 @pytest.fixture(scope="session")
 def tb_report() -> Report:
     return make_report(TENSORBOARD)
-
-
-@pytest.fixture(scope="session")
-def rules():
-    return ruleset()

@@ -1,7 +1,8 @@
 """Golden files for every report format, on real logs: byte-exact comparisons.
 
 After an intended change, rewrite them with ``REGADVISOR_UPDATE_GOLDEN=1 pytest tests/render``
-and read the diff before committing it.
+(each rewritten file then fails once, so an update run can never pass), read the diff, and run
+the tests again. Terminal reports are pinned at 80 columns, the width a report must fit.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from regadvisor.render import github, junit, markdown, sarif, terminal
 from regadvisor.render import json as render_json
 from regadvisor.render.compare import render as compare
-from tests.render.conftest import HF, LIGHTNING, make_report, ruleset
+from tests.render.conftest import HF, LIGHTNING, make_report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("REGADVISOR_UPDATE_GOLDEN") == "1"
@@ -23,8 +24,8 @@ CASES = {"hf-overfitting": [HF], "lightning-healthy": [LIGHTNING], "two-runs": [
 
 
 def _terminal(reports):
-    text = "".join(terminal.render(r, color=False, width=100) for r in reports)
-    return text + (compare(reports, color=False) if len(reports) > 1 else "")
+    text = "".join(terminal.render(r, color=False, width=80) for r in reports)
+    return text + (compare(reports, color=False, width=80) if len(reports) > 1 else "")
 
 
 def _one_or_many(reports):
@@ -35,9 +36,9 @@ FORMATS = {
     "terminal.txt": _terminal,
     "json": lambda rs: render_json.render(_one_or_many(rs)),
     "md": lambda rs: markdown.render(_one_or_many(rs)),
-    "sarif": lambda rs: sarif.render(rs, rules=ruleset()),
+    "sarif": lambda rs: sarif.render(rs),
     "github.txt": lambda rs: github.render(rs),
-    "junit.xml": lambda rs: junit.render(rs, fail_on="error", rules=ruleset()),
+    "junit.xml": lambda rs: junit.render(rs, fail_on="error"),
 }
 
 
@@ -54,12 +55,13 @@ def reports():
 def test_matches_golden_file(case, ext, reports):
     text = FORMATS[ext](reports[case])
     path = GOLDEN / f"{case}.{ext}"
-    if UPDATE:
+    old = path.read_text(encoding="utf-8") if path.exists() else None
+    if UPDATE and text != old:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8", newline="\n")
-    assert path.exists(), f"missing golden file {path.name}: run with REGADVISOR_UPDATE_GOLDEN=1"
-    expected = path.read_text(encoding="utf-8")
-    assert text == expected, f"{path.name} differs; if intended, rerun with REGADVISOR_UPDATE_GOLDEN=1"
+        pytest.fail(f"rewrote {path.name}: read the diff, then run the tests without REGADVISOR_UPDATE_GOLDEN")
+    assert old is not None, f"missing golden file {path.name}: run with REGADVISOR_UPDATE_GOLDEN=1"
+    assert text == old, f"{path.name} differs; if intended, rerun with REGADVISOR_UPDATE_GOLDEN=1"
 
 
 def test_golden_outputs_do_not_mention_the_checkout_path():
@@ -71,3 +73,9 @@ def test_golden_outputs_do_not_mention_the_checkout_path():
 def test_renderers_are_deterministic(reports):
     for ext, fn in FORMATS.items():
         assert fn(reports["two-runs"]) == fn(reports["two-runs"]), ext
+
+
+def test_terminal_reports_fit_80_columns(reports):
+    for case, rs in reports.items():
+        for line in _terminal(rs).splitlines():
+            assert len(line) <= 80, (case, line)
