@@ -40,7 +40,7 @@ class GateKind:
 
 GATE_KINDS: dict[str, GateKind] = {
     "max-acc-gap": GateKind("CI001", "acc_gap_end", "gt", "Accuracy gap above the project limit",
-                            "Train−validation accuracy gap {acc_gap_end:.1%} exceeds the limit {limit:.1%}."),
+                            "Train−validation accuracy gap {acc_gap_end:.1pt} exceeds the limit {limit:.1pt}."),
     "max-val-loss-rise": GateKind("CI002", "val_worsening_rel", "gt", "Validation loss rose past the project limit",
                                   "Validation ends {val_worsening_rel:.1%} worse than its best ({best_position}); limit {limit:.1%}."),
     "max-loss-gap-ratio": GateKind("CI003", "loss_gap_ratio_end", "gt", "Loss gap above the project limit",

@@ -64,13 +64,23 @@ def evaluate_condition(node: dict[str, Any], lookup: Lookup, params: dict[str, A
 
 
 class _Template(string.Formatter):
-    """``str.format`` over signals and params that shows ``?`` for what is missing."""
+    """``str.format`` over signals and params that shows ``?`` for what is missing.
+
+    Two format specs beyond Python's, so that messages say what a number is in words:
+    ``{acc_gap_end:.1pt}`` gives percentage points (``21.0 points`` for 0.21, the unit of an
+    accuracy gap) and ``{evals_since_best:n evaluation}`` a count (``1 evaluation``, ``3 evaluations``).
+    """
 
     def get_value(self, key, args, kwargs):  # noqa: D102 - Formatter protocol
         value = kwargs.get(key)
         return "?" if _is_missing(value) else value
 
     def format_field(self, value, format_spec):  # noqa: D102
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if format_spec.endswith("pt"):
+                return f"{format(value * 100, format_spec[:-2] + 'f')} points"
+            if format_spec.startswith("n "):
+                return f"{value:g} {format_spec[2:]}{'' if value == 1 else 's'}"
         try:
             return super().format_field(value, format_spec)
         except (ValueError, TypeError):

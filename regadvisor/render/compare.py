@@ -1,43 +1,53 @@
-"""One table comparing several runs (``regadvisor diagnose lightning_logs/``)."""
+"""One table comparing several runs (``regadvisor diagnose lightning_logs/``).
+
+Runs are named by their path below the folder they share, so that the table fits 80 columns;
+each run's recommended settings follow the table, one line a run, wrapped between settings.
+"""
 
 from __future__ import annotations
 
 import io
+import os
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from ..model import Report
-from .terminal import VERDICT_STYLE, fmt
+from ._common import changes, fmt, gap_text
+from .terminal import VERDICT_STYLE
 
 
-def render(reports: list[Report], *, color: bool = False, width: int = 120) -> str:
-    """Verdict, best point, gap and recommendations of each run, one row each."""
-    table = Table(title="Runs compared", box=box.SIMPLE_HEAD, show_edge=False)
-    for column in ("run", "verdict", "best at", "best", "end vs best", "gap", "recommendations"):
-        table.add_column(column, overflow="fold")
-    for r in reports:
+def run_labels(reports: list[Report]) -> list[str]:
+    """Each run's name, or its source relative to the folder all the sources share."""
+    sources = [r.source for r in reports]
+    try:
+        base = os.path.commonpath([os.path.dirname(s) for s in sources]) if len(sources) > 1 else ""
+    except ValueError:  # absolute and relative paths mixed
+        base = ""
+    return [r.run.name or (os.path.relpath(r.source, base) if base else r.source) for r in reports]
+
+
+def render(reports: list[Report], *, color: bool = False, width: int = 80) -> str:
+    """Verdict, best value, end vs best and gap of each run, one row each; then the settings."""
+    table = Table(title=Text("Runs compared", style="bold"), box=box.SIMPLE_HEAD, show_edge=False, title_justify="left",
+                  pad_edge=False, collapse_padding=True)
+    table.add_column("run", overflow="fold")
+    for column in ("verdict", "best", "vs best", "gap"):
+        table.add_column(column, no_wrap=True)
+    labels = run_labels(reports)
+    for label, r in zip(labels, reports):
         s = r.signals
-        if s.get("acc_gap_end") is not None:
-            gap = f"{s['acc_gap_end'] * 100:.1f} pts acc"
-        elif s.get("loss_gap_ratio_end") is not None:
-            gap = f"×{s['loss_gap_ratio_end']:.2f} loss"
-        else:
-            gap = "—"
         worse = s.get("val_worsening_rel")
-        recs = ", ".join(f"{x.knob}={fmt(x.value)}" for x in r.recommendations if x.knob != "data_augmentation")
-        table.add_row(
-            Text(r.run.name or r.source),
-            Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
-            Text(str(s.get("best_position") or "—")),
-            fmt(s.get("best_value")),
-            "—" if worse is None else f"{worse:+.1%}",
-            gap,
-            Text(recs or "—"),
-        )
+        table.add_row(Text(label), Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, "")),
+                      fmt(s.get("best_value")), "—" if worse is None else f"{worse:+.1%}",
+                      gap_text(s, short=True))
+    advice = [Text(f"{label}: {changes(r)}") for label, r in zip(labels, reports) if changes(r)]
     buffer = io.StringIO()
-    Console(file=buffer, width=width, force_terminal=color, no_color=not color,
-            color_system="standard" if color else None, highlight=False).print(table)
+    console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
+                      color_system="standard" if color else None, highlight=False)
+    console.print(table)
+    if advice:
+        console.print(Group(Text("Recommended settings", style="bold"), *advice))
     return buffer.getvalue()

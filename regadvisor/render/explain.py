@@ -13,7 +13,7 @@ from rich.text import Text
 
 from ..explain import Explanation
 from ..signals.probe_signals import SIGNAL_VALUES
-from .terminal import fmt
+from ._common import fmt
 
 # Sphinx cross-reference roles (:func:`name`, :class:`~a.B`) read as plain code in a terminal.
 _ROLE = re.compile(r":(?:func|class|mod|meth|attr|data|obj|exc):`~?([^`]+)`")

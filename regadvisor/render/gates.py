@@ -11,7 +11,7 @@ from rich.text import Text
 
 from ..gates import GATE_KINDS
 from ..model import GATE_CATEGORY, Finding, Outcome
-from .terminal import fmt
+from ._common import fmt
 
 
 def gate_status(finding: Finding) -> str:

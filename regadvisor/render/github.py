@@ -18,8 +18,7 @@ from pathlib import Path
 
 from ..model import Report
 from . import markdown
-from ._common import relative_source, sorted_fired
-from .terminal import fmt
+from ._common import changes, relative_source, sorted_fired
 
 COMMANDS = {"error": "error", "warning": "warning", "info": "notice"}
 
@@ -45,9 +44,8 @@ def _summary(report: Report) -> str:
     counts = {s: sum(1 for f in fired if f.severity == s) for s in ("error", "warning", "info")}
     text = (f"{relative_source(report.source)}: {report.verdict.upper()} (confidence {report.verdict_confidence}); "
             + (", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no finding") )
-    recs = [f"{r.knob}={fmt(r.value)}" for r in report.recommendations if r.knob != "data_augmentation"]
-    if recs:
-        text += "; recommended: " + ", ".join(recs)
+    if changes(report):
+        text += "; recommended: " + changes(report)
     return text
 
 

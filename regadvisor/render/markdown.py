@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from ..model import Recommendation, Report
-from ._common import relative_source, sorted_fired
-from .terminal import fmt
+from ._common import changes, fmt, gap_text, relative_source, sorted_fired, summary_rows
+from .compare import run_labels
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
@@ -49,27 +49,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _key_numbers(report: Report) -> list[list[str]]:
-    s = report.signals
-    rows: list[list[str]] = []
-    monitor = s.get("monitor")
-    if monitor:
-        rows.append([f"best {code(monitor)}", f"{fmt(s.get('best_value'))} at {escape(s.get('best_position', '?'))}"])
-        after = s.get("evals_since_best") or 0
-        rows.append([f"final {code(monitor)}",
-                     f"{fmt(s.get('final_value'))} ({after} evaluation{'' if after == 1 else 's'} after the best)"])
-        if s.get("val_worsening_rel") is not None:
-            worse = f"{s['val_worsening_rel']:+.1%} vs best"
-            if s.get("val_noise_rel") is not None:
-                worse += f" (noise ±{s['val_noise_rel']:.1%})"
-            rows.append(["end vs best", worse])
-    if s.get("acc_gap_end") is not None:
-        rows.append(["accuracy gap", (f"{s['acc_gap_end'] * 100:.1f} points at the end "
-                                      f"(train {s['train_acc_end']:.1%}, val {s['val_acc_end']:.1%})")])
-    elif s.get("loss_gap_ratio_end") is not None:
-        rows.append(["loss gap", (f"val/train = {s['loss_gap_ratio_end']:.2f} at the end "
-                                  "(losses only: no train accuracy logged)")])
-    rows.append(["evaluations", f"{s.get('n_evaluations', 0)} ({escape(s.get('evaluation_unit') or 'evaluations')})"])
-    return rows
+    return [[escape(label), escape(" ".join(text.split()))] for label, text in summary_rows(report)]
 
 
 def _findings(report: Report) -> list[str]:
@@ -161,24 +141,14 @@ def _section(report: Report, level: int) -> list[str]:
     return lines
 
 
-def _gap(report: Report) -> str:
-    s = report.signals
-    if s.get("acc_gap_end") is not None:
-        return f"{s['acc_gap_end'] * 100:.1f} pts acc"
-    if s.get("loss_gap_ratio_end") is not None:
-        return f"×{s['loss_gap_ratio_end']:.2f} loss"
-    return "—"
-
-
 def _comparison(reports: list[Report]) -> list[str]:
     rows = []
-    for r in reports:
+    for label, r in zip(run_labels(reports), reports):
         s = r.signals
         worse = s.get("val_worsening_rel")
-        recs = ", ".join(f"{x.knob}={fmt(x.value)}" for x in r.recommendations if x.knob != "data_augmentation")
-        rows.append([code(r.run.name or relative_source(r.source)), f"**{r.verdict}** ({r.verdict_confidence})",
+        rows.append([code(label), f"**{r.verdict}** ({r.verdict_confidence})",
                      escape(s.get("best_position") or "—"), fmt(s.get("best_value")),
-                     "—" if worse is None else f"{worse:+.1%}", _gap(r), escape(recs or "—")])
+                     "—" if worse is None else f"{worse:+.1%}", escape(gap_text(s, short=True)), escape(changes(r) or "—")])
     return _table(["run", "verdict", "best at", "best", "end vs best", "gap", "recommendations"], rows)
 
 

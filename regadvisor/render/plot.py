@@ -1,9 +1,10 @@
 """The learning-curve picture (``regadvisor diagnose LOG --plot curves.png``).
 
 Train and validation loss (and accuracy on a second panel when logged) against the step, else
-the epoch, else the evaluation index; the best validation point marked (marker, vertical line,
-note), the overfitting onset marked, and the region from the onset to the end shaded when the
-verdict is overfitting. Every mark comes from the report's signals: this module draws what the
+the epoch, else the evaluation index; the best validation point marked (marker and vertical
+line, its value and position in the legend), the overfitting onset marked, and the region from
+the onset to the end shaded when the verdict is overfitting. Legends sit outside the axes, so
+no label covers a curve. Every mark comes from the report's signals: this module draws what the
 analysis found, it does not look for anything itself.
 
 matplotlib is an optional extra (``pip install 'regadvisor[plot]'``) imported only here, inside
@@ -80,6 +81,41 @@ def _axis(report: Report, series: list[Series]) -> str:
     return "evaluation"
 
 
+def _marks(report: Report, axis: str, axes: Any, ax: Any,
+           ends: list[float]) -> tuple[float | None, float | None, float | None, tuple[float, float] | None]:
+    """Mark the best point (on ``ax``, the monitored metric's panel) and, for an overfitting run,
+    the onset and the region after it; returns (best_x, best_y, onset_x, shaded)."""
+    sig = report.signals
+    monitor = sig.get("monitor")
+    if not monitor:
+        return None, None, None, None
+    best_y = _finite(sig.get("best_value"))
+    best_x = {"step": _finite(sig.get("best_step")), "epoch": _finite(sig.get("best_epoch")),
+              "evaluation": _finite(sig.get("best_index"))}[axis]
+    # The onset is where the smoothed validation curve bottoms out; it is drawn as an
+    # *overfitting* onset only when the rules concluded the run overfits.
+    onset_x = None
+    if report.verdict == "overfitting":
+        onset_x = {"step": _finite(sig.get("onset_step")), "epoch": _finite(sig.get("onset_epoch")),
+                   "evaluation": None}[axis]
+    shaded = (onset_x, max(ends)) if onset_x is not None and ends else None
+    for a in axes:
+        if shaded is not None:
+            a.axvspan(shaded[0], shaded[1], color=COLORS["onset"], alpha=0.10, linewidth=0,
+                      label="overfitting" if a is ax else None)
+        if onset_x is not None:
+            a.axvline(onset_x, color=COLORS["onset"], linestyle=":", linewidth=1.2,
+                      label="overfitting onset" if a is ax else None)
+        if best_x is not None and best_y is not None:
+            a.axvline(best_x, color=COLORS["best"], linestyle="--", linewidth=1.0)
+    if best_x is not None and best_y is not None:
+        # The best value and where it was go in the legend, which sits outside the axes: a
+        # note beside the marker covered the validation curve it points at.
+        ax.plot([best_x], [best_y], marker="*", markersize=14, color=COLORS["best"], zorder=5, linestyle="none",
+                label=f"best {monitor} {best_y:.4g}\nat {sig.get('best_position', '')}")
+    return best_x, best_y, onset_x, shaded
+
+
 def render(report: Report, *, title: str | None = None) -> Plot:
     """Draw the report's learning curves; returns the PNG bytes and the marks' coordinates."""
     try:
@@ -120,42 +156,10 @@ def render(report: Report, *, title: str | None = None) -> Plot:
         ax.set_ylabel(panel)
         ax.grid(True, alpha=0.3)
 
-    best_x = best_y = onset_x = None
-    shaded = None
-    if monitor:
-        ax = axes[panels.index(monitor_panel)] if monitor_panel in panels else axes[0]
-        best_y = _finite(sig.get("best_value"))
-        best_x = {"step": _finite(sig.get("best_step")), "epoch": _finite(sig.get("best_epoch")),
-                  "evaluation": _finite(sig.get("best_index"))}[axis]
-        # The onset is where the smoothed validation curve bottoms out; it is drawn as an
-        # *overfitting* onset only when the rules concluded the run overfits.
-        if report.verdict == "overfitting":
-            onset_x = {"step": _finite(sig.get("onset_step")), "epoch": _finite(sig.get("onset_epoch")),
-                       "evaluation": None}[axis]
-        if onset_x is not None and ends:
-            shaded = (onset_x, max(ends))
-            for a in axes:
-                a.axvspan(shaded[0], shaded[1], color=COLORS["onset"], alpha=0.10, linewidth=0,
-                          label="overfitting" if a is ax else None)
-        if onset_x is not None:
-            for a in axes:
-                a.axvline(onset_x, color=COLORS["onset"], linestyle=":", linewidth=1.2,
-                          label="overfitting onset" if a is ax else None)
-        if best_x is not None and best_y is not None:
-            for a in axes:
-                a.axvline(best_x, color=COLORS["best"], linestyle="--", linewidth=1.0)
-            ax.plot([best_x], [best_y], marker="*", markersize=14, color=COLORS["best"], zorder=5,
-                    linestyle="none", label=f"best {monitor}")
-            lo, hi = ax.get_xlim()
-            right_half = best_x > (lo + hi) / 2
-            ax.annotate(f"best {best_y:.4g}\n{sig.get('best_position', '')}", xy=(best_x, best_y),
-                        xytext=(-14 if right_half else 14, 28), textcoords="offset points",
-                        ha="right" if right_half else "left", fontsize=9, color=COLORS["best"],
-                        bbox={"boxstyle": "round,pad=0.25", "facecolor": "white", "edgecolor": COLORS["best"],
-                              "alpha": 0.9, "linewidth": 0.6},
-                        arrowprops={"arrowstyle": "-", "color": COLORS["best"], "linewidth": 0.8})
+    best_x, best_y, onset_x, shaded = _marks(report, axis, axes, axes[panels.index(monitor_panel)]
+                                             if monitor_panel in panels else axes[0], ends)
     for a in axes:
-        a.legend(loc="best", fontsize=8, framealpha=0.85)
+        a.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, frameon=False)
     axes[-1].set_xlabel({"step": "step", "epoch": "epoch", "evaluation": "evaluation"}[axis])
     name = title or report.run.name or report.source
     fig.suptitle(f"{name} — {report.verdict} (confidence {report.verdict_confidence})", fontsize=11)

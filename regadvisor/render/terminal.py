@@ -20,6 +20,7 @@ from rich.text import Text
 
 from ..model import Report
 from ..signals.curves import as_fraction
+from ._common import fmt, summary_rows
 from .sparkline import marker_line, sparkline
 
 VERDICT_STYLE = {
@@ -27,48 +28,31 @@ VERDICT_STYLE = {
     "unstable": "bold red", "not-learning": "bold red", "insufficient-data": "bold magenta",
 }
 SEVERITY_STYLE = {"error": "red", "warning": "yellow", "info": "blue"}
-CURVE_WIDTH = 60
+CURVE_WIDTH = 60  # at most; narrower when the curve, its name and its end values must fit the width
+NAME_WIDTH = 11
 
 
-def fmt(value: Any) -> str:
-    """A number for people: 4 significant digits, no scientific notation for ordinary sizes."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        if value == 0:
-            return "0"
-        if value.is_integer() and abs(value) < 1e5:
-            return f"{value:.1f}"
-        if 1e-3 <= abs(value) < 1e5:
-            return f"{value:.4g}"
-        return f"{value:.2e}"
-    return str(value)
+def _title(report: Report, width: int) -> Text:
+    """``regadvisor · SOURCE  (format)``, the source shortened from the left to fit the border."""
+    tail = f"  ({report.run.format})"
+    room = width - len("╭─ regadvisor · ") - len(tail) - 3
+    source = report.source
+    if len(source) > room:
+        tail_part = source[-(room - 1):]
+        cut = tail_part.find("/")  # start at a folder boundary when there is one
+        source = "…" + (tail_part[cut:] if 0 <= cut < len(tail_part) - 1 else tail_part)
+    title = Text(f"regadvisor · {source}", style="bold")
+    title.append(tail, style="dim")
+    return title
 
 
 def _key_numbers(report: Report) -> Table:
     s = report.signals
     table = Table(box=None, show_header=False, pad_edge=False)
-    table.add_column(style="dim")
+    table.add_column(style="dim", no_wrap=True)
     table.add_column()
-    monitor = s.get("monitor")
-    if monitor:
-        table.add_row(f"best {monitor}", Text(f"{fmt(s.get('best_value'))} at {s.get('best_position', '?')}"))
-        after = s.get("evals_since_best") or 0
-        table.add_row(f"final {monitor}", Text(f"{fmt(s.get('final_value'))}  ({after} evaluation{'' if after == 1 else 's'} after the best)"))
-        if s.get("val_worsening_rel") is not None:
-            worse = f"{s['val_worsening_rel']:+.1%} vs best"
-            if s.get("val_noise_rel") is not None:
-                worse += f"  (noise ±{s['val_noise_rel']:.1%})"
-            table.add_row("end vs best", worse)
-    if s.get("acc_gap_end") is not None:
-        table.add_row("accuracy gap", f"{s['acc_gap_end'] * 100:.1f} points at the end (train {s['train_acc_end']:.1%}, val {s['val_acc_end']:.1%})")
-    elif s.get("loss_gap_ratio_end") is not None:
-        table.add_row("loss gap", f"val/train = {s['loss_gap_ratio_end']:.2f} at the end (losses only: no train accuracy logged)")
-    table.add_row("evaluations", f"{s.get('n_evaluations', 0)} ({s.get('evaluation_unit') or 'evaluations'})")
+    for label, text in summary_rows(report):
+        table.add_row(label, Text(text))
     facts = report.run.facts
     if report.run.format == "probe" and facts.get("architecture"):
         table.add_row("model", f"{facts['architecture']}, depth {facts.get('depth')}, "
@@ -82,10 +66,19 @@ def _key_numbers(report: Report) -> Table:
     return table
 
 
-def _curves(report: Report) -> Group | None:
+def _best_mark(index: int, n: int, curve_width: int, label: str, width: int) -> Text:
+    """``▲ best: …`` under the best point, or ``best: … ▲`` when the label would run past ``width``."""
+    col = len(marker_line(index, n, curve_width)) - 1
+    text = " " * col + f"▲ best: {label}"
+    left = f"best: {label} ▲"
+    if NAME_WIDTH + len(text) > width and len(left) <= col + 1:
+        text = left.rjust(col + 1)
+    return Text(" " * NAME_WIDTH + text, style="green")
+
+
+def _curves(report: Report, width: int) -> Group | None:
     run = report.run
-    lines: list[Text] = []
-    monitor = report.signals.get("monitor")
+    found: list[tuple[str, list[float], str]] = []
     for name in ("train_loss", "val_loss", "train_acc", "val_acc"):
         series = run.get(name)
         if series is None:
@@ -93,16 +86,22 @@ def _curves(report: Report) -> Group | None:
         values = [v for v in series.values if math.isfinite(v)]
         if name.endswith("_acc"):
             values = as_fraction(values)
-        if len(values) < 2:
-            continue
-        line = Text(f"{name:<10} ", style="dim")
-        line.append(sparkline(values, CURVE_WIDTH))
-        line.append(f"  {fmt(values[0])} → {fmt(values[-1])}", style="dim")
+        if len(values) >= 2:
+            found.append((name, values, f"  {fmt(values[0])} → {fmt(values[-1])}"))
+    if not found:
+        return None
+    curve_width = max(8, min(CURVE_WIDTH, width - NAME_WIDTH - max(len(tail) for _, _, tail in found)))
+    monitor = report.signals.get("monitor")
+    lines: list[Text] = []
+    for name, values, tail in found:
+        line = Text(f"{name:<{NAME_WIDTH - 1}} ", style="dim")
+        line.append(sparkline(values, curve_width))
+        line.append(tail, style="dim")
         lines.append(line)
         if name == monitor and report.signals.get("best_index") is not None:
-            mark = marker_line(report.signals["best_index"], len(values), CURVE_WIDTH)
-            lines.append(Text(" " * 11 + mark + f" best ({report.signals.get('best_position')})", style="green"))
-    return Group(*lines) if lines else None
+            lines.append(_best_mark(report.signals["best_index"], len(values), curve_width,
+                                    str(report.signals.get("best_position")), width))
+    return Group(*lines)
 
 
 def _findings(report: Report) -> Table | None:
@@ -135,8 +134,8 @@ def _recommendations(report: Report) -> Group | None:
             head.append(f" {r.unit}")
         if r.range:
             head.append(f"  (range {fmt(r.range[0])}–{fmt(r.range[1])})", style="dim")
-        head.append(f"  [{', '.join(r.rules)} · confidence {r.confidence}]", style="dim")
         body = Text(r.reason)
+        body.append(f"\nfrom {', '.join(r.rules)} · confidence {r.confidence}", style="dim")
         if r.verified:
             v = r.verified
             unit = "points val acc" if v["metric"] == "val_acc points" else v["metric"]
@@ -163,19 +162,18 @@ def _tally(report: Report) -> Text:
     return text
 
 
-def render(report: Report, *, color: bool = False, width: int = 100) -> str:
+def render(report: Report, *, color: bool = False, width: int = 80) -> str:
     """The report as terminal text (ANSI colours only when ``color``)."""
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, no_color=not color,
                       color_system="standard" if color else None, highlight=False, emoji=False)
-    title = Text(f"regadvisor · {report.source}", style="bold")
-    title.append(f"  ({report.run.format})", style="dim")
+    title = _title(report, width)
     verdict = Text("verdict: ")
     verdict.append(report.verdict.upper(), style=VERDICT_STYLE.get(report.verdict, "bold"))
     verdict.append(f"  (confidence {report.verdict_confidence})", style="dim")
     parts: list[Any] = [verdict, _key_numbers(report)]
     console.print(Panel(Group(*parts), title=title, title_align="left", box=box.ROUNDED))
-    curves = _curves(report)
+    curves = _curves(report, width)
     if curves is not None:
         console.print(curves)
     for section, body in (("Findings", _findings(report)), ("Recommendations", _recommendations(report))):

@@ -74,7 +74,7 @@ def describe_position(curve: Curve, i: int) -> str:
     step, epoch = curve.position(i)
     parts = []
     if not math.isnan(epoch):
-        parts.append(f"epoch {epoch:g}")
+        parts.append(f"epoch {round(epoch, 2):g}")  # a mid-epoch evaluation: "epoch 2.78", not 2.78125
     if not math.isnan(step):
         parts.append(f"step {step:g}")
     if not parts:

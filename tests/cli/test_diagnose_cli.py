@@ -78,7 +78,7 @@ def test_user_errors_exit_2_with_one_line_and_no_traceback(cli, args):
 def test_terminal_report_has_verdict_curve_and_recommendations(cli):
     text = cli("diagnose", HF).stdout
     assert "verdict: OVERFITTING" in text
-    assert "▲ best (epoch 1 (step 401))" in text
+    assert "▲ best: epoch 1 (step 401)" in text
     assert "dropout" in text and "0.3" in text
     assert "\x1b[" not in text  # NO_COLOR and not a TTY: no escape codes
 

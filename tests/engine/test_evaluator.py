@@ -38,7 +38,7 @@ def test_increase_advice_never_steps_backwards():
 def test_message_fills_signals_and_marks_missing():
     finding = _of003({"acc_gap_end": 0.15, "train_acc_end": 0.99, "val_acc_end": 0.84}, {})
     assert finding.status == "fired"
-    assert "15.0% above validation accuracy" in finding.message and "99.0% vs 84.0%" in " ".join(finding.message.split())
+    assert "15.0 points above validation accuracy" in finding.message and "99.0% vs 84.0%" in " ".join(finding.message.split())
     assert "changed by ?" in finding.message  # acc_gap_growth missing
 
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from regadvisor.render import github, junit, markdown, sarif, terminal
+from regadvisor import api
+from regadvisor.config import Settings
+from regadvisor.render import formats, github, junit, markdown, sarif, terminal
 from regadvisor.render import json as render_json
 from regadvisor.render.compare import render as compare
-from tests.render.conftest import HF, LIGHTNING, make_report
+from tests.render.conftest import HF, LIGHTNING, LOG_RULES, PINNED_TOOL, make_report
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("REGADVISOR_UPDATE_GOLDEN") == "1"
@@ -50,11 +52,8 @@ def reports():
     return cache
 
 
-@pytest.mark.parametrize("ext", sorted(FORMATS))
-@pytest.mark.parametrize("case", sorted(CASES))
-def test_matches_golden_file(case, ext, reports):
-    text = FORMATS[ext](reports[case])
-    path = GOLDEN / f"{case}.{ext}"
+def _matches_golden(name: str, text: str) -> None:
+    path = GOLDEN / name
     old = path.read_text(encoding="utf-8") if path.exists() else None
     if UPDATE and text != old:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,6 +61,20 @@ def test_matches_golden_file(case, ext, reports):
         pytest.fail(f"rewrote {path.name}: read the diff, then run the tests without REGADVISOR_UPDATE_GOLDEN")
     assert old is not None, f"missing golden file {path.name}: run with REGADVISOR_UPDATE_GOLDEN=1"
     assert text == old, f"{path.name} differs; if intended, rerun with REGADVISOR_UPDATE_GOLDEN=1"
+
+
+@pytest.mark.parametrize("ext", sorted(FORMATS))
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_matches_golden_file(case, ext, reports):
+    _matches_golden(f"{case}.{ext}", FORMATS[ext](reports[case]))
+
+
+def test_check_terminal_summary_matches_golden_file():
+    outcome = api.check([HF], select_rules=LOG_RULES, settings=Settings(), require=True,
+                        gates={"max-val-loss-rise": 0.5, "max-acc-gap": 0.05, "no-divergence": True})
+    for report in outcome.reports:
+        report.tool = dict(PINNED_TOOL)
+    _matches_golden("hf-check.terminal.txt", formats.render(outcome, "terminal", width=80, gate_summary=True))
 
 
 def test_golden_outputs_do_not_mention_the_checkout_path():

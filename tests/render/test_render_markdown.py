@@ -33,7 +33,7 @@ def cells(row: str) -> int:
 def test_overfitting_report_sections(hf_report):
     text = markdown.render(hf_report)
     assert "**Verdict: OVERFITTING** (confidence high)" in text
-    assert "| best `val_loss` | 1.114 at epoch 1 (step 401) |" in text
+    assert "| best val\\_loss | 1.114 at epoch 1 (step 401) |" in text
     assert "| end vs best | +128.9% vs best (noise ±10.7%) |" in text
     findings = table_rows(text, "| rule | severity |")
     assert [r.split("|")[1].strip() for r in findings] == ["`OF002`", "`ES001`", "`OF001`"]

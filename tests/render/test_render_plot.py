@@ -128,3 +128,22 @@ def test_missing_matplotlib_is_a_config_error_naming_the_extra(hf_report, monkey
     with pytest.raises(ConfigError) as info:
         plot.render(copy.deepcopy(hf_report))
     assert "pip install 'regadvisor[plot]'" in str(info.value)
+
+
+def test_no_legend_or_label_covers_the_plotted_curves(hf_report, lightning_report, monkeypatch):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **kw: (drawn.append(fig), save(fig, *a, **kw))[1])
+    for report in (hf_report, lightning_report):
+        plot.render(report)
+    for fig in drawn:
+        renderer = FigureCanvasAgg(fig).get_renderer()
+        for ax in fig.axes:
+            assert not ax.texts, "a note on the axes can cover the curves"
+            legend = ax.get_legend().get_window_extent(renderer)
+            assert not legend.overlaps(ax.get_window_extent(renderer))
+    best = [t.get_text() for t in drawn[0].axes[0].get_legend().get_texts() if t.get_text().startswith("best")]
+    assert best == ["best val_loss 1.114\nat epoch 1 (step 401)"]
