@@ -97,8 +97,11 @@ def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool =
             "message": kind.message, "evidence": _EVIDENCE, "tests": [],
         }
         if name == "no-divergence":
-            # Diverged means NaN/inf anywhere, or a loss that blew up to 3× its low (DV002's threshold).
-            spec["when"] = {"any": [spec["when"], {"signal": "train_loss_explosion", "op": "ge", "value": 3.0}]}
+            # Diverged means NaN/inf anywhere, or a loss that blew up to 3× its low and gave back
+            # half of what it had learned (DV002's thresholds).
+            spec["when"] = {"any": [spec["when"], {"all": [
+                {"signal": "train_loss_explosion", "op": "ge", "value": 3.0},
+                {"signal": "train_loss_progress_lost", "op": "ge", "value": 0.5}]}]}
         rules.append(Rule(kind.id, name, Path(source), spec))
         if name in require:
             required.add(kind.id)

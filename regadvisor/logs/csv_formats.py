@@ -112,13 +112,19 @@ def _fastai_plan(header: list[str], options: ReadOptions) -> _Plan:
     return plan
 
 
+# YOLOv10 trains two heads and logs each one's parts: ``box_om`` (one-to-many, the training
+# head) and ``box_oo`` (one-to-one, the NMS-free head it deploys) (Wang et al. 2024, YOLOv10,
+# arXiv:2405.14458, §3.1). The one-to-one head is the model that is used, so it is judged.
+_YOLO_PART_SUFFIXES = ("_loss", "_oo")
+
+
 def _yolo_plan(header: list[str], options: ReadOptions) -> _Plan:
     """Ultralytics logs box, class and DFL (and seg/pose) losses separately; their sum is the
     objective it minimises, so it becomes ``train/loss`` and ``val/loss``; the parts are kept."""
     plan = _generic_plan(header, options)
     for split in ("train", "val"):
         parts = [i for i, name, _ in plan.metrics
-                 if _key(name).startswith(f"{split}/") and _key(name).endswith("_loss")]
+                 if _key(name).startswith(f"{split}/") and _key(name).endswith(_YOLO_PART_SUFFIXES)]
         if parts:
             plan.sums.append((f"{split}/loss", parts))
     return plan
@@ -359,7 +365,8 @@ def _sniff_fastai(path: Path, head: bytes) -> float:
 
 def _sniff_yolo(path: Path, head: bytes) -> float:
     keys = _keys(head)
-    if not keys or "epoch" not in keys or not any(k.startswith("train/") and k.endswith("_loss") for k in keys):
+    if not keys or "epoch" not in keys or not any(k.startswith("train/") and k.endswith(_YOLO_PART_SUFFIXES)
+                                                  for k in keys):
         return 0.0
     return 0.95 if path.name == "results.csv" else 0.85
 

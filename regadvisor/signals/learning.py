@@ -7,8 +7,10 @@ predicts the uniform distribution over K classes has cross-entropy ln K and accu
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any
 
+from . import _stats
 from .curves import as_fraction
 from .registry import SignalContext, provides
 
@@ -18,10 +20,27 @@ def _num_classes(facts: dict[str, Any]) -> int | None:
     return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) and k >= 2 else None
 
 
+def _change_z(values: list[float], tenth: int) -> float | None:
+    """(mean(last tenth) − mean(first tenth)) / (σ·√(2/n)), σ the curve's point-to-point noise
+    (:func:`_stats.noise_sigma`); capped at ±1e6 for noiseless curves."""
+    sigma = _stats.noise_sigma(_stats.bucket_means(values, 2000))
+    if sigma is None:
+        return None
+    delta = statistics.fmean(values[-tenth:]) - statistics.fmean(values[:tenth])
+    se = sigma * math.sqrt(2 / tenth)
+    if se == 0:
+        return 0.0 if delta == 0 else math.copysign(1e6, delta)
+    return max(-1e6, min(1e6, delta / se))
+
+
 @provides({
     "train_points": "Finite training-loss points logged.",
     "train_loss_rel_change": "Relative change of the training loss from the first to the last 10% of the run "
                              "(means of each); −0.5 = halved, ~0 = flat.",
+    "train_loss_change_z": "That change in standard errors of the difference of the two means, the noise σ "
+                           "taken from second differences of the whole curve (so the trend inside a tenth is not "
+                           "counted as noise): a flat curve is one whose change is within its noise, whatever its "
+                           "size. None below 8 points.",
     "num_classes": "Number of classes, from the hyperparameters or the probe.",
     "chance_loss": "Cross-entropy of a uniform guess, ln K (needs num_classes).",
     "train_loss_over_chance": "Final training loss over chance_loss: near 1 means it learned nothing.",
@@ -46,6 +65,7 @@ def learning_signals(ctx: SignalContext) -> dict[str, Any]:
             end = sum(values[-tenth:]) / tenth
             if start > 0:
                 out["train_loss_rel_change"] = (end - start) / start
+            out["train_loss_change_z"] = _change_z(values, tenth)
             if k:
                 out["train_loss_over_chance"] = end / math.log(k)
     val_acc = run.get("val_acc")

@@ -50,8 +50,12 @@ def count_spikes(values: list[float]) -> tuple[int, float]:
 @provides({
     "nonfinite_loss_count": "NaN or infinite values in the training and validation loss.",
     "first_nonfinite_step": "Step (or index) of the first NaN/inf loss.",
-    "train_loss_explosion": "Training loss at the end over its lowest value, both smoothed over ~5% of the "
-                            "run; ≫ 1 means the run blew up after it had been learning.",
+    "train_loss_explosion": "Training loss at the end (smoothed over ~5% of the run, at least 3 points) over its "
+                            "lowest logged value; ≫ 1 means the run blew up after it had been learning. The low is "
+                            "not smoothed: averaging a three-point jump into its neighbours hid divergences.",
+    "train_loss_progress_lost": "How much of the drop from the start to the lowest loss the end gave back: "
+                                "(end − low) / (start − low); 1 = back where it started. Tells a blow-up from a "
+                                "near-zero loss that wobbles (0.0003 → 0.002 is ×7 yet loses nothing).",
     "loss_spike_count": "Training-loss spikes (see module docstring).",
     "loss_spike_max_ratio": "Largest spike over its neighbourhood's mean.",
     "grad_norm_median": "Median logged global gradient norm.",
@@ -59,9 +63,12 @@ def count_spikes(values: list[float]) -> tuple[int, float]:
     "grad_norm_max": "Largest logged gradient norm.",
     "grad_norm_spike_ratio": "Largest over median gradient norm; above ~10 the update size is dominated by rare "
                              "batches, which clipping at 1.0 tames (Pascanu et al. 2013, ICML).",
-    "grad_norm_nonfinite": "NaN/inf gradient norms logged.",
+    "grad_norm_nonfinite": "NaN/inf gradient norms logged: an fp16 overflow or a diverging step (the HF "
+                           "Trainer logs them as NaN/inf; mixed-precision scalers skip such steps).",
     "learning_rate_peak": "The largest logged learning rate (the configured one, before any decay schedule), "
                           "else the learning rate from the hyperparameters.",
+    "learning_rate_all_zero": "True when a learning rate was logged and every logged value is 0: the optimizer "
+                              "never moved the weights.",
     "suggested_lr_lower": "One tenth of the peak learning rate: the usual first step after divergence.",
 })
 def stability_signals(ctx: SignalContext) -> dict[str, Any]:
@@ -83,9 +90,14 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
     if train is not None:
         values = [v for v in train.values if math.isfinite(v)]
         if len(values) >= 10:
-            smooth = _stats.running_mean(_stats.bucket_means(values, 400), 21)
-            low = min(smooth)
-            out["train_loss_explosion"] = smooth[-1] / low if low > 0 else None
+            buckets = _stats.bucket_means(values, 400)
+            # ~5% of the run: a fixed 21-point window over a 60-point log averaged a three-point
+            # jump from 1.4 to 37 into its neighbours and hid the divergence.
+            window = max(3, len(buckets) // 20) | 1
+            smooth = _stats.running_mean(buckets, window)
+            low, start, end = min(values), smooth[0], smooth[-1]
+            out["train_loss_explosion"] = end / low if low > 0 else None
+            out["train_loss_progress_lost"] = (end - low) / (start - low) if start > low else math.inf
             out["loss_spike_count"], out["loss_spike_max_ratio"] = count_spikes(values)
     grad = run.get("grad_norm")
     if grad is not None:
@@ -102,6 +114,7 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
     if lr is not None:
         finite = [v for v in lr.values if math.isfinite(v)]
         peak = max(finite) if finite else None
+        out["learning_rate_all_zero"] = bool(finite) and peak <= 0
     fact = run.facts.get("learning_rate")
     if peak is None and isinstance(fact, (int, float)) and not isinstance(fact, bool):
         peak = float(fact)

@@ -146,7 +146,7 @@ def test_quoted_glob_diagnoses_every_match(cli):
     pattern = str(REAL_LOGS / "text" / "modded_nanogpt_*")
     result = cli("diagnose", pattern, "--format", "json")
     reports = json.loads(result.stdout)
-    assert result.returncode == 0 and len(reports) == 2
+    assert result.returncode == 0 and len(reports) == 4
     assert {r["verdict"] for r in reports} == {"healthy"}
     assert cli("diagnose", str(REAL_LOGS / "nothing_*.csv")).returncode == 2
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import json
 import shutil
 from pathlib import Path
@@ -47,16 +49,21 @@ def test_folder_with_one_run_is_read_as_that_run():
 
 
 def test_folder_with_several_runs_lists_them():
-    with pytest.raises(LogReadError, match="holds 5 runs") as err:
+    with pytest.raises(LogReadError, match=r"holds \d{3} runs") as err:
         read_log(REAL)
-    assert "lightning/mnist_cnn_metrics.csv" in str(err.value)
+    assert "hf/mt5_azerbaijani_news/trainer_state.json" in str(err.value)  # the first ten are shown
 
 
 def test_find_runs_in_the_real_fixtures():
     runs = [p.relative_to(REAL).as_posix() for p in find_runs(REAL)]
-    assert runs == ["hf/trainer_state_multi_eval.json", "lightning/mnist_cnn_metrics.csv",
-                    "tensorboard/mnist_cnn_version_0", "text/modded_nanogpt_adamw.log",
-                    "text/modded_nanogpt_muon.txt"]
+    with open(REAL / "labels.csv", newline="", encoding="utf-8") as f:
+        labelled = {row["run"] for row in csv.DictReader(f)}
+    assert runs == sorted(runs)
+    # The MLflow store lists its run; a two-epoch log and a crash trace are too thin to count as
+    # runs in a folder search (they are still read when passed by name).
+    assert set(runs) - labelled == {"mlflow/deepcnn_classifier/0/cb0096518b0e4c66a94428555f05420b"}
+    assert labelled - set(runs) == {"mlflow/deepcnn_classifier", "text/homl_housing_custom_loss_2ep.txt",
+                                    "text/trainproof_fish_lightning_train.log"}
 
 
 def test_find_runs_of_a_file_is_the_file():

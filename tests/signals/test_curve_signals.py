@@ -88,8 +88,8 @@ def test_accuracy_gap_table_is_refined_by_growth():
     widening = [a - 0.03 - 0.0025 * i for i, a in enumerate(train_acc)]  # 3 → 7.75 points
     widening[-1] = widening[-2] - 0.001  # validation accuracy just stalled
     report = analyze(_run(_train_curve(n), val, val_acc=widening, train_acc=train_acc), RULES)
-    assert report.verdict == "overfitting"
-    assert "OF004" in {f.rule_id for f in report.fired()}
+    assert "OF004" in {f.rule_id for f in report.fired()}  # advice for the widening gap ...
+    assert report.verdict == "healthy"  # ... but validation loss still improves: not overfitting yet
 
 
 def test_underfitting_recommends_less_regularization():
