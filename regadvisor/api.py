@@ -18,7 +18,7 @@ from .engine import evaluator
 from .engine.loader import Rule, RuleSet, apply_overrides, load_rules, select
 from .errors import ConfigError, LogReadError
 from .gates import compile_gates, enforce_required
-from .model import Outcome, Report, Run
+from .model import Note, Outcome, Report, Run
 from .signals.registry import SignalContext, SignalSpec, specs
 
 if TYPE_CHECKING:
@@ -266,15 +266,11 @@ def probe(
     result = run_probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
                        seed=seed, knobs=knobs, progress=progress)
     report = analyze(result.run, ruleset)
-    how = f"{result.steps} steps, {result.epochs:.2f} epochs, {result.seconds:.1f} s on {result.device}"
-    if result.interrupted:
-        report.notes.append(f"interrupted after {how}: this is a partial report")
-    else:
-        report.notes.append(f"probe ran {how} (stopped by {result.stop_reason} budget)"
-                            if result.stop_reason in ("steps", "epochs", "seconds")
-                            else f"probe ran {how}; stopped: {result.stop_reason}")
+    training = {"steps": result.steps, "epochs": result.epochs, "seconds": result.seconds, "device": result.device,
+                "stopped_by": result.stop_reason}
+    report.notes.append(Note("probe-interrupted" if result.interrupted else "probe-ran", values=training))
     if verify and result.interrupted:
-        report.notes.append("not verified: the probe was interrupted")
+        report.notes.append(Note("verify-skipped", values={"reason": "the probe was interrupted"}))
     elif verify:
         from .probe.verify import verify as verify_report
         from .probe.verify_export import export as export_space
@@ -283,5 +279,5 @@ def probe(
                                 seeds=verify_seeds, seed=seed, device=device, knobs=knobs, progress=verify_progress)
         if export is not None:
             written = export_space(checked, export[0], export[1])
-            report.notes.append(f"search space for further tuning written to {written}")
+            report.notes.append(Note("search-space-written", values={"path": str(written)}))
     return report

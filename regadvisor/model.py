@@ -215,6 +215,42 @@ class Finding:
 
 
 @dataclass
+class Note:
+    """Something a report says beside its findings, as data: renderers write the words
+    (:func:`regadvisor.render.notes.note_text`), JSON keeps the data.
+
+    ``kind`` says what happened, ``knob`` the setting it is about (when it is about one) and
+    ``values`` the numbers and names the words need. The kinds and their values:
+
+    - ``probe-ran`` / ``probe-interrupted``: ``steps``, ``epochs`` (float), ``seconds``,
+      ``device``, ``stopped_by`` (``steps``, ``epochs``, ``seconds``, ``early-stopping``,
+      ``diverged`` or ``interrupted``)
+    - ``verify-skipped``: ``reason``
+    - ``search-space-written``: ``path``
+    - ``verified``: ``trials``, ``epochs`` or ``steps`` (trial length), ``seconds``, ``metric``
+    - ``nothing-to-verify``: none
+    - ``not-verified`` (``knob``): ``reason``
+    - ``not-recommended`` (``knob``) and ``together``: ``changes`` (knob → value tried),
+      ``current`` (knob → setting before), ``effect`` (``difference``, ``uncertainty``,
+      ``metric``, ``trials``, optional ``simulated``), ``abandoned`` (why trials stopped early,
+      or ``None``); ``together`` also ``best`` (the best single knob) and ``kept`` (bool)
+    - ``together-not-measured``: ``best``
+    - ``text``: ``text``, a sentence of its own (:meth:`text`), for what has no kind yet
+    """
+
+    kind: str
+    knob: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def text(cls, sentence: str) -> "Note":
+        return cls("text", values={"text": sentence})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "knob": self.knob, "values": dict(self.values)}
+
+
+@dataclass
 class Report:
     """What one analysis concluded; renderers turn it into text, never the other way round."""
 
@@ -226,7 +262,7 @@ class Report:
     verdict: str
     verdict_confidence: str
     tool: dict[str, str]
-    notes: list[str] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
 
     def fired(self, at_least: str = "info") -> list[Finding]:
         """Fired findings whose severity is at or above ``at_least``."""

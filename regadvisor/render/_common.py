@@ -110,3 +110,13 @@ def sorted_fired(findings: list[Any]) -> list[Any]:
     """Fired findings, most severe first, then by rule id (the terminal report's order)."""
     fired = [f for f in findings if f.status == "fired"]
     return sorted(fired, key=lambda f: (SEVERITY_ORDER.get(f.severity, 3), f.rule_id))
+
+
+def run_labels(reports: list[Report]) -> list[str]:
+    """Each run's name, or its source relative to the folder all the sources share."""
+    sources = [r.source for r in reports]
+    try:
+        base = os.path.commonpath([os.path.dirname(s) for s in sources]) if len(sources) > 1 else ""
+    except ValueError:  # absolute and relative paths mixed
+        base = ""
+    return [r.run.name or (os.path.relpath(r.source, base) if base else r.source) for r in reports]

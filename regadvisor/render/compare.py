@@ -7,7 +7,6 @@ each run's recommended settings follow the table, one line a run, wrapped betwee
 from __future__ import annotations
 
 import io
-import os
 
 from rich import box
 from rich.console import Console, Group
@@ -15,18 +14,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import Report
-from ._common import changes, fmt, gap_text
+from ._common import changes, fmt, gap_text, run_labels
 from .terminal import VERDICT_STYLE
-
-
-def run_labels(reports: list[Report]) -> list[str]:
-    """Each run's name, or its source relative to the folder all the sources share."""
-    sources = [r.source for r in reports]
-    try:
-        base = os.path.commonpath([os.path.dirname(s) for s in sources]) if len(sources) > 1 else ""
-    except ValueError:  # absolute and relative paths mixed
-        base = ""
-    return [r.run.name or (os.path.relpath(r.source, base) if base else r.source) for r in reports]
 
 
 def render(reports: list[Report], *, color: bool = False, width: int = 80) -> str:

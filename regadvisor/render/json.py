@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..model import Report
+from .notes import note_data, note_text
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
@@ -41,7 +42,8 @@ def report_to_dict(report: Report) -> dict[str, Any]:
         "signals": report.signals,
         "findings": [f.to_dict() for f in report.findings],
         "recommendations": [r.to_dict() for r in report.recommendations],
-        "notes": list(report.notes),
+        "notes": [note_text(n) for n in report.notes],
+        "structured_notes": [note_data(n) for n in report.notes],
     })
 
 

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from ..model import Recommendation, Report
-from ._common import changes, fmt, gap_text, relative_source, sorted_fired, summary_rows
-from .compare import run_labels
+from ._common import changes, fmt, gap_text, relative_source, run_labels, sorted_fired, summary_rows
+from .notes import note_text
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
@@ -132,7 +132,7 @@ def _section(report: Report, level: int) -> list[str]:
     lines += _table(["measure", "value"], _key_numbers(report))
     lines += ["", f"{h}# Findings", ""] + _findings(report)
     lines += ["", f"{h}# Recommendations", ""] + _recommendations(report)
-    notes = report.run.warnings + report.notes
+    notes = report.run.warnings + [note_text(n) for n in report.notes]
     if notes:
         lines += ["", f"{h}# Notes", ""] + [f"- {escape(n)}" for n in notes]
     tool = report.tool

@@ -21,6 +21,7 @@ from rich.text import Text
 from ..model import Report
 from ..signals.curves import as_fraction
 from ._common import fmt, summary_rows
+from .notes import note_text
 from .sparkline import marker_line, sparkline
 
 VERDICT_STYLE = {
@@ -185,7 +186,7 @@ def render(report: Report, *, color: bool = False, width: int = 80) -> str:
                            "`regadvisor probe --verify` measures them.", style="dim"))
     if not report.recommendations and report.verdict == "healthy":
         console.print(Text("No change recommended: nothing in this run calls for more or less regularization.", style="green"))
-    for warning in report.run.warnings + report.notes:
+    for warning in report.run.warnings + [note_text(n) for n in report.notes]:
         console.print(Text(f"note: {warning}", style="dim"))
     console.print(_tally(report))
     return buffer.getvalue()

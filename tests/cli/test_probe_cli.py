@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
+
+from regadvisor.render.json import SCHEMA_PATH
 from tests.conftest import ROOT
 
 
@@ -15,7 +18,10 @@ def test_probe_reports_overfitting_mlp_as_json(cli):
     assert report["verdict"] == "overfitting"
     knobs = {r["knob"]: r for r in report["recommendations"]}
     assert knobs["dropout"]["current"] == 0 and knobs["dropout"]["value"] > 0
-    assert any("probe ran" in note for note in report["notes"])
+    assert any(note.startswith("probe ran 96 steps (6 epochs) in ") for note in report["notes"])
+    ran = next(n for n in report["structured_notes"] if n["kind"] == "probe-ran")
+    assert ran["values"]["steps"] == 96 and ran["values"]["stopped_by"] == "epochs"
+    jsonschema.validate(report, json.loads(SCHEMA_PATH.read_text()))
 
 
 def test_script_that_raises_shows_its_own_line_and_exits_2(cli, tmp_path):

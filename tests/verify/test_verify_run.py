@@ -19,6 +19,7 @@ from regadvisor.model import Recommendation
 from regadvisor.probe import runner
 from regadvisor.probe.verify import verify
 from regadvisor.render import json as render_json
+from regadvisor.render.notes import note_text
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "examples" / "models"
@@ -64,7 +65,7 @@ def test_overfitting_mlp_accounts_for_every_trial(overfit):
     trained = sum(e.trials for e in result.effects if not e.simulated)
     combo = result.combination.trials if result.combination else 0
     assert result.trials == len(result.baseline) + trained + combo
-    assert report.notes[-1] != "" and any(n.startswith("verified: ") for n in report.notes)
+    assert report.notes[-1] != "" and any(n.startswith("verified: ") for n in map(note_text, report.notes))
 
 
 def test_healthy_model_is_not_talked_into_the_blind_table():
@@ -83,7 +84,7 @@ def test_healthy_model_is_not_talked_into_the_blind_table():
     removed = {"dropout", "weight_decay"} - {r.knob for r in report.recommendations}
     for knob in removed:
         assert any(n.startswith(knob) and n.endswith("not recommended") or n.startswith(f"{knob}: not verified")
-                   for n in report.notes), report.notes
+                   for n in map(note_text, report.notes)), report.notes
 
 
 def test_knobs_the_probe_cannot_apply_stay_unverified(tmp_path):
@@ -143,7 +144,8 @@ def test_small_transformer_early_stopping_beats_the_rule_of_thumb():
     assert dropout.knob == "dropout" and dropout.verified["trials"] == 6
     assert stop.verified["difference"] > dropout.verified["difference"]
     assert result.seeds == [0, 1, 2, 3, 4, 5] and not result.combination_kept
-    assert any(n.startswith("together (") and n.endswith("start with early_stopping_patience") for n in report.notes)
+    assert any(n.startswith("together (") and n.endswith("start with early_stopping_patience")
+               for n in map(note_text, report.notes))
     _assert_only_helpful(report)
 
 

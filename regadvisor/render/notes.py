@@ -1,0 +1,113 @@
+"""The words for a report's notes (:class:`regadvisor.model.Note`): one sentence per kind.
+
+Every format that shows notes (terminal, Markdown, the JSON ``notes`` strings) takes its words
+from :func:`note_text`, so a note reads the same everywhere; JSON also keeps the note's data
+(``structured_notes``) for programs.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+from ..model import Note
+from ._common import plural
+
+STOPPED_BY = {
+    "steps": "stopped by the steps budget", "epochs": "stopped by the epochs budget",
+    "seconds": "stopped by the seconds budget (how far that gets depends on the machine; "
+               "--steps or --epochs make a probe reproducible)",
+    "early-stopping": "stopped early: validation stopped improving", "diverged": "stopped: the loss diverged",
+    "interrupted": "interrupted",
+}
+
+
+def _num(value: Any) -> str:
+    """Settings as a person writes them: 0.3, 1e-05, True → true."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def _epochs(epochs: float) -> str:
+    """``6 epochs``, ``0.35 epochs``, ``under 0.01 epochs`` (never ``0.00 epochs``)."""
+    if 0 < epochs < 0.005:
+        return "under 0.01 epochs"
+    rounded = round(epochs, 2)
+    return plural(int(rounded), "epoch") if float(rounded).is_integer() else f"{rounded:g} epochs"
+
+
+def _training(v: dict[str, Any]) -> str:
+    return (f"{plural(int(v['steps']), 'step')} ({_epochs(float(v['epochs']))}) in {float(v['seconds']):.1f} s "
+            f"on {v['device']}")
+
+
+def _effect(e: dict[str, Any]) -> str:
+    """``+4.1 ± 1.2 points val acc over 3 seeds`` / ``−0.031 ± 0.02 val_loss over 3 seeds``."""
+    if not math.isfinite(e["difference"]):
+        return "training diverged"
+    if e["metric"] == "val_acc points":
+        text = f"{e['difference']:+.1f} ± {e['uncertainty']:.1f} points val acc"
+    else:
+        text = f"{e['difference']:+.2g} ± {e['uncertainty']:.2g} {e['metric']}"
+    text = text.replace("-", "−", 1) + f" over {plural(int(e['trials']), 'seed')}"
+    return text + (" (simulated on the baseline curves)" if e.get("simulated") else "")
+
+
+def _changes(v: dict[str, Any]) -> str:
+    current = v.get("current", {})
+    return " + ".join(f"{k} {_num(current.get(k))} → {_num(x)}" for k, x in v["changes"].items())
+
+
+def _not_recommended(note: Note) -> str:
+    v = note.values
+    tail = f" (stopped early: {v['abandoned']})" if v.get("abandoned") else ""
+    return f"{_changes(v)}: {_effect(v['effect'])}{tail}: not recommended"
+
+
+def _together(note: Note) -> str:
+    v = note.values
+    verdict = ("kept: apply them together" if v["kept"] else
+               f"not better than {v['best']} alone beyond noise: start with {v['best']}")
+    return f"together ({_changes(v)}) vs {v['best']} alone: {_effect(v['effect'])}: {verdict}"
+
+
+def _verified(note: Note) -> str:
+    v = note.values
+    length = plural(int(v["epochs"]), "epoch") if v.get("epochs") else plural(int(v["steps"]), "step")
+    return (f"verified: {v['trials']} trials of {length} in {float(v['seconds']):.0f} s, paired by seed "
+            f"(same initial weights and data order), metric {v['metric']}, 95% t-intervals")
+
+
+WORDS: dict[str, Callable[[Note], str]] = {
+    "probe-ran": lambda n: f"probe ran {_training(n.values)}, {STOPPED_BY.get(n.values['stopped_by'], n.values['stopped_by'])}",
+    "probe-interrupted": lambda n: f"interrupted after {_training(n.values)}: this is a partial report",
+    "verify-skipped": lambda n: f"not verified: {n.values['reason']}",
+    "search-space-written": lambda n: f"search space for further tuning written to {n.values['path']}",
+    "verified": _verified,
+    "nothing-to-verify": lambda n: "verify: nothing to measure (no recommendation the probe can apply)",
+    "not-verified": lambda n: f"{n.knob}: not verified ({n.values['reason']})",
+    "not-recommended": _not_recommended,
+    "together": _together,
+    "together-not-measured": lambda n: (f"together: not measured within the budget; each change helps alone: "
+                                        f"start with {n.values['best']}"),
+    "text": lambda n: str(n.values["text"]),
+}
+
+
+def note_text(note: Note | str) -> str:
+    """The sentence for ``note``. A plain string is passed through: ``probe --verify`` still
+    writes its notes as sentences until it emits :class:`~regadvisor.model.Note` kinds."""
+    if isinstance(note, str):
+        return note
+    words = WORDS.get(note.kind)
+    return words(note) if words else f"{note.kind}: {note.knob or ''} {note.values}".replace("  ", " ")
+
+
+def note_data(note: Note | str) -> dict[str, Any]:
+    """The note as JSON data (a plain string becomes a ``text`` note)."""
+    return (Note.text(note) if isinstance(note, str) else note).to_dict()
