@@ -287,8 +287,7 @@ def probe(
 
     def body() -> int:
         from . import api
-        from .render.progress import probe_progress
-        from .render.verify_progress import verify_progress
+        from .render.progress import probe_progress, verify_progress
 
         chosen, threshold = _format(fmt), _fail_on(fail_on)
         settings = api.load_settings(config)
