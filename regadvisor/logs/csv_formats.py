@@ -360,7 +360,10 @@ def _sniff_fastai(path: Path, head: bytes) -> float:
     if parsed is None:
         return 0.0
     keys = [_key(c) for c in parsed[0]]
-    return 0.9 if keys[0] == "epoch" and "train_loss" in keys and "valid_loss" in keys else 0.0
+    # fastai's Recorder ends every row with the epoch's wall time; without that column the same
+    # names are just as likely a pandas DataFrame.to_csv(index=False), left to the generic reader
+    fastai = keys[0] == "epoch" and "train_loss" in keys and "valid_loss" in keys and keys[-1] == "time"
+    return 0.9 if fastai else 0.0
 
 
 def _sniff_yolo(path: Path, head: bytes) -> float:
