@@ -20,6 +20,7 @@ import inspect
 import linecache
 import os
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,17 +51,54 @@ class ProbeScript:
         return self.path.name
 
     def call(self, fn: Callable[..., Any], *args: Any, what: str | None = None, **kwargs: Any) -> Any:
-        """Call one of the user's functions, turning any exception into a :class:`ScriptError`."""
+        """Call one of the user's functions, turning any exception into a :class:`ScriptError`.
+
+        ``sys.exit()`` inside one is an error too: left alone, ``sys.exit(0)`` in
+        ``build_model`` would end regadvisor with exit code 0 and no report, a silent pass in CI.
+        """
         try:
-            return fn(*args, **kwargs)
-        except (KeyboardInterrupt, SystemExit, ScriptError):
+            with _threads_as_daemons():
+                return fn(*args, **kwargs)
+        except (KeyboardInterrupt, ScriptError):
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise script_error(self.path, exc, what or getattr(fn, "__name__", "script code")) from exc
 
 
+@contextlib.contextmanager
+def _threads_as_daemons() -> Iterator[None]:
+    """Threads the script starts while the block runs are daemon threads.
+
+    Python waits for every non-daemon thread before it exits, so a script that starts one (a
+    prefetcher, a logger, ``Thread(target=time.sleep, args=(25,))``) held regadvisor's exit by
+    as long as the thread ran, after the report was written. ``Thread.start`` is wrapped for the
+    duration only (nested blocks leave the outer wrapper in place).
+    """
+    original = threading.Thread.start
+    if getattr(original, "_regadvisor_daemons", False):
+        yield
+        return
+
+    def start(thread: threading.Thread) -> None:
+        if not thread.daemon:
+            thread.daemon = True
+        original(thread)
+
+    start._regadvisor_daemons = True  # type: ignore[attr-defined]
+    threading.Thread.start = start  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        threading.Thread.start = original  # type: ignore[method-assign]
+
+
 def _is_user_frame(filename: str, script: Path) -> bool:
-    """A frame is the user's when it is the script itself or a file beside it (not a venv)."""
+    """A frame is the user's when it is the script itself or a file beside it (not a venv).
+
+    ``<frozen importlib._bootstrap>`` and ``<string>`` are not files: resolved as paths they
+    would land in the working directory, often the script's own folder."""
+    if filename.startswith("<"):
+        return False
     try:
         f = Path(filename).resolve()
     except (OSError, ValueError):
@@ -104,8 +142,13 @@ def user_traceback(exc: BaseException, script: Path) -> list[str]:
 def script_error(script: Path, exc: BaseException, what: str) -> ScriptError:
     """A :class:`ScriptError` for ``exc`` raised while running ``what`` from ``script``."""
     frames = user_traceback(exc, script)
-    head = f"{type(exc).__name__}: {exc}".strip()
     body = "\n".join("  " + line for line in frames) if frames else f"  (raised outside {script.name}: no line of the script is in the traceback)"
+    if isinstance(exc, SystemExit):
+        return ScriptError(f"{what} called sys.exit({exc.code!r})\n{body}", source=script,
+                           hint="a probe script is imported and its functions called: they must return, not exit; "
+                                "keep code that exits (argument parsing, a training run) under "
+                                "`if __name__ == '__main__':`")
+    head = f"{type(exc).__name__}: {exc}".strip()
     return ScriptError(f"{what} raised {head}\n{body}", source=script)
 
 
@@ -141,9 +184,9 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
     :func:`script_importable` so that the script's own sibling imports resolve.
     """
     p = Path(path)
-    if not p.exists():
+    if not os.path.exists(p):  # os.path: a name too long for the file system is not there either
         raise ScriptError("probe script not found", source=p, hint="pass the path to a .py file")
-    if not p.is_file():
+    if not os.path.isfile(p):
         raise ScriptError("probe script is not a file", source=p, hint="pass the path to a .py file")
     p = p.resolve()
     name = _module_name(p)
@@ -153,11 +196,12 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
-    except (KeyboardInterrupt, SystemExit):
+        with _threads_as_daemons():
+            spec.loader.exec_module(module)
+    except KeyboardInterrupt:
         sys.modules.pop(name, None)
         raise
-    except BaseException as exc:
+    except BaseException as exc:  # SystemExit too: sys.exit("msg") at import would exit 1
         sys.modules.pop(name, None)
         raise script_error(p, exc, "importing the script") from exc
     fns: dict[str, Any] = {}

@@ -164,3 +164,54 @@ def test_accepted_kwargs_by_signature():
     assert accepted_kwargs(kwonly, wanted) == ({"normalization": "layernorm"}, {"dropout": 0.3})
     assert accepted_kwargs(var_kw, wanted) == (wanted, {})
     assert accepted_kwargs(positional_only, wanted) == ({}, wanted)
+
+
+# ------------------------------------------------------------ what a hostile script can do (issue 15)
+
+
+def test_sys_exit_zero_in_build_model_is_an_error_not_a_silent_pass(write_script, tiny_data):
+    path = write_script(tiny_data + "import sys\ndef build_model():\n    sys.exit(0)\n")
+    with pytest.raises(ScriptError, match=r"build_model called sys.exit\(0\)") as err:
+        run_probe(path, steps=1, device="cpu")
+    assert "in build_model: sys.exit(0)" in str(err.value) and "__name__" in str(err.value)
+
+
+def test_sys_exit_with_a_message_at_import_is_a_script_error(write_script):
+    path = write_script("import sys\nsys.exit('usage: train.py --lr LR')\n")
+    with pytest.raises(ScriptError, match=r"importing the script called sys.exit\('usage: train.py --lr LR'\)"):
+        load_script(path)
+
+
+def test_sys_exit_through_the_cli_exits_2(write_script, tiny_data, cli):
+    for body in ("import sys\nsys.exit('bad args')\n", tiny_data + "import sys\ndef build_model():\n    sys.exit(0)\n"):
+        result = cli("probe", str(write_script(body)), "--steps", "1", "--device", "cpu")
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) >= 1 and "sys.exit" in result.stderr
+
+
+def test_syntax_error_lists_no_importlib_frames(write_script, monkeypatch):
+    path = write_script("def build_model():\n    return (\n")
+    monkeypatch.chdir(path.parent)  # <frozen importlib._bootstrap> resolved against the cwd lands beside the script
+    with pytest.raises(ScriptError) as err:
+        load_script(path)
+    frames = str(err.value).splitlines()[1:]
+    assert frames and all(line.strip().startswith("script.py:") for line in frames), frames
+
+
+def test_a_non_daemon_thread_started_by_the_script_does_not_hold_the_exit(write_script, tiny_data, tmp_path):
+    import subprocess
+    import time
+
+    path = write_script(tiny_data + """
+import threading, time
+threading.Thread(target=time.sleep, args=(30,)).start()
+def build_model():
+    threading.Thread(target=time.sleep, args=(30,), daemon=False).start()
+    return nn.Sequential(nn.Linear(8, 2))
+""")
+    code = ("import sys; from regadvisor.probe import run_probe; "
+            f"run_probe({str(path)!r}, steps=1, device='cpu'); print('done')")
+    start = time.monotonic()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and "done" in result.stdout, result.stderr
+    assert time.monotonic() - start < 25  # the threads sleep 30 s; waiting for them would take that long
