@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .sanitise import sanitise
+
 
 class UserError(Exception):
     """An input, rule file, config or script that could not be used.
@@ -18,6 +20,7 @@ class UserError(Exception):
     """
 
     exit_code = 2
+    multiline = False  # a ScriptError quotes the user's traceback, one frame a line
 
     def __init__(self, message: str, *, source: str | Path | None = None, hint: str | None = None):
         self.source = str(source) if source is not None else None
@@ -26,9 +29,12 @@ class UserError(Exception):
         super().__init__(self._compose())
 
     def _compose(self) -> str:
-        text = f"{self.source}: {self.detail}" if self.source else self.detail
+        """The message the CLI prints; text that came from a log or a server is escaped here
+        (:func:`~regadvisor.sanitise.sanitise`), so an error line cannot carry terminal codes."""
+        detail = sanitise(self.detail, keep_newlines=self.multiline)
+        text = f"{sanitise(self.source)}: {detail}" if self.source else detail
         if self.hint:
-            text += f" ({self.hint})"
+            text += f" ({sanitise(self.hint)})"
         return text
 
 
@@ -46,3 +52,5 @@ class ConfigError(UserError):
 
 class ScriptError(UserError):
     """A probe script that is missing a required function, fails to import or raises."""
+
+    multiline = True

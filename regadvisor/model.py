@@ -12,6 +12,8 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
+from .sanitise import sanitise, sanitise_value
+
 NAN = float("nan")
 
 Severity = Literal["info", "warning", "error"]
@@ -105,6 +107,20 @@ class Run:
     facts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     name: str | None = None
+
+    def __post_init__(self) -> None:
+        """Sanitise the text a reader (or the probe) hands over: this is where log text enters,
+        so every renderer and error line downstream gets it escaped (see :mod:`regadvisor.sanitise`).
+        Names and facts are few; the values are numbers and are not touched."""
+        self.source = sanitise(str(self.source))
+        self.name = None if self.name is None else sanitise(str(self.name))
+        self.warnings = [sanitise(str(w)) for w in self.warnings]
+        self.facts = sanitise_value(self.facts)
+        if any(sanitise(k) != k for k in self.series):
+            self.series = {sanitise(k): s for k, s in self.series.items()}
+        for s in self.series.values():
+            s.name = sanitise(s.name)
+            s.original_name = None if s.original_name is None else sanitise(s.original_name)
 
     def get(self, name: str) -> Series | None:
         s = self.series.get(name)

@@ -8,23 +8,32 @@ BLOCKS = "▁▂▃▄▅▆▇█"
 
 
 def resample(values: list[float], width: int) -> list[float]:
-    """Bucket means down to ``width`` points (or the values themselves when shorter)."""
+    """Bucket means down to ``width`` points (or the values themselves when shorter).
+
+    Each value is divided by its bucket's size before summing, so finite values never add up to
+    an overflow (two values of 1e308 summed are inf; halved first, their mean is 1e308)."""
     n = len(values)
     if n <= width:
         return list(values)
-    return [sum(values[b * n // width:(b + 1) * n // width]) / ((b + 1) * n // width - b * n // width)
-            for b in range(width)]
+    out = []
+    for b in range(width):
+        bucket = values[b * n // width:(b + 1) * n // width]
+        out.append(sum(v / len(bucket) for v in bucket))
+    return out
 
 
-def sparkline(values: list[float], width: int = 60, lo: float | None = None, hi: float | None = None) -> str:
-    """Block characters scaled between ``lo`` and ``hi`` (default: the curve's own range)."""
-    pts = [v for v in resample([v for v in values if math.isfinite(v)], width)]
+def sparkline(values: list[float], width: int = 60) -> str:
+    """Block characters scaled between the curve's lowest and highest finite value.
+
+    The scale is computed on halved values: a curve spanning -1e308 to 1e308 has a range of
+    inf, which would make every position NaN."""
+    pts = resample([v for v in values if math.isfinite(v)], width)
     if not pts:
         return ""
-    lo = min(pts) if lo is None else lo
-    hi = max(pts) if hi is None else hi
-    span = hi - lo or 1.0
-    return "".join(BLOCKS[min(len(BLOCKS) - 1, max(0, int((v - lo) / span * (len(BLOCKS) - 1) + 0.5)))] for v in pts)
+    lo, hi = min(pts), max(pts)
+    span = hi / 2 - lo / 2 or 1.0
+    top = len(BLOCKS) - 1
+    return "".join(BLOCKS[min(top, max(0, int((v / 2 - lo / 2) / span * top + 0.5)))] for v in pts)
 
 
 def marker_line(index: int, n: int, width: int, mark: str = "▲") -> str:
