@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .files import read_capped
 from .model import FAIL_ON
+from .safe_yaml import MAX_BYTES, load_yaml
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -76,16 +78,11 @@ def _is_yaml(path: Path) -> bool:
 def _table(path: Path) -> Any:
     """The regadvisor table of a config file (``None`` when a pyproject.toml has none)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read: {exc.strerror if isinstance(exc, OSError) else exc}", source=path) from None
+        text = read_capped(path, MAX_BYTES, "a config file", ConfigError).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"cannot read: {exc}", source=path) from None
     if _is_yaml(path):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"invalid YAML: {exc}", source=path) from None
+        data = load_yaml(text, path, ConfigError)
         return {} if data is None else data
     try:
         data = tomllib.loads(text)

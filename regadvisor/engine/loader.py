@@ -10,17 +10,15 @@ evidence key that does not exist, a signal nobody computes, a duplicate id). All
 from __future__ import annotations
 
 import hashlib
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-import yaml
-
 from ..errors import RuleError
+from ..safe_yaml import read_yaml
 from . import schema
-
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def bundled_rules_dir() -> Path:
@@ -116,25 +114,41 @@ def _value_refs(rec: dict[str, Any]) -> list[Any]:
 
 def load_rule_file(path: Path, known_signals: Iterable[str] | None = None) -> Rule:
     """Parse and validate one rule file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RuleError(f"cannot read rule file: {exc}", source=path) from None
-    try:
-        doc = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise RuleError(f"invalid YAML{where}: {problem}", source=path) from None
+    doc = read_yaml(path, RuleError)
     if not isinstance(doc, dict):
         raise RuleError("a rule file must hold one YAML mapping", source=path)
     errors = schema.validate(doc)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise RuleError(errors[0] + more, source=path, hint="see `regadvisor rules check` and rules/README.md")
+    _check_message(doc["message"], path)
     _check_references(doc, path, known_signals)
     return Rule(doc["id"], doc["name"], path, doc)
+
+
+# What a placeholder may ask of str.format: a plain name, !r/!s/!a, and a format spec without
+# nested fields whose width and precision are small (``{x:>300000000}`` would build a 300 MB
+# string; ``{x.__class__}`` reaches attributes no message needs).
+_FIELD = re.compile(r"[A-Za-z_]\w*")
+_SPEC = re.compile(r"(?:[^{}]?[<>=^])?[-+ ]?z?#?0?\d{0,3}[,_]?(?:\.\d{1,2})?[bcdeEfFgGnosxX%]?")
+
+
+def _check_message(template: str, path: Path) -> None:
+    """Refuse a message template that ``str.format`` would fail on, or that asks too much of it."""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template) if name is not None]
+    except ValueError as exc:
+        raise RuleError(f"message: {exc}", source=path, hint="write {{ and }} for literal braces") from None
+    for name, spec, conv in fields:
+        if not _FIELD.fullmatch(name):
+            raise RuleError(f"message: placeholder {{{name}}} must be a signal or param name", source=path,
+                            hint="e.g. {val_loss_gap} or {min_gap:.1%}")
+        if conv not in (None, "r", "s", "a"):
+            raise RuleError(f"message: placeholder {{{name}!{conv}}} has an unknown conversion", source=path,
+                            hint="use !r, !s or !a, or none")
+        if not _SPEC.fullmatch(spec or ""):
+            raise RuleError(f"message: placeholder {{{name}:{spec}}} has an unsupported format", source=path,
+                            hint="a standard format of at most 3 digits of width, e.g. {x:.3g} or {x:>8.1%}")
 
 
 def _check_references(doc: dict[str, Any], path: Path, known_signals: Iterable[str] | None) -> None:
@@ -182,7 +196,7 @@ def load_rules(extra_dirs: Iterable[Path] = (), *, include_bundled: bool = True,
     for folder in dirs:
         if not folder.is_dir():
             raise RuleError("not a folder of rule files", source=folder, hint="pass a folder to --rules")
-        files = sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml"))
+        files = sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and p.is_file())
         if not files and folder != dirs[0]:
             raise RuleError("no rule files (*.yaml) in this folder", source=folder)
         for path in files:

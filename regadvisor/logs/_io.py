@@ -8,6 +8,7 @@ bookkeeping column are here too, so the CSV and JSON readers agree on them.
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,9 +16,17 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import LogReadError
+from ..files import open_regular, read_capped, regular_fd
 
 HEAD_BYTES = 64 * 1024
 """How much of a file sniffing looks at: enough for a header and a few hundred lines."""
+MAX_LINE_BYTES = 4 << 20
+"""The longest line a text log may have. Log lines are at most a few kilobytes (a CSV row of a
+few hundred metrics, a printed dict); a longer one is binary data or a file without line ends,
+and reading it whole would cost several times its size in memory (a 500 MB line: 7.9 GB)."""
+MAX_JSON_BYTES = 128 << 20
+"""The largest JSON dump read whole (a ``trainer_state.json`` of 100,000 logging steps is ~15 MB)."""
+_READ_CHUNK = 1 << 20
 
 # What a column or key named so holds, for the tabular readers (CSV family, JSON, JSONL).
 STEP_NAMES = frozenset({"step", "steps", "global_step", "_step", "trainer/global_step", "trainer_global_step",
@@ -36,13 +45,14 @@ def json_number(value: Any) -> float | None:
 
 
 def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
-    """The first ``size`` bytes of ``path`` (an unreadable path is the user's to fix)."""
-    try:
-        with open(path, "rb") as f:
+    """The first ``size`` bytes of ``path`` (an unreadable path, a FIFO or a device is the
+    user's to fix: see :func:`regadvisor.files.regular_fd`)."""
+    with open_regular(path) as f:
+        try:
             return f.read(size)
-    except OSError as exc:
-        raise LogReadError(f"could not be opened: {exc.strerror or exc}", source=path,
-                           hint="check the path and its permissions") from None
+        except OSError as exc:
+            raise LogReadError(f"could not be read: {exc.strerror or exc}", source=path,
+                               hint="check the path and its permissions") from None
 
 
 def head_text(head: bytes) -> str | None:
@@ -79,11 +89,58 @@ def check_text(path: Path) -> None:
         raise LogReadError("is not UTF-8 text", source=path, hint="re-save it as UTF-8")
 
 
+class _LineBoundedReader(io.RawIOBase):
+    """A file that refuses, as it is read, a line longer than ``MAX_LINE_BYTES``.
+
+    ``TextIOWrapper`` and :mod:`csv` hold a line whole however long it is, so the bound has to
+    be checked below them, where each 1 MiB chunk is scanned for line ends in C. The price,
+    measured on the 1,000,000-row CSV of ``benchmarks/bench_diagnose.py``: 0.04 s of CPU (about
+    8% of ``read_log``), because ``TextIOWrapper`` takes its fast path only over a plain
+    ``FileIO``; a Python generator checking each line, or ``readline(limit)`` per line, costs
+    as much or more.
+    """
+
+    def __init__(self, fd: int, path: Path):
+        super().__init__()
+        self._file = io.FileIO(fd, "rb")
+        self._path = path
+        self._run = 0  # bytes since the last line end
+        self._lines = 0  # line ends (LF) before the current chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+    def readinto(self, buffer) -> int:
+        n = self._file.readinto(buffer)
+        if not n:
+            return n
+        chunk = bytes(memoryview(buffer)[:n])
+        ends = [i for i in (chunk.find(b"\n"), chunk.find(b"\r")) if i >= 0]
+        longest = self._run + (min(ends) if ends else n)  # the line this chunk continues
+        if longest > MAX_LINE_BYTES:
+            raise LogReadError(f"line {self._lines + 1} is longer than {MAX_LINE_BYTES >> 20} MiB, "
+                               "which no training log writes", source=self._path,
+                               hint="pass the log itself; this looks like binary data or a file without line ends")
+        self._run = n - 1 - max(chunk.rfind(b"\n"), chunk.rfind(b"\r")) if ends else longest
+        self._lines += chunk.count(b"\n")
+        return n
+
+
 @contextmanager
-def open_text(path: Path) -> Iterator[TextIO]:
-    """Open ``path`` for streaming as UTF-8 (a BOM is skipped); decoding errors become LogReadError."""
+def open_text(path: Path, errors: str = "strict") -> Iterator[TextIO]:
+    """Open ``path`` for streaming as UTF-8 (a BOM is skipped): a regular file whose lines are
+    at most ``MAX_LINE_BYTES``; decoding errors (unless ``errors`` replaces them) become LogReadError."""
+    raw = _LineBoundedReader(regular_fd(path), path)
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with io.TextIOWrapper(io.BufferedReader(raw, _READ_CHUNK), encoding="utf-8-sig", errors=errors,
+                              newline="") as f:
             yield f
     except UnicodeDecodeError as exc:
         raise LogReadError(f"is not UTF-8 text (found byte {exc.object[exc.start:exc.start + 1]!r})",
@@ -94,10 +151,14 @@ def open_text(path: Path) -> Iterator[TextIO]:
 
 
 def load_json(path: Path) -> Any:
-    """Parse a JSON file, turning every way it can be broken into a LogReadError that says where."""
+    """Parse a JSON file (at most ``MAX_JSON_BYTES``), turning every way it can be broken into a
+    LogReadError that says where."""
     check_text(path)
-    with open_text(path) as f:
-        text = f.read()
+    try:
+        text = read_capped(path, MAX_JSON_BYTES, "a JSON log").decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise LogReadError(f"is not UTF-8 text (found byte {exc.object[exc.start:exc.start + 1]!r})",
+                           source=path, hint="re-save it as UTF-8") from None
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -109,6 +170,8 @@ def load_json(path: Path) -> Any:
     except RecursionError:
         raise LogReadError("is nested too deeply to be a training log", source=path,
                            hint="pass the training log itself") from None
+    except ValueError as exc:  # a number json cannot convert (an integer of more than 4,300 digits)
+        raise LogReadError(f"is not valid JSON ({exc})", source=path, hint="check the file") from None
 
 
 def require_metrics(path: Path | str, names: list[str], metric_map: dict[str, str],

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import LogReadError
+from ..safe_yaml import read_yaml
 
 _FACT_NAMES = {
     "lr": "learning_rate", "learning_rate": "learning_rate", "base_lr": "learning_rate", "lr0": "learning_rate",
@@ -36,13 +37,18 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
 
-def _flatten(raw: Mapping, prefix: str = "") -> list[tuple[str, Any]]:
+_MAX_DEPTH = 16
+"""Settings nest a few levels deep (``model.encoder.dropout``); deeper mappings are not read."""
+
+
+def _flatten(raw: Mapping, prefix: str = "", depth: int = 0) -> list[tuple[str, Any]]:
     """Nested mappings become dotted keys, shallow keys first so that they win name clashes."""
     shallow, deep = [], []
     for key, value in raw.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            deep.extend(_flatten(value, name + "."))
+            if depth < _MAX_DEPTH:
+                deep.extend(_flatten(value, name + ".", depth + 1))
         elif _scalar(value):
             shallow.append((name, value))
     return shallow + deep
@@ -55,7 +61,7 @@ def _coerce(fact: str, value: Any) -> Any:
     if fact in _NUMERIC or fact in _INTEGER:
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             return value
         return int(number) if fact in _INTEGER and number.is_integer() else number
     if fact == "optimizer" and isinstance(value, str):
@@ -97,18 +103,8 @@ def add_facts(facts: dict[str, Any], raw: Mapping, *, keep_raw: bool = True) -> 
 
 
 def read_yaml_facts(path: Path) -> dict[str, Any]:
-    """Load a YAML sidecar such as Lightning's ``hparams.yaml`` (safe_load: it is data, not code).
-
-    yaml is imported here, not at module import: it costs ~40 ms of start-up that a run
-    without a sidecar should not pay.
-    """
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LogReadError(f"could not read the hyperparameters: {exc.__class__.__name__}: {exc}",
-                           source=path, hint="fix or remove the file") from None
+    """Load a YAML sidecar such as Lightning's ``hparams.yaml`` as data (see :mod:`regadvisor.safe_yaml`)."""
+    data = read_yaml(path, LogReadError)
     if data is None:
         return {}
     if not isinstance(data, Mapping):

@@ -14,10 +14,8 @@ reads all three without importing ``mlflow`` (a 100+ MB install with its own pin
   ``params`` and ``experiments``, read with :mod:`sqlite3` through a read-only URI so that a
   live server's database is never locked for writing or modified.
 * **Tracking server** (``mlflow://host:port/<run-id>`` or
-  ``mlflow://host:port/<experiment-name>/<run-name>``): the REST API documented at
-  https://mlflow.org/docs/latest/api_reference/rest-api.html (``runs/get``,
-  ``metrics/get-history`` paged with ``page_token``, ``experiments/get-by-name``,
-  ``runs/search``), called with :mod:`urllib` over plain HTTP.
+  ``mlflow://host:port/<experiment-name>/<run-name>``): its REST API, read by
+  :mod:`regadvisor.logs.mlflow_server`.
 
 Addressing runs. A run folder is read as it is. A folder holding several runs (an experiment,
 an ``mlruns/`` root, or a project folder with ``mlruns/`` or ``mlflow.db`` in it) and a
@@ -33,20 +31,19 @@ next to the global step) is not a curve: it maps each step to its epoch.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 import sys
-import urllib.parse
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import LogReadError
+from ..files import read_capped
 from ..model import Run
+from ..safe_yaml import read_yaml
+from ._io import open_text
 from .facts import add_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register, split_address
 
@@ -56,10 +53,9 @@ _STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"
 _EPOCH_KEY = "epoch"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MLFLOW_TABLES = ("experiments", "metrics", "params", "runs")
-_HTTP_TIMEOUT_S = 15.0
-_HISTORY_PAGE = 10_000
-"""Points per ``metrics/get-history`` page: well under the server's 25,000 default cap, so one
-page of JSON stays around a megabyte however long the run is."""
+_MAX_TEXT_FILE = 64 << 10
+"""A ``params/`` or ``tags/`` file: MLflow caps param values at 6,000 characters and tags at 8,000."""
+_MAX_META = 1 << 20
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -75,8 +71,21 @@ def _metric_value(raw: Any, is_nan: bool = False) -> float:
     return value
 
 
-def _param_value(text: str) -> Any:
+def _text(value: Any) -> str | None:
+    """A stored name or value as text: SQLite hands back what a column holds (TEXT, but also an
+    INTEGER, a BLOB or NULL in a damaged or hand-made store)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+def _param_value(raw: Any) -> Any:
     """MLflow stores every param as a string; give numbers and booleans back their type."""
+    text = _text(raw)
+    if text is None:
+        return None
     for cast in (int, float):
         try:
             return cast(text)
@@ -117,13 +126,9 @@ def _finish(builder: RunBuilder, *, name: str | None, status: str | None, params
 
 def _load_meta(path: Path) -> dict[str, Any]:
     """``meta.yaml`` as a mapping (empty when missing); a broken one is a read error."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         return {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LogReadError(f"cannot read MLflow metadata: {exc.__class__.__name__}: {exc}",
-                           source=path, hint="restore the file from the tracking store") from None
+    data = read_yaml(path, LogReadError, limit=_MAX_META)
     return data if isinstance(data, dict) else {}
 
 
@@ -139,24 +144,21 @@ def _file_points(path: Path, key: str, builder: RunBuilder) -> Iterator[tuple[st
     torn write should not cost the whole curve.
     """
     bad, first_bad = 0, 0
-    try:
-        with path.open("r", encoding="utf-8", errors="replace") as fh:
-            for lineno, line in enumerate(fh, 1):
-                parts = line.split()
-                if not parts:
-                    continue
-                try:
-                    if len(parts) not in (2, 3):
-                        raise ValueError
-                    value = _metric_value(parts[1])
-                    step = float(int(parts[2])) if len(parts) == 3 else None
-                except ValueError:
-                    bad += 1
-                    first_bad = first_bad or lineno
-                    continue
-                yield key, value, step
-    except OSError as exc:
-        raise LogReadError(f"cannot read metric file: {exc.strerror or exc}", source=path) from None
+    with open_text(path, errors="replace") as fh:
+        for lineno, line in enumerate(fh, 1):
+            parts = line.split()
+            if not parts:
+                continue
+            try:
+                if len(parts) not in (2, 3):
+                    raise ValueError
+                value = _metric_value(parts[1])
+                step = float(int(parts[2])) if len(parts) == 3 else None
+            except (ValueError, OverflowError):
+                bad += 1
+                first_bad = first_bad or lineno
+                continue
+            yield key, value, step
     if bad:
         builder.warn(f"{path}: skipped {bad} malformed line(s), first at line {first_bad} "
                      "(expected 'timestamp value step')")
@@ -169,17 +171,20 @@ def _metric_files(run_dir: Path) -> dict[str, Path]:
     return {p.relative_to(metrics_dir).as_posix(): p for p in sorted(metrics_dir.rglob("*")) if p.is_file()}
 
 
-def _read_text_files(folder: Path) -> dict[str, str]:
-    """``params/`` or ``tags/``: one file per key (nested folders for keys with ``/``)."""
+def _read_text_files(folder: Path, builder: RunBuilder) -> dict[str, str]:
+    """``params/`` or ``tags/``: one file per key (nested folders for keys with ``/``); one
+    too large to be MLflow's costs that key, with a warning."""
     if not folder.is_dir():
         return {}
     out = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             try:
-                out[p.relative_to(folder).as_posix()] = p.read_text(encoding="utf-8", errors="replace")
-            except OSError as exc:
-                raise LogReadError(f"cannot read: {exc.strerror or exc}", source=p) from None
+                raw = read_capped(p, _MAX_TEXT_FILE, f"an MLflow {folder.name[:-1]}")
+            except LogReadError as exc:
+                builder.warn(f"{p.relative_to(folder.parent)} ignored: {exc.detail}")
+                continue
+            out[p.relative_to(folder).as_posix()] = raw.decode("utf-8", "replace")
     return out
 
 
@@ -193,12 +198,12 @@ def _read_file_run(run_dir: Path, options: ReadOptions) -> Run:
                   if step is not None}
     for key, path in files.items():
         _add_points(builder, _file_points(path, key, builder), epochs)
-    tags = _read_text_files(run_dir / "tags")
+    tags = _read_text_files(run_dir / "tags", builder)
     name = tags.get("mlflow.runName") or meta.get("run_name") or meta.get("name") or run_dir.name
     if meta.get("lifecycle_stage") == "deleted":
         builder.warn("run is marked deleted in MLflow")
     status = _STATUS.get(meta.get("status")) if isinstance(meta.get("status"), int) else meta.get("status")
-    return _finish(builder, name=str(name), status=status, params=_read_text_files(run_dir / "params"),
+    return _finish(builder, name=str(name), status=status, params=_read_text_files(run_dir / "params", builder),
                    where=str(run_dir))
 
 
@@ -246,9 +251,10 @@ def _connect(db: Path) -> sqlite3.Connection:
 
 def _sqlite_runs(conn: sqlite3.Connection) -> list[tuple[str, str | None, str | None]]:
     """Active runs as (run_uuid, name, status), by experiment then start time."""
-    return conn.execute(
+    rows = conn.execute(
         "SELECT run_uuid, name, status FROM runs WHERE lifecycle_stage != 'deleted' "
-        "ORDER BY experiment_id, start_time, run_uuid").fetchall()
+        "ORDER BY experiment_id, start_time, run_uuid")
+    return [(_text(run_uuid) or "", _text(name), _text(status)) for run_uuid, name, status in rows]
 
 
 def _sqlite_addresses(db: Path) -> list[Path]:
@@ -288,149 +294,14 @@ def _read_sqlite(path: Path, options: ReadOptions) -> Run:
             rows = conn.execute(
                 "SELECT key, value, step, is_nan FROM metrics WHERE run_uuid = ? AND key != ? "
                 "ORDER BY key, step, timestamp", (run_uuid, _EPOCH_KEY))
-            _add_points(builder, ((key, _metric_value(value, bool(is_nan)), float(step))
-                                  for key, value, step, is_nan in rows), epochs)
-            params = dict(conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,)))
+            _add_points(builder, ((_text(key), _metric_value(value, bool(is_nan)), float(step))
+                                  for key, value, step, is_nan in rows if key is not None), epochs)
+            params = {_text(key): value for key, value in
+                      conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,))}
         except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
             raise LogReadError(f"cannot read MLflow's tables ({exc.__class__.__name__}: {exc})", source=path,
                                hint="is the file a complete copy of the database?") from None
     return _finish(builder, name=name, status=status, params=params, where=f"{db}#{run_uuid}")
-
-
-# --------------------------------------------------------------------------- tracking server
-
-
-def _server_call(uri: str, base: str, endpoint: str, *, query: dict[str, Any] | None = None,
-                 body: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One REST call; every failure becomes a LogReadError naming ``uri``."""
-    import urllib.error  # here, not at import: urllib.request costs ~35 ms of every diagnose's start
-    import urllib.request
-
-    url = f"{base}/api/2.0/mlflow/{endpoint}"
-    if query:
-        url += "?" + urllib.parse.urlencode(query)
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Content-Type": "application/json", "Accept": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=_HTTP_TIMEOUT_S) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as exc:
-        try:
-            answer = json.loads(exc.read() or b"{}")
-        except ValueError:
-            answer = {}
-        message = answer.get("message") or exc.reason
-        if exc.code == 404 or answer.get("error_code") == "RESOURCE_DOES_NOT_EXIST":
-            raise LogReadError(f"not found on the tracking server: {message}", source=uri,
-                               hint="check the run id, or the experiment and run names, in the MLflow UI") from None
-        raise LogReadError(f"the tracking server answered HTTP {exc.code} to {endpoint}: {message}",
-                           source=uri) from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise LogReadError(f"cannot reach the MLflow tracking server at {base} ({reason})", source=uri,
-                           hint="is `mlflow server` running on that host and port?") from None
-    except ValueError:
-        raise LogReadError(f"{endpoint} did not answer JSON: is {base} an MLflow tracking server?",
-                           source=uri) from None
-
-
-def _parse_uri(uri: str) -> tuple[str, str | None, str]:
-    """``mlflow://host:port/<run-id>`` → (base URL, None, run id);
-    ``mlflow://host:port/<experiment>/<run name>`` → (base URL, experiment, run name).
-
-    The experiment name is everything before the last ``/`` (Databricks-style names such as
-    ``/Users/me/exp`` are written ``mlflow://host//Users/me/exp/<run>``); parts may be
-    percent-encoded.
-    """
-    parts = urllib.parse.urlsplit(uri)
-    if parts.scheme != "mlflow" or not parts.netloc:
-        raise LogReadError("not an mlflow:// URI", source=uri,
-                           hint="write mlflow://HOST:PORT/RUN_ID or mlflow://HOST:PORT/EXPERIMENT/RUN_NAME")
-    rest = urllib.parse.unquote(parts.path.removeprefix("/"))
-    if not rest.strip("/"):
-        raise LogReadError("the URI names no run", source=uri,
-                           hint="write mlflow://HOST:PORT/RUN_ID or mlflow://HOST:PORT/EXPERIMENT/RUN_NAME")
-    try:
-        _ = parts.port  # urllib checks the port only when asked
-    except ValueError:
-        raise LogReadError("the URI's port is not a number", source=uri, hint="write mlflow://HOST:PORT/...") from None
-    base = f"http://{parts.netloc}"
-    if "/" not in rest:
-        return base, None, rest
-    experiment, run_name = rest.rsplit("/", 1)
-    if not experiment or not run_name:
-        raise LogReadError("the URI has an empty experiment or run name", source=uri,
-                           hint="write mlflow://HOST:PORT/EXPERIMENT/RUN_NAME")
-    return base, experiment, run_name
-
-
-def _find_run_id(uri: str, base: str, experiment: str, run_name: str) -> str:
-    exp = _server_call(uri, base, "experiments/get-by-name", query={"experiment_name": experiment})
-    exp_id = exp.get("experiment", {}).get("experiment_id")
-    quote = "'" if "'" not in run_name else '"'
-    found = _server_call(uri, base, "runs/search", body={
-        "experiment_ids": [exp_id], "filter": f"attributes.run_name = {quote}{run_name}{quote}",
-        "run_view_type": "ACTIVE_ONLY", "max_results": 10})
-    ids = [r["info"]["run_id"] for r in found.get("runs", [])]
-    if not ids:
-        raise LogReadError(f"experiment {experiment!r} has no run named {run_name!r}", source=uri,
-                           hint="check the run name in the MLflow UI")
-    if len(ids) > 1:
-        raise LogReadError(f"{len(ids)} runs in {experiment!r} are named {run_name!r} ({', '.join(ids)})",
-                           source=uri, hint=f"address one by id: mlflow://{urllib.parse.urlsplit(uri).netloc}/<run-id>")
-    return ids[0]
-
-
-def _history(uri: str, base: str, run_id: str, key: str) -> Iterator[tuple[str, float, float | None]]:
-    """All points of one metric, a page at a time (``next_page_token`` until absent)."""
-    token = None
-    while True:
-        query = {"run_id": run_id, "metric_key": key, "max_results": _HISTORY_PAGE}
-        if token:
-            query["page_token"] = token
-        page = _server_call(uri, base, "metrics/get-history", query=query)
-        for m in page.get("metrics", []):
-            # proto3 JSON leaves out fields at their default: a missing step or value is 0.
-            yield key, _metric_value(m.get("value", 0.0)), float(m.get("step", 0))
-        token = page.get("next_page_token")
-        if not token:
-            return
-
-
-def read_uri(uri: str, options: ReadOptions | None = None) -> Run:
-    """Read a run from a running MLflow tracking server.
-
-    ``uri`` is ``mlflow://HOST:PORT/<run-id>`` or ``mlflow://HOST:PORT/<experiment>/<run
-    name>`` (plain HTTP). Run names are not unique in MLflow: when several runs share one, the
-    error lists their ids to address instead.
-    """
-    base, experiment, run_ref = _parse_uri(uri)
-    try:
-        return _read_server_run(uri, base, experiment, run_ref, options or ReadOptions())
-    except (KeyError, TypeError, AttributeError, ValueError, OverflowError) as exc:
-        # JSON of an unexpected shape: a proxy, another service, or an API change.
-        raise LogReadError(f"unexpected answer from {base} ({exc.__class__.__name__}: {exc})", source=uri,
-                           hint="is this an MLflow tracking server?") from None
-
-
-def _read_server_run(uri: str, base: str, experiment: str | None, run_ref: str, options: ReadOptions) -> Run:
-    run_id = run_ref if experiment is None else _find_run_id(uri, base, experiment, run_ref)
-    data = _server_call(uri, base, "runs/get", query={"run_id": run_id})["run"]
-    info, content = data.get("info", {}), data.get("data", {})
-    keys = sorted({m["key"] for m in content.get("metrics", [])})
-    params = {p["key"]: p.get("value", "") for p in content.get("params", [])}
-    builder = RunBuilder(uri, "mlflow", options)
-    epochs: dict[float, float] = {}
-    if _EPOCH_KEY in keys:
-        keys.remove(_EPOCH_KEY)
-        epochs = {step: value for _, value, step in _history(uri, base, run_id, _EPOCH_KEY) if step is not None}
-    for key in keys:
-        _add_points(builder, _history(uri, base, run_id, key), epochs)
-    if info.get("lifecycle_stage") == "deleted":
-        builder.warn("run is marked deleted in MLflow")
-    return _finish(builder, name=info.get("run_name") or run_id, status=info.get("status"), params=params,
-                   where=uri)
 
 
 # --------------------------------------------------------------------------- discovery and registration
@@ -480,6 +351,12 @@ def read(path: Path, options: ReadOptions | None = None) -> Run:
         return _read_folder(path, options) if path.is_dir() else _read_sqlite(path, options)
     except OSError as exc:
         raise LogReadError(f"cannot read: {exc.strerror or exc}", source=path) from None
+
+
+def _read_server(uri: str, options: ReadOptions) -> Run:
+    from .mlflow_server import read_uri  # http.client only for a run on a server
+
+    return read_uri(uri, options)
 
 
 def _sniff_folder(path: Path, head: bytes) -> float:
@@ -541,6 +418,6 @@ register(LogFormat(
     name="mlflow-server",
     description="MLflow tracking server: mlflow://host:port/<run_id> or mlflow://host:port/<experiment>/<run name>",
     sniff=lambda path, head: 0.0,  # reached by its URI scheme, never by sniffing a file
-    read=lambda uri, options: read_uri(str(uri), options),
+    read=lambda uri, options: _read_server(str(uri), options),
     scheme="mlflow",
 ))

@@ -16,6 +16,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError, LogReadError
+from ..files import refuse_special
 from ..model import Run
 from ._io import read_head, require_content, require_metrics
 from .registry import LogFormat, ReadOptions, formats, split_address
@@ -42,8 +43,8 @@ def _best(path: Path, head: bytes, candidates: list[LogFormat]) -> tuple[float, 
     for fmt in candidates:
         try:
             score = float(fmt.sniff(path, head))
-        except (OSError, ValueError, UnicodeError, csv.Error):
-            score = 0.0
+        except (OSError, ValueError, UnicodeError, csv.Error, RecursionError):
+            score = 0.0  # a sniffer that cannot make sense of the file: not its format
         if score > best[0]:
             best = (score, fmt)
     return best
@@ -92,15 +93,14 @@ def find_runs(path: str | Path) -> list[Path | str]:
     if _scheme_format(path) is not None:
         return [str(path)]
     text = str(path)
-    if not Path(text).exists() and any(c in text for c in "*?["):
+    if not os.path.exists(text) and any(c in text for c in "*?["):
         # A quoted glob ("runs/*/metrics.csv"), as CI configs and Windows shells pass them.
         matches = sorted(glob.glob(text, recursive=True))
         if not matches:
             raise LogReadError("matches no file", source=text, hint="check the pattern")
         return [run for match in matches for run in find_runs(match)]
     root, member = split_address(Path(path))
-    if not root.exists():
-        raise LogReadError("does not exist", source=root, hint="check the path")
+    _require_usable(root)
     registered = list(formats().values())
     folder_formats = [f for f in registered if f.directory]
     file_formats = [f for f in registered if not f.directory]
@@ -135,6 +135,18 @@ def find_runs(path: str | Path) -> list[Path | str]:
             found.append(folder)
         runs.extend(found)
     return _one_per_checkpoint_series(_innermost(runs))
+
+
+def _require_usable(path: Path) -> None:
+    """``path`` exists and is a file or folder; a FIFO or device would hang a read, and a name
+    the file system refuses (longer than 255 bytes) is the user's to fix, not a crash."""
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: an embedded NUL byte
+        raise LogReadError("does not exist", source=path, hint="check the path") from None
+    except OSError as exc:
+        raise LogReadError(f"cannot be used: {exc.strerror or exc}", source=path, hint="check the path") from None
+    refuse_special(path, mode)
 
 
 def _innermost(runs: list[Path]) -> list[Path]:
@@ -186,8 +198,7 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
         return by_scheme.read(str(path), options)
     source = Path(path)
     store, member = split_address(source)
-    if not store.exists():
-        raise LogReadError("does not exist", source=store, hint="check the path")
+    _require_usable(store)
     registered = formats()
     if fmt is not None:
         chosen = registered.get(fmt)

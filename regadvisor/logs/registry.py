@@ -10,6 +10,7 @@ decides what ``val_loss`` means for every format.
 from __future__ import annotations
 
 import math
+import os
 from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +54,7 @@ def split_address(path: Path) -> tuple[Path, str | None]:
     (``mlflow.db#<run_id>``, a W&B chart export ``export.csv#<run name>``). A path that exists
     as written is never split, so a file whose name contains ``#`` still reads as itself."""
     text = str(path)
-    if "#" in text and not Path(text).exists():
+    if "#" in text and not os.path.exists(text):
         base, member = text.rsplit("#", 1)
         return Path(base), member or None
     return Path(path), None
@@ -88,12 +89,22 @@ class RunBuilder:
 
     def add(self, raw_name: str, value: float, step: float | None = None, epoch: float | None = None) -> None:
         """Add one point of the metric spelled ``raw_name``."""
-        key = raw_name
-        series = self._series.get(key)
+        series = self._series.get(raw_name)
         if series is None:
-            series = self._series[key] = Series(raw_name, original_name=raw_name)
-            self._order.append(key)
+            series = self._new_series(raw_name)
         series.append(value, step, epoch)
+
+    def _new_series(self, raw_name: Any) -> Series:
+        """The series for a name not seen yet. A name that is not text (an INTEGER or BLOB key in
+        a damaged MLflow database) is turned into text once here, so nothing after has to care."""
+        name = raw_name if isinstance(raw_name, str) else (
+            raw_name.decode("utf-8", "replace") if isinstance(raw_name, bytes) else str(raw_name))
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = Series(name, original_name=name)
+            self._order.append(name)
+        self._series[raw_name] = series
+        return series
 
     def extend(self, raw_name: str, values: Any, steps: Any = None, epochs: Any = None) -> None:
         """Add many points of ``raw_name`` at once (columnar readers; NaN where steps/epochs unknown).
@@ -103,14 +114,12 @@ class RunBuilder:
         seen yet are adopted, not copied (a third less peak memory on a big log): the caller
         hands them over and must not change them afterwards.
         """
-        key = raw_name
-        series = self._series.get(key)
+        series = self._series.get(raw_name)
         n = len(values)
         if series is None:
-            series = self._series[key] = Series(raw_name, original_name=raw_name)
-            self._order.append(key)
+            series = self._new_series(raw_name)
             columns = (values, steps, epochs)
-            if all(isinstance(c, array) and c.typecode == "d" and len(c) == n for c in columns if c is not None):
+            if not series and all(isinstance(c, array) and c.typecode == "d" and len(c) == n for c in columns if c is not None):
                 series.values = values
                 series.steps = steps if steps is not None else array("d", [math.nan]) * n
                 series.epochs = epochs if epochs is not None else array("d", [math.nan]) * n

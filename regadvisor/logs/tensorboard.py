@@ -37,6 +37,7 @@ from struct import error as StructError
 from typing import Any
 
 from ..errors import LogReadError
+from ..files import open_regular
 from ..model import Run
 from . import registry
 from ._protobuf import DecodeError, fields, packed_varints, signed64, varint
@@ -45,6 +46,7 @@ from .aliases import canonical_name, normalise
 FORMAT = "tensorboard"
 _CHUNK = 4 << 20
 _SKIP_UNREAD = 16 << 20  # a non-summary record this large (a big graph) is skipped by seeking
+_MAX_RECORD = 256 << 20  # a record with a summary this large (images, never scalars alone) is skipped too
 _MAX_FAST_KEYS = 65536
 
 _U64 = Struct("<Q")
@@ -272,6 +274,7 @@ class _Scanner:
         self.fast: dict[bytes, tuple[Callable, Callable, Callable]] = {}
         self.layouts: list[tuple[int, int, dict]] = []  # (bytes after the number, its width, table)
         self.n_layouts = 0
+        self.cut: str | None = None  # why the file's last record is incomplete, when it is
         self.slow_records = 0  # records decoded field by field (the others took the fast path)
         self.slow_points = 0
 
@@ -408,11 +411,12 @@ class _Scanner:
         head = _HEAD.unpack_from
         length_ok = _LENGTH_OK.get
         last_wall = -math.inf
-        with open(path, "rb") as f:
+        with open_regular(path) as f:
             buf = f.read(_CHUNK)
             if not buf:
                 raise _NothingYet("empty file (0 bytes), not a TensorBoard event file yet", source=path,
                                    hint="a writer that has not flushed leaves it empty; wait, or pick another file")
+            size = os.fstat(f.fileno()).st_size
             base = 0  # file offset of buf[0]
             pos = 0
             while True:
@@ -474,14 +478,18 @@ class _Scanner:
                     continue
                 # need more bytes: the rest of this record, or the next chunk
                 need = 12 if pos + 12 > n else _U64.unpack_from(buf, pos)[0] + 16
-                if need > _SKIP_UNREAD and self._skippable(buf, pos, n):
+                if base + pos + need > size:
+                    # The file ends here, or its last record (length CRC-checked) runs past its
+                    # end: a writer that was cut off, or a length no file could hold, never allocated.
+                    if pos < n:
+                        self._truncated(base + pos, tail=buf[pos:], size=size,
+                                        claimed=need - 16 if pos + 12 <= n else None)
+                    break
+                if need > _SKIP_UNREAD and (self._skippable(buf, pos, n) or self._oversized(base + pos, need)):
                     f.seek(base + pos + need)
                     base += pos + need
                     pos = 0
                     buf = f.read(_CHUNK)
-                    if base > os.fstat(f.fileno()).st_size:
-                        self._truncated(base - need)
-                        break
                     continue
                 more = f.read(max(_CHUNK, need - (n - pos)))
                 if not more:
@@ -495,7 +503,7 @@ class _Scanner:
             ef.last_wall_time = last_wall
         ef.records = self.slow_records + sum(len(c[0]) for c in ef.scalars.values()) - self.slow_points
         if self.slow_records == 0:
-            raise _NothingYet("no complete record: the file is shorter than one event", source=path,
+            raise _NothingYet(f"no complete record: {self.cut or 'the file is shorter than one event'}", source=path,
                                hint="the writer may have been killed before its first flush")
         return ef
 
@@ -547,11 +555,23 @@ class _Scanner:
         except DecodeError:
             return False
 
-    def _truncated(self, offset: int, tail: bytes = b"") -> None:
+    def _oversized(self, offset: int, need: int) -> bool:
+        """Whether a record holding a summary is too large to read (``_MAX_RECORD``): said, and skipped."""
+        if need <= _MAX_RECORD:
+            return False
+        self.ef.warnings.append(f"{self.ef.path.name}: the record at byte {offset} is {need - 16:,} bytes, more "
+                                f"than {_MAX_RECORD >> 20} MiB (no scalar event is); skipped it")
+        return True
+
+    def _truncated(self, offset: int, tail: bytes = b"", claimed: int | None = None, size: int = 0) -> None:
         if tail and not tail.strip(b"\0"):
             what = f"{len(tail)} zero byte(s) after the last record (preallocated, never written)"
+        elif claimed is not None:
+            what = (f"the last record is incomplete at byte {offset}: it claims {claimed:,} bytes, but the file "
+                    f"ends {max(0, size - offset - 12):,} bytes after its header (a run still writing, or killed)")
         else:
             what = f"the last record is incomplete at byte {offset} (a run still writing, or killed)"
+        self.cut = what
         self.ef.warnings.append(f"{self.ef.path.name}: {what}; read the complete records before it")
 
 

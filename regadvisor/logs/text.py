@@ -22,17 +22,22 @@ from .aliases import _SPLIT_WORDS, CANONICAL, canonical_name, normalise
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+# Every pattern here runs on every line of a log, so none may backtrack more than linearly:
+# ``\d+\.?\d*`` can split a run of digits k ways (a 100,000-digit run: quadratic), and
+# ``[A-Za-z_]\w*\(`` restarted inside a long word (a 200 KB line: 45 s), and ``\s*(?:...|\s+)``
+# splits a run of spaces k ways. Hence ``\d+(?:\.\d*)?``, ``\b`` before identifiers and
+# ``(?:\s*[:=]\s*|\s+)``, which match the same text; tests/fuzz times hostile lines against them.
+_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
 _PAIR = re.compile(
     r"(?<![\w.\-/])(?P<key>[A-Za-z_][\w./\-]*(?: [A-Za-z_][\w./\-]*){0,2})"  # a name of up to three words
-    r"['\"]?\s*(?:[:=]\s*|\s+)"
+    r"['\"]?(?:\s*[:=]\s*|\s+)"
     rf"(?P<num>{_NUMBER})(?:/(?P<total>\d+))?(?P<unit>%|[A-Za-z]+(?:/[A-Za-z]+)?)?(?![\w.])",
     re.IGNORECASE,
 )
 # Python source (a script that logs its own code first) must not yield metrics.
 _CODE = re.compile(
     r"^\s*(?:def|class|import|from|return|if|elif|else|for|while|with|assert|try|except|raise|yield|lambda)\b"
-    r"|^\s*[@#]|[A-Za-z_]\w*\(|\w\s*(?:[-+*/=!]=)\s*\w|\bf['\"]"
+    r"|^\s*[@#]|\b[A-Za-z_]\w*\(|\w\s*(?:[-+*/=!]=)\s*\w|\bf['\"]"
     r"|^\s*[\w.]+(?:\s*:\s*\w+)?\s+=\s+\S+\s*(?:#.*)?$"  # a lone `name = value` (or `name: type = value`)
 )
 # A line that starts by naming its split: "Test set:", "Validation -", "[val]".

@@ -58,10 +58,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import LogReadError
+from ..files import open_regular
 from ..model import Run
+from ..safe_yaml import read_yaml
 from ._io import load_json, open_text, read_head
 from ._protobuf import DecodeError, fields
 from .facts import add_facts
@@ -71,6 +71,7 @@ _FILE_HEADER = struct.Struct("<4sHB")
 _IDENT, _MAGIC, _VERSION = b":W&B", 0xBEE1, 0
 _BLOCK = 32 * 1024
 _RECORD_HEADER = struct.Struct("<IHB")
+_MAX_RECORD = 64 << 20
 _FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
 _TYPE_CRC = {t: zlib.crc32(bytes([t])) for t in (_FULL, _FIRST, _MIDDLE, _LAST)}
 _DOUBLE = struct.Struct("<d")
@@ -171,6 +172,10 @@ def _records(path: Path, fh, builder: RunBuilder) -> Iterator[memoryview]:
                 if rtype == _LAST:
                     yield memoryview(bytes(partial))
                     partial = None
+                elif len(partial) > _MAX_RECORD:
+                    builder.warn(f"{path}: the record that starts at byte {partial_at} runs past "
+                                 f"{_MAX_RECORD >> 20} MiB (no history record is that large); skipped it")
+                    partial = None
             i = end
         tail = block[i:]
         if len(block) < _BLOCK and tail.strip(b"\x00"):
@@ -252,7 +257,7 @@ def _scan_log(path: Path, builder: RunBuilder) -> _LogState:
     """Stream one ``.wandb`` file into ``builder``; the header must already have been checked."""
     state = _LogState()
     undecodable = 0
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         for rec in _records(path, fh, builder):
             try:
                 for number, wire, a, b in fields(rec, 0, len(rec)):
@@ -301,11 +306,7 @@ def _check_header(path: Path) -> str | None:
 
 def _config_yaml(path: Path) -> dict[str, Any]:
     """``config.yaml``: every key maps to ``{value: ..., desc: ...}``; W&B's own keys dropped."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise LogReadError(f"cannot read the W&B config: {exc.__class__.__name__}", source=path,
-                           hint="fix or remove the file") from None
+    data = read_yaml(path, LogReadError)
     if not isinstance(data, Mapping):
         return {}
     return {key: (entry["value"] if isinstance(entry, Mapping) and "value" in entry else entry)
@@ -351,10 +352,15 @@ def _first(folder: Path, name: str) -> Path | None:
     return None
 
 
-def _folder_config(folder: Path) -> dict[str, Any]:
-    """The run's ``config.yaml`` (in ``files/`` since wandb 0.10, at the run folder before), or {}."""
+def _folder_config(folder: Path, builder: RunBuilder) -> dict[str, Any]:
+    """The run's ``config.yaml`` (in ``files/`` since wandb 0.10, at the run folder before), or {};
+    a broken one costs the facts, with a warning, not the run."""
     found = _first(folder, "config.yaml")
-    return _config_yaml(found) if found else {}
+    try:
+        return _config_yaml(found) if found else {}
+    except LogReadError as exc:
+        builder.warn(f"{found} ignored: {exc.detail}")
+        return {}
 
 
 # --------------------------------------------------------------------------- readers
@@ -383,7 +389,7 @@ def _read_log_file(path: Path, options: ReadOptions) -> Run:
     builder = RunBuilder(path, "wandb", options)
     state = _scan_log(path, builder)
     # A synced run's final config sits beside the log (files/config.yaml) and wins over the log's.
-    config = _folder_config(path.parent)
+    config = _folder_config(path.parent, builder)
     for key, value in state.config.items():
         config.setdefault(key, value)
     return _finish(builder, path, config, state.name, state)
@@ -391,7 +397,7 @@ def _read_log_file(path: Path, options: ReadOptions) -> Run:
 
 def _read_run_dir(folder: Path, options: ReadOptions) -> Run:
     builder = RunBuilder(folder, "wandb", options)
-    config = _folder_config(folder)
+    config = _folder_config(folder, builder)
     state = None
     name = None
     for log in sorted(folder.glob("*.wandb")):
@@ -561,7 +567,7 @@ def read_history_jsonl(path: Path, options: ReadOptions | None = None) -> Run:
     path = Path(path)
     builder = RunBuilder(path, "wandb", options)
     _history_jsonl(path, builder)
-    return _finish(builder, path, _folder_config(path.parent), _run_id(path.parent), None)
+    return _finish(builder, path, _folder_config(path.parent, builder), _run_id(path.parent), None)
 
 
 def read_csv_export(path: Path, options: ReadOptions | None = None) -> Run:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import jsonschema
 import pytest
@@ -114,3 +115,48 @@ def test_overrides_and_selection():
         apply_overrides(ruleset, {"OF003.min_gap": "lots"}, "--param")
     only = select(ruleset, ["overfitting"], ["OF005"])
     assert {r.category for r in only.rules} == {"overfitting"} and only.get("OF005") is None
+
+
+# ------------------------------------------------------------ hostile rule files (issue 15)
+
+
+@pytest.mark.parametrize("message, problem", [
+    ("gap is { wide", "expected '}'"),
+    ("gap is } wide", "Single '}'"),
+    ("gap {val_loss!z}", "unknown conversion"),
+    ("gap {best_value:>300000000}", "unsupported format"),
+    ("gap {best_value:{width}}", "unsupported format"),
+    ("gap {best_value.__class__.__init__}", "must be a signal or param name"),
+    ("gap {best_value[0]}", "must be a signal or param name"),
+])
+def test_message_templates_str_format_would_fail_or_abuse_are_refused(tmp_path, message, problem):
+    folder = tmp_path / "rules"
+    folder.mkdir()
+    doc = _doc("overfitting/OF001-val-loss-rising.yaml")
+    doc["message"] = message
+    (folder / "X.yaml").write_text(yaml.safe_dump(doc))
+    with pytest.raises(RuleError, match=re.escape(problem)) as err:
+        load_rules([folder], include_bundled=False)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("id: &a [*a]\n", "anchor that contains itself"),
+    ("id: !!timestamp 'nope'\n", "typed value does not parse"),
+    ("id: x\n  name: [\n", "invalid YAML at line"),
+])
+def test_rule_yaml_that_does_not_load_is_one_line(tmp_path, text, problem):
+    (tmp_path / "X.yaml").write_text(text)
+    with pytest.raises(RuleError, match=problem) as err:
+        load_rules([tmp_path], include_bundled=False)
+    assert "\n" not in str(err.value)
+
+
+def test_a_fifo_named_like_a_rule_file_is_not_read(tmp_path):
+    import os
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    os.mkfifo(tmp_path / "b" / "X.yaml")
+    with pytest.raises(RuleError, match="no rule files"):
+        load_rules([tmp_path / "a", tmp_path / "b"], include_bundled=False)

@@ -26,6 +26,7 @@ import pytest
 
 from regadvisor.errors import LogReadError
 from regadvisor.logs import mlflow as reader
+from regadvisor.logs import mlflow_server
 from regadvisor.logs.registry import formats
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "logs" / "mlflow" / "mlruns"
@@ -332,8 +333,8 @@ def test_non_sqlite_file_with_db_name_is_a_read_error(tmp_path):
 
 def test_server_run_by_id_with_paging(server, monkeypatch):
     port, run_id, values, _ = server
-    monkeypatch.setattr(reader, "_HISTORY_PAGE", 3)  # 10 points per metric → 4 pages each
-    run = reader.read_uri(f"mlflow://127.0.0.1:{port}/{run_id}")
+    monkeypatch.setattr(mlflow_server, "HISTORY_PAGE", 3)  # 10 points per metric → 4 pages each
+    run = mlflow_server.read_uri(f"mlflow://127.0.0.1:{port}/{run_id}")
     assert run.name == "overfit-remote" and run.source == f"mlflow://127.0.0.1:{port}/{run_id}"
     assert_run(run, values, [float((e + 1) * STEPS_PER_EPOCH) for e in range(EPOCHS)])
     assert list(run.series["train_loss"].epochs) == [float(e) for e in range(EPOCHS)]
@@ -341,7 +342,7 @@ def test_server_run_by_id_with_paging(server, monkeypatch):
 
 def test_server_run_by_experiment_and_name(server):
     port, _, values, _ = server
-    run = reader.read_uri(f"mlflow://127.0.0.1:{port}/remote%20demo/overfit-remote")
+    run = mlflow_server.read_uri(f"mlflow://127.0.0.1:{port}/remote%20demo/overfit-remote")
     assert list(run.series["val_loss"].values) == values["val_loss"]
 
 
@@ -350,7 +351,7 @@ def test_server_ambiguous_name_lists_ids(server):
     other, _ = log_run(client, "remote demo", "twin")
     log_run(client, "remote demo", "twin")
     with pytest.raises(LogReadError, match="2 runs in 'remote demo' are named 'twin'") as err:
-        reader.read_uri(f"mlflow://127.0.0.1:{port}/remote demo/twin")
+        mlflow_server.read_uri(f"mlflow://127.0.0.1:{port}/remote demo/twin")
     assert other in str(err.value)
 
 
@@ -363,21 +364,21 @@ def test_server_unknown_run_names_the_uri(server, path, message):
     port, *_ = server
     uri = f"mlflow://127.0.0.1:{port}/{path}"
     with pytest.raises(LogReadError, match=message) as err:
-        reader.read_uri(uri)
+        mlflow_server.read_uri(uri)
     assert uri in str(err.value)
 
 
 def test_dead_port_is_a_read_error_naming_the_uri():
     uri = f"mlflow://127.0.0.1:{free_port()}/0123456789abcdef0123456789abcdef"
     with pytest.raises(LogReadError, match="cannot reach the MLflow tracking server") as err:
-        reader.read_uri(uri)
+        mlflow_server.read_uri(uri)
     assert uri in str(err.value) and "mlflow server" in str(err.value)
 
 
 @pytest.mark.parametrize("uri", ["http://127.0.0.1:5000/abc", "mlflow://127.0.0.1:5000/", "mlflow://host/exp/"])
 def test_malformed_uri(uri):
     with pytest.raises(LogReadError):
-        reader.read_uri(uri)
+        mlflow_server.read_uri(uri)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -403,7 +404,7 @@ def test_server_that_is_not_mlflow(body, message):
     try:
         uri = f"mlflow://127.0.0.1:{httpd.server_address[1]}/0123456789abcdef0123456789abcdef"
         with pytest.raises(LogReadError, match=message) as err:
-            reader.read_uri(uri)
+            mlflow_server.read_uri(uri)
         assert uri in str(err.value)
     finally:
         httpd.shutdown()
