@@ -87,8 +87,28 @@ def _fail(error: UserError) -> None:
     raise typer.Exit(2)
 
 
+_REPORT_AT = "https://github.com/regadvisor/regadvisor/issues"
+
+
+def _crash(exc: BaseException) -> None:
+    """An exception nobody expected: one line and exit 2, never 1 (which CI reads as findings).
+    ``REGADVISOR_DEBUG=1`` shows the traceback to attach to the report."""
+    from .sanitise import sanitise
+
+    if os.environ.get("REGADVISOR_DEBUG"):
+        import traceback
+
+        traceback.print_exception(exc)
+    what = sanitise(f"{type(exc).__name__}: {exc}")[:500]
+    typer.echo(f"regadvisor: internal error: {what} (a bug in regadvisor, not in your input; please report it at "
+               f"{_REPORT_AT} with the command and, if you can, the input; REGADVISOR_DEBUG=1 shows the traceback)",
+               err=True)
+    raise SystemExit(2)
+
+
 def guarded(fn: Callable[[], int]) -> None:
-    """Run a command body, turning user errors into exit code 2 and one line on stderr."""
+    """Run a command body, turning user errors into exit code 2 and one line on stderr; a crash
+    or a stray ``sys.exit()`` (from a probe script) also exits 2, so 1 always means findings."""
     try:
         code = fn()
     except UserError as error:
@@ -96,6 +116,12 @@ def guarded(fn: Callable[[], int]) -> None:
     except KeyboardInterrupt:
         typer.echo("regadvisor: interrupted", err=True)
         raise typer.Exit(130)
+    except SystemExit as exc:
+        typer.echo(f"regadvisor: error: stopped by sys.exit({exc.code!r}) before the report was written "
+                   "(a probe script must not call sys.exit; return from its functions instead)", err=True)
+        raise typer.Exit(2)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence
+        _crash(exc)
     raise typer.Exit(code)
 
 
@@ -403,5 +429,9 @@ def rules_signals() -> None:
 
 
 def main() -> None:
-    """Console-script entry point (``regadvisor``, and ``python -m regadvisor``)."""
-    app(prog_name="regadvisor")
+    """Console-script entry point (``regadvisor``, and ``python -m regadvisor``); an exception
+    outside any command body (option parsing, the commands that need no guard) is a crash too."""
+    try:
+        app(prog_name="regadvisor")
+    except Exception as exc:  # noqa: BLE001
+        _crash(exc)
