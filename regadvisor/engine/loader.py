@@ -130,7 +130,9 @@ def load_rule_file(path: Path, known_signals: Iterable[str] | None = None) -> Ru
 # nested fields whose width and precision are small (``{x:>300000000}`` would build a 300 MB
 # string; ``{x.__class__}`` reaches attributes no message needs).
 _FIELD = re.compile(r"[A-Za-z_]\w*")
-_SPEC = re.compile(r"(?:[^{}]?[<>=^])?[-+ ]?z?#?0?\d{0,3}[,_]?(?:\.\d{1,2})?[bcdeEfFgGnosxX%]?")
+_STANDARD = r"(?:[^{}]?[<>=^])?[-+ ]?z?#?0?\d{0,3}[,_]?(?:\.\d{1,2})?"
+# ...and the evaluator's own two: percentage points (``.1pt``) and counted words (``n evaluation``).
+_SPEC = re.compile(rf"{_STANDARD}[bcdeEfFgGnosxX%]?|{_STANDARD}pt|n [A-Za-z][A-Za-z ]{{0,40}}")
 
 
 def _check_message(template: str, path: Path) -> None:
@@ -148,7 +150,8 @@ def _check_message(template: str, path: Path) -> None:
                             hint="use !r, !s or !a, or none")
         if not _SPEC.fullmatch(spec or ""):
             raise RuleError(f"message: placeholder {{{name}:{spec}}} has an unsupported format", source=path,
-                            hint="a standard format of at most 3 digits of width, e.g. {x:.3g} or {x:>8.1%}")
+                            hint="a standard format of at most 3 digits of width ({x:.3g}, {x:>8.1%}), "
+                                 "points ({x:.1pt}) or a count ({x:n evaluation})")
 
 
 def _check_references(doc: dict[str, Any], path: Path, known_signals: Iterable[str] | None) -> None:
