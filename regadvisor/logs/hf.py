@@ -8,7 +8,6 @@ is the mean over the whole run, ``train_runtime``, ...) that is not a point of a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from ..errors import LogReadError
@@ -62,9 +61,9 @@ def _model_config_facts(builder: RunBuilder, config: Path) -> None:
     if not config.is_file():
         return
     try:
-        data = json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        builder.warn(f"{config.name} beside the state ignored: {exc.__class__.__name__}")
+        data = load_json(config)
+    except LogReadError as exc:
+        builder.warn(f"{config.name} beside the state ignored: {exc.detail}")
         return
     if isinstance(data, dict):
         add_facts(builder.facts, {k: data[k] for k in _MODEL_CONFIG_KEYS if k in data}, keep_raw=False)

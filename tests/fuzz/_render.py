@@ -16,10 +16,8 @@ import xml.etree.ElementTree as ET
 from regadvisor import api
 from regadvisor.engine.loader import RuleSet
 from regadvisor.gates import compile_gates
-from regadvisor.model import Report, Run
-from regadvisor.render import compare, github, junit, markdown, sarif, terminal
-from regadvisor.render import gates as render_gates
-from regadvisor.render import json as render_json
+from regadvisor.model import Outcome, Report, Run
+from regadvisor.render import formats, github
 
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff\u202a-\u202e\u2066-\u2069]")
 _SGR = re.compile(r"\x1b\[[0-9;]*m")
@@ -38,28 +36,20 @@ def analyze(runs: list[Run]) -> list[Report]:
 
 
 def render_all(reports: list[Report]) -> dict[str, str]:
-    """Each text renderer's output for ``reports`` (the PNG plot is checked on its own: it is slow)."""
-    rules = ruleset_with_gates()
-    check = api.CheckResult(reports)
-    return {
-        "terminal": "".join(terminal.render(r) for r in reports),
-        "terminal-color": "".join(terminal.render(r, color=True) for r in reports),
-        "compare": compare.render(reports, color=True),
-        "json": render_json.render(reports[0] if len(reports) == 1 else reports),
-        "markdown": markdown.render(reports),
-        "sarif": sarif.render(reports, rules=rules),
-        "github": github.render(reports),
-        "step-summary": github.step_summary(reports),
-        "junit": junit.render(reports, rules=rules),
-        "gates": render_gates.render(check, color=True),
-    }
+    """Each ``--format``'s output for ``reports``, the coloured terminal view with the gate summary,
+    and the GitHub job summary (the PNG plot is checked on its own: it is slow)."""
+    outcome = Outcome(reports)
+    outputs = {fmt: formats.render(outcome, fmt) for fmt in formats.FORMATS}
+    outputs["terminal-color"] = formats.render(outcome, "terminal", color=True, gate_summary=True)
+    outputs["step-summary"] = github.step_summary(reports)
+    return outputs
 
 
 def assert_well_formed(outputs: dict[str, str]) -> None:
     for name, text in outputs.items():
         assert isinstance(text, str), name
         text.encode("utf-8")
-        shown = _SGR.sub("", text) if name in ("terminal-color", "compare", "gates") else text
+        shown = _SGR.sub("", text) if name == "terminal-color" else text
         bad = UNSAFE.search(shown)
         assert bad is None, f"{name}: {bad.group()!r} at {bad.start()}: {shown[max(0, bad.start() - 40):bad.start() + 40]!r}"
     json.loads(outputs["json"])

@@ -101,6 +101,14 @@ def test_mlflow_meta_yaml_that_does_not_load_is_a_read_error_during_discovery(tm
 # --------------------------------------------------------------------------- JSON, sniffing, paths
 
 
+@pytest.mark.parametrize("config", ["[" * 100_000 + "]" * 100_000, '{"num_labels": ' + "9" * 5000 + "}", "{"])
+def test_a_broken_model_config_beside_a_trainer_state_costs_its_facts(tmp_path, config):
+    (tmp_path / "trainer_state.json").write_text(seeds.HF_STATE)
+    (tmp_path / "config.json").write_text(config)
+    run = read_log(tmp_path / "trainer_state.json")
+    assert "val_loss" in run.series and any(w.startswith("config.json beside the state ignored") for w in run.warnings)
+
+
 def test_deeply_nested_jsonl_does_not_abort_the_folder_scan(tmp_path):
     (tmp_path / "deep.jsonl").write_text('{"a": ' * 2000 + "1" + "}" * 2000 + "\n")
     lightning_run(tmp_path / "run")
@@ -248,7 +256,7 @@ def test_mlflow_db_with_a_blob_run_name_renders_in_the_comparison_table(tmp_path
                for key in ("train_loss", "val_loss")]
     db = seeds.mlflow_db(tmp_path / "mlflow.db", runs=[("r1", b"blob\x1bname", "FINISHED"), ("r2", 12, None)],
                          metrics=metrics)
-    reports = api.diagnose_runs([db], api.load_ruleset())
+    reports = api.diagnose_runs([db]).reports
     table = render(reports)
     assert "blob\\x1bname" in table and "\x1b" not in table and "12" in table
 
