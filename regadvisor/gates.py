@@ -36,21 +36,26 @@ class GateKind:
     op: str  # the operator under which the gate FAILS
     title: str
     message: str
+    spec: str  # how the limit and the measured value are written (a rule-message format spec)
 
 
 GATE_KINDS: dict[str, GateKind] = {
     "max-acc-gap": GateKind("CI001", "acc_gap_end", "gt", "Accuracy gap above the project limit",
-                            "Train−validation accuracy gap {acc_gap_end:.1pt} exceeds the limit {limit:.1pt}."),
+                            "Train−validation accuracy gap {acc_gap_end:.1pt} exceeds the limit {limit:.1pt}.",
+                            ".1pt"),
     "max-val-loss-rise": GateKind("CI002", "val_worsening_rel", "gt", "Validation loss rose past the project limit",
-                                  "Validation ends {val_worsening_rel:.1%} worse than its best ({best_position}); limit {limit:.1%}."),
+                                  "Validation ends {val_worsening_rel:.1%} worse than its best ({best_position}); "
+                                  "limit {limit:.1%}.", ".1%"),
     "max-loss-gap-ratio": GateKind("CI003", "loss_gap_ratio_end", "gt", "Loss gap above the project limit",
-                                   "Validation/training loss ratio {loss_gap_ratio_end:.2f} exceeds the limit {limit:.2f}."),
+                                   "Validation/training loss ratio {loss_gap_ratio_end:.2f} exceeds the limit "
+                                   "{limit:.2f}.", ".2f"),
     "min-val-acc": GateKind("CI004", "val_acc_best", "lt", "Validation accuracy below the project minimum",
-                            "Best validation accuracy {val_acc_best:.1%} is below the minimum {limit:.1%}."),
+                            "Best validation accuracy {val_acc_best:.1%} is below the minimum {limit:.1%}.", ".1%"),
     "max-evals-since-best": GateKind("CI005", "evals_since_best", "gt", "Trained too long past the best evaluation",
-                                     "{evals_since_best} evaluations ran after the best one; limit {limit}."),
+                                     "{evals_since_best:n evaluation} ran after the best one; limit {limit}.",
+                                     "n evaluation"),
     "no-divergence": GateKind("CI006", "nonfinite_loss_count", "gt", "Training diverged",
-                              "{nonfinite_loss_count} NaN/inf loss value(s)."),
+                              "{nonfinite_loss_count:n NaN/inf loss value}.", "n NaN/inf value"),
 }
 
 _EVIDENCE = {"project": {"kind": "heuristic", "citation": "project configuration ([tool.regadvisor.check])",

@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..gates import GATE_KINDS
+from ..engine.evaluator import render_message
+from ..gates import GATE_KINDS, GateKind
 from ..model import GATE_CATEGORY, Finding, Outcome
-from ._common import fmt
 
 
 def gate_status(finding: Finding) -> str:
@@ -19,6 +19,11 @@ def gate_status(finding: Finding) -> str:
     if finding.status == "fired":
         return "FAILED: required, not judged" if finding.missing else "FAILED"
     return "passed" if finding.status == "passed" else "not judged"
+
+
+def _value(value: object, kind: GateKind) -> str:
+    """A limit or a measurement in the gate's unit, as its message writes it (21.0 points, 12.5%)."""
+    return "—" if value is None else render_message(f"{{v:{kind.spec}}}", {"v": value})
 
 
 def render(outcome: Outcome, *, color: bool = False, width: int = 80) -> str:
@@ -37,10 +42,10 @@ def render(outcome: Outcome, *, color: bool = False, width: int = 80) -> str:
             for f in gates:
                 name, kind = by_id[f.rule_id]
                 status = gate_status(f)
-                limit = "no NaN/inf, no blow-up" if name == "no-divergence" else fmt(f.values.get("limit"))
+                limit = "no NaN/inf, no blow-up" if name == "no-divergence" else _value(f.values.get("limit"), kind)
                 missing = f" — lacks {', '.join(f.missing)}" if f.missing else ""
                 style = "green" if status == "passed" else "bold red" if status.startswith("FAILED") else "yellow"
-                table.add_row(name, limit, fmt(f.values.get(kind.signal)), Text(status + missing, style=style))
+                table.add_row(name, limit, _value(f.values.get(kind.signal), kind), Text(status + missing, style=style))
             console.print(table)
         for failure in outcome.failures(report):
             if failure.category != GATE_CATEGORY:

@@ -41,7 +41,15 @@ def test_gate_passes_fails_and_is_not_judged_without_data(cli, project):
     assert "regadvisor check: PASSED" in ok.stdout
     bad = cli("check", HF, "--fail-on", "never", cwd=cwd)
     assert bad.returncode == 1  # a broken gate fails whatever --fail-on says
-    assert "FAILED" in bad.stdout and "1.289" in bad.stdout  # the measured rise is shown
+    assert "FAILED" in bad.stdout and "128.9%" in bad.stdout  # the measured rise, in the gate's unit
+
+
+def test_gate_limits_and_measures_are_in_the_gates_unit(cli, tmp_path):
+    result = cli("check", HF, "--max-val-loss-rise", "0.5", "--max-evals-since-best", "3", "--fail-on", "never",
+                 cwd=tmp_path)
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith(" max-")}
+    assert rows["max-val-loss-rise"].split()[1:3] == ["50.0%", "128.9%"]
+    assert "3 evaluations" in rows["max-evals-since-best"] and "29 evaluations" in rows["max-evals-since-best"]
 
 
 def test_gate_options_need_no_config_and_add_to_it(cli, project, tmp_path):
