@@ -24,6 +24,8 @@ from .signals.registry import SignalContext, SignalSpec, specs
 if TYPE_CHECKING:
     from .explain import Explanation
 
+BLOW_UP_RULE = "DV002"  # the rule whose condition the no-divergence gate shares
+
 # Signals every report shows, whatever rules were selected: the facts a reader needs to trust
 # the verdict (which curve, how long, where it was best).
 SUMMARY_SIGNALS = (
@@ -75,13 +77,18 @@ def load_ruleset(
     for a rule that one command leaves out (``--select stability``) is not an error.
     """
     settings = settings or Settings()
-    dirs = [*settings.rules, *(Path(r) for r in rules)]
-    ruleset = load_rules(dirs, known_signals=specs())
+    return select(_all_rules(rules, params, settings), [*settings.select, *select_rules],
+                  [*settings.ignore, *ignore_rules])
+
+
+def _all_rules(rules: Iterable[str | Path], params: dict[str, Any] | None, settings: Settings) -> RuleSet:
+    """Every rule (bundled and extra folders), parameter overrides applied, none left out."""
+    ruleset = load_rules([*settings.rules, *(Path(r) for r in rules)], known_signals=specs())
     if settings.params:
         ruleset = apply_overrides(ruleset, settings.params, str(settings.source or "pyproject.toml"))
     if params:
         ruleset = apply_overrides(ruleset, params, "--param")
-    return select(ruleset, [*settings.select, *select_rules], [*settings.ignore, *ignore_rules])
+    return ruleset
 
 
 def find_rule(key: str, rules: Iterable[str | Path] = ()) -> Rule:
@@ -216,10 +223,13 @@ def check(
     config's ``require``) it fails, and shows as fired in every format.
     """
     settings = settings if settings is not None else load_settings()
-    ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
+    every = _all_rules(rules, params, settings)
+    ruleset = select(every, [*settings.select, *select_rules], [*settings.ignore, *ignore_rules])
     table = {**settings.check, **(gates or {})}
     source = str(settings.source) if settings.source and settings.check else "the gate options"
-    gate_rules, required = compile_gates(table, source, require)
+    blow_up = every.get(BLOW_UP_RULE)
+    gate_rules, required = compile_gates(table, source, require,
+                                         (blow_up, every.params_for(blow_up)) if blow_up else None)
     ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
     reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
     for report in reports:

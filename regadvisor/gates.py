@@ -72,8 +72,24 @@ def _limit(name: str, value: Any, source: str) -> float:
     return value
 
 
-def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool = False) -> tuple[list[Rule], set[str]]:
-    """Gates as rules, and the ids of the gates that must be judged."""
+def _resolved(condition: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a rule's condition tree with each ``param`` operand replaced by its value."""
+    if "signal" in condition:
+        leaf = {k: v for k, v in condition.items() if k != "param"}
+        if "param" in condition:
+            leaf["value"] = params[condition["param"]]
+        return leaf
+    return {key: ([_resolved(c, params) for c in value] if isinstance(value, list) else _resolved(value, params))
+            for key, value in condition.items()}
+
+
+def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool = False,
+                  blow_up: tuple[Rule, dict[str, Any]] | None = None) -> tuple[list[Rule], set[str]]:
+    """Gates as rules, and the ids of the gates that must be judged.
+
+    ``blow_up`` is the rule that judges a loss blow-up (DV002) with its parameters: the
+    no-divergence gate fails on its condition as well as on NaN/inf, so that the two agree and a
+    user's ``DV002.min_ratio`` override moves both."""
     source = str(source)
     rules: list[Rule] = []
     required: set[str] = set()
@@ -101,12 +117,9 @@ def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool =
             "when": {"signal": kind.signal, "op": kind.op, "param": "limit"},
             "message": kind.message, "evidence": _EVIDENCE, "tests": [],
         }
-        if name == "no-divergence":
-            # Diverged means NaN/inf anywhere, or a loss that blew up to 3× its low and gave back
-            # half of what it had learned (DV002's thresholds).
-            spec["when"] = {"any": [spec["when"], {"all": [
-                {"signal": "train_loss_explosion", "op": "ge", "value": 3.0},
-                {"signal": "train_loss_progress_lost", "op": "ge", "value": 0.5}]}]}
+        if name == "no-divergence" and blow_up is not None:
+            rule, params = blow_up
+            spec["when"] = {"any": [spec["when"], _resolved(rule.spec["when"], params)]}
         rules.append(Rule(kind.id, name, Path(source), spec))
         if name in require:
             required.add(kind.id)

@@ -31,7 +31,7 @@ def fmt(value: Any) -> str:
             return f"{value:.1f}"
         if 1e-3 <= abs(value) < 1e5:
             return f"{value:.4g}"
-        return f"{value:.2e}"
+        return f"{value:.3g}"  # 0.0003, 1e-05, 1.23e+05
     return str(value)
 
 

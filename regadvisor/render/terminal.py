@@ -20,7 +20,7 @@ from rich.text import Text
 
 from ..model import Report
 from ..signals.curves import as_fraction
-from ._common import fmt, summary_rows
+from ._common import fmt, relative_source, summary_rows
 from .notes import note_text
 from .sparkline import marker_line, sparkline
 
@@ -37,7 +37,7 @@ def _title(report: Report, width: int) -> Text:
     """``regadvisor · SOURCE  (format)``, the source shortened from the left to fit the border."""
     tail = f"  ({report.run.format})"
     room = width - len("╭─ regadvisor · ") - len(tail) - 3
-    source = report.source
+    source = relative_source(report.source)
     if len(source) > room:
         tail_part = source[-(room - 1):]
         cut = tail_part.find("/")  # start at a folder boundary when there is one

@@ -139,3 +139,19 @@ def test_yaml_config_and_json_output(cli, project):
 def test_bad_gate_config_exits_2(cli, project, body, message):
     result = cli("check", LIGHTNING, cwd=project(body))
     assert result.returncode == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_no_divergence_gate_shares_dv002s_condition_and_parameters(cli, tmp_path):
+    log = tmp_path / "blowup.csv"
+    rows = ["step,train_loss,val_loss"]
+    for step in range(1, 101):
+        loss = 2.0 * 0.97 ** step if step <= 60 else 0.4 * 1.08 ** (step - 60)  # learns, then blows up
+        rows.append(f"{step},{loss:.5f},{(loss * 1.1 if step % 10 == 0 else ''):}")
+    log.write_text("\n".join(rows) + "\n")
+    fired = cli("check", str(log), "--no-divergence", "--fail-on", "never", "-f", "json", cwd=tmp_path)
+    gate = next(f for f in json.loads(fired.stdout)["findings"] if f["rule"] == "CI006")
+    assert fired.returncode == 1 and gate["status"] == "fired", fired.stdout[-400:]
+    relaxed = cli("check", str(log), "--no-divergence", "--fail-on", "never", "-f", "json",
+                  "--param", "DV002.min_ratio=1000", cwd=tmp_path)
+    gate = next(f for f in json.loads(relaxed.stdout)["findings"] if f["rule"] == "CI006")
+    assert relaxed.returncode == 0 and gate["status"] == "passed"

@@ -11,7 +11,7 @@ from regadvisor import api
 from regadvisor.engine.evaluator import render_message
 from regadvisor.model import Run, Series
 from regadvisor.render import compare, terminal
-from regadvisor.render._common import plural
+from regadvisor.render._common import fmt, plural
 from tests.render.conftest import LOG_RULES
 
 
@@ -40,6 +40,11 @@ def test_message_specs_for_points_and_counts():
                           {"a": 0.21, "b": 0.408, "n": 1, "m": 3})
     assert text == "21.0 points, +40.8 points; 1 evaluation, 3 more evaluations"
     assert plural(1, "evaluation") == "1 evaluation" and plural(0, "evaluation") == "0 evaluations"
+
+
+def test_numbers_read_as_a_person_writes_them():
+    assert [fmt(v) for v in (0.0003, 7.3e-36, 123456.0, 0.05, 3.0, 0.0, None, True)] == \
+        ["0.0003", "7.3e-36", "1.23e+05", "0.05", "3.0", "0", "—", "yes"]
 
 
 def test_an_accuracy_gap_is_in_points_everywhere(gap_report):
