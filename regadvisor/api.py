@@ -153,7 +153,7 @@ def analyze(run: Run, ruleset: RuleSet) -> Report:
         run=run,
         signals=ctx.computed(),
         findings=findings,
-        recommendations=evaluator.merge_recommendations(findings),
+        recommendations=evaluator.merge_recommendations(findings, max_confidence=confidence),
         verdict=verdict,
         verdict_confidence=confidence,
         tool={"name": "regadvisor", "version": __version__, "rules_digest": ruleset.digest},
@@ -232,8 +232,9 @@ def check(
                                          (blow_up, every.params_for(blow_up)) if blow_up else None)
     ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
     reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    verdict_required = require or table.get("require") is True
     for report in reports:
-        enforce_required(report, required)
+        enforce_required(report, required, verdict_required)
     return judge(reports, fail_on=fail_on, settings=settings)
 
 

@@ -126,10 +126,18 @@ def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool =
     return rules, required
 
 
-def enforce_required(report: Report, required: set[str]) -> None:
-    """Mark the required gates that ``report``'s run could not judge as fired (failed)."""
+def enforce_required(report: Report, required: set[str], verdict_required: bool = False) -> None:
+    """Mark the required gates that ``report``'s run could not judge as fired (failed).
+
+    With ``verdict_required`` (``--require``, or ``require = true``) a run too thin to judge at
+    all fails too: each rule that made it *insufficient-data* (no validation curve, too few
+    evaluations) is raised to an error, so every report format shows why the job failed.
+    """
     for finding in report.findings:
         if finding.rule_id in required and finding.status == "skipped":
             finding.status = "fired"
             finding.message = (f"Required gate {finding.name} could not be judged: "
                                f"the run lacks {', '.join(finding.missing)}.")
+        elif verdict_required and finding.status == "fired" and finding.verdict == "insufficient-data":
+            finding.severity = "error"
+            finding.message = f"{finding.message} Required: a run that cannot be judged fails (--require)."

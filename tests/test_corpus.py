@@ -62,3 +62,15 @@ def test_corpus_score_and_no_healthy_run_called_overfitting():
     right = sum(verdicts[run] == label for run, label in RUNS)
     assert right / len(RUNS) >= 0.95
     assert not [run for run, label in RUNS if label == "healthy" and verdicts[run] == "overfitting"]
+
+
+def test_no_recommendation_is_surer_than_its_verdict():
+    from regadvisor.model import CONFIDENCES
+
+    for run, _ in RUNS:
+        try:
+            report = diagnose(REAL_LOGS / run)
+        except UserError:
+            continue
+        ceiling = CONFIDENCES.index(report.verdict_confidence)
+        assert all(CONFIDENCES.index(r.confidence) <= ceiling for r in report.recommendations), run

@@ -173,8 +173,12 @@ def _strength(rec: Recommendation) -> tuple[int, int]:
     return SEVERITIES.index(rec.severity), CONFIDENCES.index(rec.confidence)
 
 
-def merge_recommendations(findings: list[Finding]) -> list[Recommendation]:
-    """One recommendation per knob: the strongest rule's value, every rule's id and evidence."""
+def merge_recommendations(findings: list[Finding], max_confidence: str = "high") -> list[Recommendation]:
+    """One recommendation per knob: the strongest rule's value, every rule's id and evidence.
+
+    No recommendation is surer than ``max_confidence`` (the verdict's): advice drawn from a run
+    too short to judge cannot be more certain than the judgement itself.
+    """
     by_knob: dict[str, list[Recommendation]] = {}
     for finding in findings:
         for rec in finding.recommendations:
@@ -184,6 +188,7 @@ def merge_recommendations(findings: list[Finding]) -> list[Recommendation]:
         recs.sort(key=_strength, reverse=True)
         head = recs[0]
         out = Recommendation(**{**head.__dict__, "rules": list(head.rules), "evidence": list(head.evidence)})
+        out.confidence = min(out.confidence, max_confidence, key=CONFIDENCES.index)
         for other in recs[1:]:
             out.rules += [r for r in other.rules if r not in out.rules]
             out.evidence += [e for e in other.evidence if e not in out.evidence]

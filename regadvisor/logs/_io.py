@@ -30,7 +30,7 @@ _READ_CHUNK = 1 << 20
 
 # What a column or key named so holds, for the tabular readers (CSV family, JSON, JSONL).
 STEP_NAMES = frozenset({"step", "steps", "global_step", "_step", "trainer/global_step", "trainer_global_step",
-                        "iteration", "iter", "it"})
+                        "iteration", "iter", "it", "episode"})
 EPOCH_NAMES = frozenset({"epoch", "epochs"})
 # Wall-clock and bookkeeping: numbers, but not evidence about learning.
 BOOKKEEPING_NAMES = frozenset({"time", "timestamp", "_timestamp", "wall_time", "walltime", "datetime", "date",
@@ -175,15 +175,18 @@ def load_json(path: Path) -> Any:
 
 
 def require_metrics(path: Path | str, names: list[str], metric_map: dict[str, str],
-                    columns: list[str] | None = None) -> None:
-    """Refuse a log with no loss and no accuracy metric: nothing regadvisor measures would apply.
+                    columns: list[str] | None = None, *, counted: bool = False) -> None:
+    """Refuse a log with no loss and no accuracy metric that does not count anything either.
 
-    The message lists what was found (``columns``, default ``names``), since the usual cause
-    is a spelling the alias table does not know, which ``--metric`` fixes.
+    A log that counts its steps or epochs (``counted``: a reward-only RL log, a CSV of metrics
+    regadvisor has no name for) is read as it is, and its report says what is missing; without a
+    counter, numbers under unknown names are not a training log (a data table). The message
+    lists what was found (``columns``, default ``names``), since the usual cause is a spelling the
+    alias table does not know, which ``--metric`` fixes.
     """
     from .aliases import canonical_name
 
-    if any(canonical_name(name, metric_map).canonical.endswith(("_loss", "_acc")) for name in names):
+    if counted or any(canonical_name(name, metric_map).canonical.endswith(("_loss", "_acc")) for name in names):
         return
     shown = names if columns is None else columns
     found = ", ".join(repr(n) for n in shown) if shown else "none"

@@ -1,10 +1,15 @@
 """One table from the many spellings of a metric to regadvisor's canonical names.
 
 Canonical names are ``<split>_<metric>`` with split in ``train``/``val``/``test`` and metric in
-``loss``/``acc``, plus ``grad_norm`` and ``learning_rate``. Spellings are normalised first
-(lower case; ``/``, ``-``, ``.``, spaces → ``_``; a trailing ``_epoch``/``_step`` noted and
-dropped), then split and metric words are looked up. Names that match nothing keep their
-normalised spelling, so ``val_f1`` stays ``val_f1`` and is still available to rules.
+``loss``/``acc``/``r2``, plus ``val_map`` (detection mAP), ``grad_norm`` and ``learning_rate``.
+Spellings are normalised first (lower case; ``/``, ``-``, ``.``, spaces → ``_``; a trailing
+``_epoch``/``_step`` noted and dropped), then split and metric words are looked up. Names that
+match nothing keep their normalised spelling, so ``val_f1`` stays ``val_f1`` and is still
+available to rules.
+
+A regression run logs its error as the loss (Keras ``loss: 0.4 - mae: 0.5``, or ``mse`` alone):
+``mse``/``mae``/``rmse`` stand in for the loss when nothing is called loss, and a name that says
+``loss`` wins over them when both are logged (:attr:`MetricName.stand_in`).
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from ..errors import ConfigError
 CANONICAL = (
     "train_loss", "val_loss", "test_loss",
     "train_acc", "val_acc", "test_acc",
+    "train_r2", "val_r2", "test_r2", "val_map",
     "grad_norm", "learning_rate",
 )
+HIGHER_IS_BETTER = ("_acc", "_r2", "_map")
+"""Suffixes of the canonical metrics where a larger value is better; every other (the losses) is lower-is-better."""
 
 _SPLIT_WORDS = {
     "train": "train", "training": "train", "tr": "train", "trn": "train",
@@ -30,6 +38,12 @@ _METRIC_WORDS = {
     "loss": "loss", "l": "loss", "ce": "loss", "nll": "loss", "xent": "loss", "cross_entropy": "loss",
     "acc": "acc", "accuracy": "acc", "top1": "acc", "top1_acc": "acc", "acc1": "acc",
     "categorical_accuracy": "acc", "sparse_categorical_accuracy": "acc", "binary_accuracy": "acc",
+    "r2": "r2", "r2_score": "r2", "r_squared": "r2", "rsquared": "r2", "coefficient_of_determination": "r2",
+}
+# Regression errors, read as the loss when no name says loss (see the module docstring).
+_STAND_IN = {
+    "mse": "loss", "mae": "loss", "rmse": "loss", "mean_squared_error": "loss", "mean_absolute_error": "loss",
+    "root_mean_squared_error": "loss",
 }
 _WHOLE = {
     # Keras and HF write the training metric without a split word.
@@ -45,6 +59,7 @@ _WHOLE = {
     "lr_sgd": "learning_rate", "lr0": "learning_rate", "x_lr0": "learning_rate",
     # YOLO results.csv: the box/cls/dfl losses are summed by the reader into train/val loss.
     "metrics_precision_b": "val_precision", "metrics_recall_b": "val_recall",
+    "metrics_map50_95_b": "val_map", "metrics_map50_b": "val_map50",
 }
 _GRANULARITY = re.compile(r"_(epoch|step)$")
 
@@ -64,6 +79,7 @@ class MetricName:
     raw: str
     canonical: str
     granularity: str | None  # "epoch", "step" or None when the name does not say
+    stand_in: bool = False  # a regression error (mse, mae, rmse) read as the loss
 
     @property
     def is_known(self) -> bool:
@@ -88,12 +104,17 @@ def canonical_name(raw: str, user_map: dict[str, str] | None = None) -> MetricNa
         text = text[: m.start()]
     if text in _WHOLE:
         return MetricName(raw, _WHOLE[text], granularity)
+    if _METRIC_WORDS.get(text) == "r2" or text in _STAND_IN:  # Keras: a metric without a split is training's
+        return MetricName(raw, f"train_{_METRIC_WORDS.get(text) or _STAND_IN[text]}", granularity,
+                          stand_in=text in _STAND_IN)
     words = text.split("_")
     for split_at in (0, -1):  # split word first (val_loss) or last (loss_val)
         split = _SPLIT_WORDS.get(words[split_at])
         rest = "_".join(words[1:] if split_at == 0 else words[:-1])
         if split and rest in _METRIC_WORDS:
             return MetricName(raw, f"{split}_{_METRIC_WORDS[rest]}", granularity)
+        if split and rest in _STAND_IN:
+            return MetricName(raw, f"{split}_{_STAND_IN[rest]}", granularity, stand_in=True)
     # Keras' TensorBoard callback puts the granularity first (epoch_loss, batch_loss) and the
     # split in a folder (validation/epoch_loss); drop that word when what remains is known.
     for at in (0, 1):

@@ -156,7 +156,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_c
                              "using the row number as the epoch")
                 plan.epoch, plan.epoch_is_row = None, True
             require_metrics(path, [name for _, name, _ in plan.metrics] + [name for name, _ in plan.sums],
-                            options.metric_map, columns=header)
+                            options.metric_map, columns=header, counted=plan.step is not None or plan.epoch is not None)
             _stream(reader, header, plan, builder, path)
         except csv.Error as exc:
             raise LogReadError(f"is not a well-formed CSV file (line {reader.line_num}: {exc})", source=path,
@@ -276,9 +276,14 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
                 put_value(sum(values))
                 put_step(step)
                 put_epoch(epoch)
+    if rows == 0 and short is not None:
+        raise LogReadError(f"has a header but no data rows, only an incomplete line {short[0]}", source=path,
+                           hint="the run may still be writing it; pass a log with data")
     if rows == 0:
-        raise LogReadError("has a header but no data rows", source=path,
-                           hint="the run has not logged a metric yet; pass a log with data")
+        # The run has started and named its metrics, but logged nothing yet: a report can say so.
+        builder.warn("has a header but no data rows yet: the run has not logged a value")
+        for _, name, _ in plan.metrics:
+            builder.extend(name, array("d"))
     if short is not None:
         builder.warn(f"the last row (line {short[0]}) has {short[1]} of {width} cells and was skipped "
                      "(the run may still be writing)")

@@ -16,9 +16,11 @@ from ._io import head_text, json_number, load_json
 from .facts import add_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
+SUMMARY_MARKERS = ("train_runtime", "total_flos")
+"""Keys of the end-of-training summary entry (its ``train_loss`` is the mean over the whole run)."""
 _SUMMARY_KEYS = {"train_runtime", "train_samples_per_second", "train_steps_per_second", "total_flos", "train_loss"}
 # Throughput and bookkeeping logged beside the metrics: not evidence about learning.
-_SKIP_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos", "num_input_tokens_seen")
+SKIP_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "total_flos", "num_input_tokens_seen")
 _BOOKKEEPING = {"log_history", "stateful_callbacks", "is_local_process_zero", "is_world_process_zero",
                 "is_hyper_param_search", "trial_name", "trial_params"}
 _MODEL_CONFIG_KEYS = ("hidden_dropout_prob", "dropout", "attention_dropout", "attention_probs_dropout_prob",
@@ -40,7 +42,7 @@ def read_trainer_state(path: Path, options: ReadOptions) -> Run:
         if not isinstance(entry, dict):
             raise LogReadError("log_history holds something other than objects", source=path,
                                hint="pass the trainer_state.json that Trainer saved, unedited")
-        if "train_runtime" in entry or "total_flos" in entry:
+        if any(marker in entry for marker in SUMMARY_MARKERS):
             summary = {k: v for k, v in entry.items() if k in _SUMMARY_KEYS and json_number(v) is not None}
             if summary:
                 builder.facts["train_summary"] = summary
@@ -48,7 +50,7 @@ def read_trainer_state(path: Path, options: ReadOptions) -> Run:
         step, epoch = json_number(entry.get("step")), json_number(entry.get("epoch"))
         for key, value in entry.items():
             number = json_number(value)
-            if number is None or key in ("step", "epoch") or key.endswith(_SKIP_SUFFIXES):
+            if number is None or key in ("step", "epoch") or key.endswith(SKIP_SUFFIXES):
                 continue
             builder.add(key, number, step, epoch)
     add_facts(builder.facts, {k: v for k, v in state.items() if k not in _BOOKKEEPING})

@@ -143,6 +143,8 @@ def _sniff_json(path: Path, head: bytes) -> float:
     text = head_text(head)
     if text is None or not text.lstrip().startswith(("{", "[")):
         return 0.0
+    if text.lstrip()[1:].lstrip().startswith("'"):
+        return 0.0  # a printed Python dict ({'loss': ...}): a stdout log, not JSON
     return 0.35 if path.suffix.lower() == ".json" else 0.3
 
 

@@ -32,6 +32,10 @@ _MAX_DEPTH = 6
 _NOT_LOGS = {".md", ".rst", ".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini", ".html", ".sh",
              ".pt", ".pth", ".ckpt", ".safetensors", ".bin", ".onnx", ".h5", ".hdf5", ".pkl", ".pickle",
              ".npy", ".npz", ".parquet", ".arrow", ".tar", ".gz", ".zip", ".png", ".jpg", ".jpeg", ".gif", ".webp"}
+_DOCUMENTS = {".md": "a Markdown document", ".rst": "a reStructuredText document", ".html": "an HTML page",
+              ".htm": "an HTML page", ".tex": "a LaTeX document", ".ipynb": "a Jupyter notebook",
+              ".py": "Python source", ".sh": "a shell script"}
+"""Prose and code given as a log: their sample numbers (a README quoting a report) are not a run."""
 _MAX_FILES = 20_000
 """Folder search gives up beyond this many candidate files: a home directory is not a run folder."""
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
@@ -211,6 +215,7 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
         if store.is_dir():
             source = _single_run(source, lambda p: True)
         else:
+            _refuse_documents(store)
             require_content(store, read_head(store))
         _, chosen = detect(source)
         if chosen is None:
@@ -224,8 +229,17 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
     except OSError as exc:
         raise LogReadError(f"could not be read: {exc.strerror or exc}", source=source,
                            hint="check the path and its permissions") from None
-    require_metrics(source, [s.original_name or k for k, s in run.series.items()], options.metric_map)
+    require_metrics(source, [s.original_name or k for k, s in run.series.items()], options.metric_map,
+                    counted=any(s.has_steps or s.has_epochs for s in run.series.values()))
     return run
+
+
+def _refuse_documents(path: Path) -> None:
+    kind = _DOCUMENTS.get(path.suffix.lower())
+    if kind is not None:
+        raise LogReadError(f"is {kind}, not a training log", source=path,
+                           hint="pass the log the run wrote (its saved stdout, metrics.csv, trainer_state.json, ...); "
+                                "if this file really is one, read it with --log-format text")
 
 
 def _single_run(folder: Path, accept) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..model import Run, Series
-from .aliases import canonical_name
+from .aliases import CANONICAL, MetricName, canonical_name
 
 
 @dataclass(frozen=True)
@@ -134,34 +134,26 @@ class RunBuilder:
 
     def build(self, name: str | None = None) -> Run:
         """Resolve names and return the run."""
-        resolved: dict[str, list[tuple[str, str | None, Series]]] = {}
+        resolved: dict[str, list[tuple[str, MetricName, Series]]] = {}
         for raw in self._order:
             m = canonical_name(raw, self.options.metric_map)
-            resolved.setdefault(m.canonical, []).append((raw, m.granularity, self._series[raw]))
+            resolved.setdefault(m.canonical, []).append((raw, m, self._series[raw]))
         out: dict[str, Series] = {}
         for canonical, candidates in resolved.items():
-            # Finer granularity first: step-level curves carry the noise and spikes we measure.
+            # Finer granularity first: step-level curves carry the noise and spikes we measure;
+            # a name that says loss before a regression error standing in for it.
             rank = {"step": 0, None: 1, "epoch": 2}
-            candidates.sort(key=lambda c: (rank.get(c[1], 1), -len(c[2])))
+            candidates.sort(key=lambda c: (c[1].stand_in, rank.get(c[1].granularity, 1), -len(c[2])))
             raw, _, series = candidates[0]
             series.name = canonical
             out[canonical] = series
-            for other_raw, gran, other in candidates[1:]:
-                alt = f"{canonical}_{gran}" if gran else f"{canonical}_{other_raw}"
+            for other_raw, m, other in candidates[1:]:
+                alt = f"{canonical}_{m.granularity}" if m.granularity else f"{canonical}_{other_raw}"
                 other.name = alt
                 out.setdefault(alt, other)
         for split in ("val", "test"):
-            if f"{split}_loss" not in out:
-                named = [k for k in out if k.startswith(f"{split}_") and k.endswith("_loss") and k != f"{split}_loss"]
-                if named:
-                    first = min(named, key=lambda k: self._order.index(out[k].original_name or k)
-                                if (out[k].original_name or k) in self._order else 0)
-                    out[f"{split}_loss"] = out[first]
-                    others = ", ".join(out[k].original_name or k for k in sorted(named) if k != first)
-                    note = (f"several {split} sets logged; using {out[first].original_name} as {split}_loss"
-                            + (f" (others: {others})" if others else "")
-                            + f"; pick another with --metric {split}_loss=NAME")
-                    self.warn(note)
+            self._promote_named_set(out, split)
+        self._promote_test_to_validation(out)
         for canonical, series in out.items():
             # sum() is one C loop (4x cheaper than the generator); only a non-finite total (a
             # NaN/inf, or an overflow) pays for counting point by point.
@@ -169,3 +161,47 @@ class RunBuilder:
             if bad:
                 self.warn(f"{series.original_name}: {bad} NaN/inf value(s)")
         return Run(self.source, self.format, out, dict(self.facts), list(self.warnings), name=name)
+
+    def _first_logged(self, out: dict[str, Series], keys: list[str]) -> str:
+        order = {raw: i for i, raw in enumerate(self._order)}
+        return min(keys, key=lambda k: order.get(out[k].original_name or k, 0))
+
+    def _promote_named_set(self, out: dict[str, Series], split: str) -> None:
+        """``eval_g0_loss`` is ``val_loss`` when no plain one was logged, and ``eval_g0_accuracy``,
+        from the same set, ``val_acc``: the loss and accuracy judged must come from one set."""
+        if f"{split}_loss" in out:
+            return
+        named = [k for k in out if k.startswith(f"{split}_") and k.endswith("_loss") and k != f"{split}_loss"]
+        if not named:
+            return
+        first = self._first_logged(out, named)
+        out[f"{split}_loss"] = out[first]
+        others = ", ".join(out[k].original_name or k for k in sorted(named) if k != first)
+        note = (f"several {split} sets logged; using {out[first].original_name} as {split}_loss"
+                + (f" (others: {others})" if others else ""))
+        prefix = first[: -len("loss")]
+        same_set = [k for k in out if k.startswith(prefix)
+                    and canonical_name(f"{split}_{k[len(prefix):]}").canonical == f"{split}_acc"]
+        if same_set and f"{split}_acc" not in out:
+            out[f"{split}_acc"] = out[same_set[0]]
+            note += f" and {out[same_set[0]].original_name} as {split}_acc"
+        self.warn(note + f"; pick another with --metric {split}_loss=NAME")
+
+    def _promote_test_to_validation(self, out: dict[str, Series]) -> None:
+        """A test metric evaluated through training is the run's validation when none was logged.
+
+        PyTorch's MNIST example prints ``Test set: Average loss: ...`` after every epoch, and
+        DeiT/DETR-style JSON logs write ``test_loss`` per epoch: a held-out set evaluated as
+        training goes, which is what validation is. One final test point is not a curve and
+        stays a test result.
+        """
+        if any(k.startswith("val_") for k in out if k in CANONICAL):
+            return
+        promoted = [k for k in ("test_loss", "test_acc") if k in out and len(out[k]) >= 2]
+        for key in promoted:
+            out[f"val_{key[len('test_'):]}"] = out[key]
+        if promoted:
+            names = " and ".join(out[k].original_name or k for k in promoted)
+            self.warn(f"no validation metric logged; {names}, evaluated {len(out[promoted[0]])} times during "
+                      f"training, {'are' if len(promoted) > 1 else 'is'} judged as validation "
+                      "(name another with --metric val_loss=NAME)")

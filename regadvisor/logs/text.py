@@ -5,13 +5,20 @@ A line is read as a *metric line* when it holds ``name value`` pairs (``key=valu
 regadvisor knows. That covers nanoGPT (``step 100: train loss 4.2, val loss 4.3``), llm.c and
 modded-nanogpt (``s:100 trl:4.2``, ``step:100/6200 val_loss:4.3 train_time:...ms``), Keras'
 progress lines (``- loss: 0.4 - val_accuracy: 0.95``), PyTorch example scripts and printed
-dicts. Everything else (banners, ``nvidia-smi`` tables, the training script's own source that
-some loggers print first) is ignored, and lines that look like Python code never count.
+dicts, also with the quoted values transformers 5 prints (``{'eval_loss': '0.6943'}``), and
+build-nanogpt's ``log.txt`` (``250 val 3.55``: step, split, loss). Everything else (banners,
+``nvidia-smi`` tables, the training script's own source that some loggers print first) is
+ignored, and lines that look like Python code never count.
+
+A log whose names regadvisor does not know (a reward-only RL log, names in another language) is
+read as it is when its lines count something (``episode 12 reward 200.5``), so the report can say
+what is missing; otherwise it is refused with the names it saw and how to map them.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +26,7 @@ from ..errors import LogReadError
 from ..model import Run
 from ._io import BOOKKEEPING_NAMES, check_text, head_text, open_text
 from .aliases import _SPLIT_WORDS, CANONICAL, canonical_name, normalise
+from .hf import SKIP_SUFFIXES, SUMMARY_MARKERS
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
@@ -28,9 +36,10 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)
 # splits a run of spaces k ways. Hence ``\d+(?:\.\d*)?``, ``\b`` before identifiers and
 # ``(?:\s*[:=]\s*|\s+)``, which match the same text; tests/fuzz times hostile lines against them.
 _NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)"
+_NAME = r"[^\W\d][\w./\-]*"  # starts with a letter of any alphabet or an underscore
 _PAIR = re.compile(
-    r"(?<![\w.\-/])(?P<key>[A-Za-z_][\w./\-]*(?: [A-Za-z_][\w./\-]*){0,2})"  # a name of up to three words
-    r"['\"]?(?:\s*[:=]\s*|\s+)"
+    rf"(?<![\w.\-/])(?P<key>{_NAME}(?: {_NAME}){{0,2}})"  # a name of up to three words
+    r"['\"]?(?:\s*[:=：]\s*|\s+)['\"]?"  # a value may be quoted (transformers 5) and follow a full-width colon
     rf"(?P<num>{_NUMBER})(?:/(?P<total>\d+))?(?P<unit>%|[A-Za-z]+(?:/[A-Za-z]+)?)?(?![\w.])",
     re.IGNORECASE,
 )
@@ -44,10 +53,16 @@ _CODE = re.compile(
 _SPLIT_PREFIX = re.compile(
     r"^\W*(?P<split>train(?:ing)?|valid(?:ation)?|val|eval(?:uation)?|test(?:ing)?|dev)(?:\s+set)?\s*[:|\]\-]",
     re.IGNORECASE)
+# build-nanogpt's log.txt: "250 val 3.5512", "250 train 3.49", "250 hella 0.29" (step, name, value).
+_STEP_NAME_VALUE = re.compile(rf"^\s*(?P<step>\d+)\s+(?P<key>{_NAME})\s+(?P<num>{_NUMBER})\s*$")
 # Keras prints "Epoch 3/10" on a line of its own before the epoch's metric line.
 _EPOCH_HEADER = re.compile(r"^\s*epoch\s*[:#]?\s*(\d+)\s*(?:/\s*\d+)?\s*$", re.IGNORECASE)
-_STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch_idx"}
+_STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch_idx", "episode",
+               "episodes"}
 _EPOCH_WORDS = {"epoch", "ep", "epochs"}
+MIN_UNKNOWN_LINES = 3
+"""Lines with a step or epoch and only unknown names that make a log of unknown metrics (a reward-only
+RL log) rather than prose that happens to hold numbers."""
 
 
 @lru_cache(maxsize=4096)
@@ -60,7 +75,7 @@ def _role(key: str) -> str:
         return "epoch"
     if words[-1] in _STEP_WORDS or "_".join(words[-2:]) == "global_step":
         return "step"
-    return "skip" if text in BOOKKEEPING_NAMES else "metric"
+    return "skip" if text in BOOKKEEPING_NAMES or text.endswith(SKIP_SUFFIXES) else "metric"
 
 
 @lru_cache(maxsize=4096)
@@ -90,26 +105,32 @@ def _metric_key(key: str, split: str | None, metric_map: tuple[tuple[str, str], 
     return key
 
 
-def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
-    """The step, epoch and metrics one log line holds, or None when it is not a metric line.
+def line_pairs(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
+    """The step, epoch and ``name value`` pairs one log line holds (None for code, or for a
+    training summary such as transformers' ``{'train_runtime': ..., 'train_loss': <mean of the run>}``).
 
-    Why the gate: a line counts only if it names a known metric, and a lone learning rate or
-    grad norm (a printed config) needs a step or a second metric beside it. Percentages become
-    fractions (``93.2%`` → 0.932, ``9800/10000`` → 0.98); values with a unit (``285ms``) are
-    timings, not learning, and are skipped.
+    Percentages become fractions (``93.2%`` → 0.932, ``9800/10000`` → 0.98); values with a unit
+    (``285ms``) are timings, not learning, and are skipped.
     """
     line = _ANSI.sub("", line)
     if _CODE.search(line):
         return None
+    user_map = tuple(sorted(options.metric_map.items()))
+    bare = _STEP_NAME_VALUE.match(line)
+    if bare:
+        key = bare.group("key")
+        key = f"{key} loss" if normalise(key) in _SPLIT_WORDS else key  # "250 val 3.55" is a validation loss
+        return float(bare.group("step")), None, [(_metric_key(key, None, user_map), float(bare.group("num")))]
     prefix = _SPLIT_PREFIX.match(line)
     split = prefix.group("split").lower() if prefix else None
-    user_map = tuple(sorted(options.metric_map.items()))
     step = epoch = None
     metrics = []
     for m in _PAIR.finditer(line):
         key, unit, total = m.group("key"), m.group("unit"), m.group("total")
         if unit and unit != "%":
             continue
+        if key in SUMMARY_MARKERS:
+            return None
         value = float(m.group("num"))
         role = _role(key)
         if role == "step" and step is None:
@@ -122,13 +143,25 @@ def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | N
             elif total:
                 value /= float(total) or 1.0
             metrics.append((_metric_key(key, split, user_map), value))
-    names = [_canonical(key, user_map) for key, _ in metrics]
-    known = [n for n in names if n in CANONICAL]
-    if not known:
-        return None
-    if step is None and epoch is None and len(metrics) < 2 and not known[0].endswith(("_loss", "_acc")):
-        return None
     return step, epoch, metrics
+
+
+def _is_metric_line(step: float | None, epoch: float | None, metrics: list[tuple[str, float]],
+                    options: ReadOptions) -> bool:
+    """Why the gate: a line counts only if it names a known metric, and a lone learning rate or
+    grad norm (a printed config) needs a step or a second metric beside it."""
+    user_map = tuple(sorted(options.metric_map.items()))
+    known = [n for n in (_canonical(key, user_map) for key, _ in metrics) if n in CANONICAL]
+    if not known:
+        return False
+    return step is not None or epoch is not None or len(metrics) >= 2 or known[0].endswith(("_loss", "_acc"))
+
+
+def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
+    """The step, epoch and metrics one log line holds, or None when it is not a metric line
+    (see :func:`line_pairs` and :func:`_is_metric_line`)."""
+    pairs = line_pairs(line, options)
+    return pairs if pairs is not None and _is_metric_line(*pairs, options) else None
 
 
 def read_text(path: Path, options: ReadOptions) -> Run:
@@ -141,17 +174,26 @@ def read_text(path: Path, options: ReadOptions) -> Run:
     """
     check_text(path)
     builder = RunBuilder(path, "text", options)
+    unknown = RunBuilder(path, "text", options)  # lines that count something under names we do not know
+    unknown_lines = 0
+    names_seen: Counter[str] = Counter()
     current_epoch = None
     last: dict[str, tuple[float, float | None]] = {}
     found = 0
     with open_text(path) as f:
         for raw in f:
             for line in raw.split("\r"):
-                parsed = parse_line(line, options)
-                if parsed is None:
+                pairs = line_pairs(line, options)
+                if pairs is None or not _is_metric_line(*pairs, options):
                     current_epoch = _epoch_header(line, current_epoch)
+                    if pairs is not None and pairs[2] and not found:
+                        names_seen.update(list(dict.fromkeys(key for key, _ in pairs[2])))
+                        if pairs[0] is not None or pairs[1] is not None:
+                            unknown_lines += 1
+                            for key, value in pairs[2]:
+                                unknown.add(key, value, pairs[0], pairs[1])
                     continue
-                step, epoch, metrics = parsed
+                step, epoch, metrics = pairs
                 epoch = current_epoch if epoch is None else epoch
                 for key, value in metrics:
                     if step is None and last.get(key) == (value, epoch):
@@ -159,11 +201,18 @@ def read_text(path: Path, options: ReadOptions) -> Run:
                     last[key] = (value, epoch)
                     builder.add(key, value, step, epoch)
                 found += 1
-    if not found:
-        raise LogReadError("has no metric lines (looked for 'name: value', 'name=value' or 'name value' "
-                           "with a loss or accuracy name)", source=path,
-                           hint="name your metric with --metric, e.g. --metric val_loss=my_val, or pass --log-format")
-    return builder.build()
+    if found:
+        return builder.build()
+    if unknown_lines >= MIN_UNKNOWN_LINES:
+        unknown.warn("no loss or accuracy metric regadvisor knows; read as logged: "
+                     + ", ".join(repr(n) for n, _ in names_seen.most_common(8))
+                     + " (map yours with --metric, e.g. --metric val_loss=NAME)")
+        return unknown.build()
+    seen = [f"{name!r} ({count} lines)" for name, count in names_seen.most_common(6) if count >= 2]
+    raise LogReadError("has no metric lines (looked for 'name: value', 'name=value' or 'name value' "
+                       "with a loss or accuracy name)" + (f"; names seen with numbers: {', '.join(seen)}" if seen else ""),
+                       source=path,
+                       hint="name your metric with --metric, e.g. --metric val_loss=NAME, or pass --log-format")
 
 
 def _epoch_header(line: str, current: float | None) -> float | None:

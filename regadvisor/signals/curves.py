@@ -1,8 +1,10 @@
 """The validation curve: where it is best, whether it rose after, how noisy it is.
 
-The *monitored* metric is validation loss when logged, else validation accuracy. All
-measurements are on evaluation points (one per validation pass), oriented so that lower is
-better (accuracy is negated internally), and reported back in the metric's own terms.
+The *monitored* metric is validation loss when logged, else validation accuracy, else another
+validation score where higher is better (detection mAP, which Ultralytics itself selects its best
+checkpoint by, or a regression R²). All measurements are on evaluation points (one per validation
+pass), oriented so that lower is better (scores are negated internally), and reported back in the
+metric's own terms.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..logs.aliases import HIGHER_IS_BETTER
 from ..model import Run, Series
 from . import _stats
 from .registry import SignalContext, provides
@@ -43,9 +46,18 @@ def as_fraction(values: list[float]) -> list[float]:
     return [v / 100.0 for v in values] if values and max(values) > 1.0 else values
 
 
+MONITORS = ("val_loss", "val_acc", "val_map", "val_r2")
+"""The validation metrics a run can be judged by, in order of preference."""
+
+
+def lower_is_better(name: str) -> bool:
+    """Losses fall as a model improves; accuracy, mAP and R² rise (see ``aliases.HIGHER_IS_BETTER``)."""
+    return not name.endswith(HIGHER_IS_BETTER)
+
+
 def monitored(run: Run) -> tuple[str, Curve] | None:
-    """The validation metric to judge the run by: val_loss, else val_acc (as a fraction)."""
-    for name in ("val_loss", "val_acc"):
+    """The validation metric to judge the run by: the first of ``MONITORS`` logged (accuracy as a fraction)."""
+    for name in MONITORS:
         series = run.get(name)
         if series is not None:
             curve = finite_curve(series)
@@ -113,13 +125,14 @@ def suggested_patience(oriented: list[float], min_delta: float, cap: int = 20) -
 
 
 @provides({
-    "monitor": "Which validation metric the run is judged by: 'val_loss' when logged, else 'val_acc'.",
+    "monitor": "Which validation metric the run is judged by: 'val_loss' when logged, else 'val_acc', else "
+               "'val_map' (detection mAP50-95) or 'val_r2'.",
     "n_evaluations": "Number of finite validation points of the monitored metric.",
     "data_confidence": "How far the curve's length supports a verdict: 'low' below 8 evaluations, "
                        "'medium' below 20, else 'high' (heuristic: a trend test on fewer than ~8 points "
                        "cannot separate a rise from noise at usual noise levels).",
     "evaluation_unit": "'epochs' when validation ran once per epoch, else 'evaluations' (the unit of patience).",
-    "best_index": "0-based index of the best validation point (lowest loss or highest accuracy).",
+    "best_index": "0-based index of the best validation point (lowest loss, highest accuracy or score).",
     "best_step": "Training step of the best validation point (None when the log has no steps).",
     "best_epoch": "Epoch of the best validation point (None when the log has no epochs).",
     "best_value": "The monitored metric's best value.",
@@ -147,7 +160,7 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
         return {"n_evaluations": 0}
     name, curve = found
     n = len(curve)
-    sign = 1.0 if name == "val_loss" else -1.0
+    sign = 1.0 if lower_is_better(name) else -1.0
     oriented = [sign * v for v in curve.values]
     best_i = min(range(n), key=oriented.__getitem__)
     best = oriented[best_i]
@@ -188,3 +201,34 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
         "suggested_min_delta": sigma,
         "val_still_improving": best_i >= n - 2,
     }
+
+
+def _listed(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+@provides({
+    "missing_data": "What the log lacks for a verdict, in words, when it has no validation curve: no values yet "
+                    "(a header only), no loss or accuracy (only names regadvisor does not know), only a final test "
+                    "result, or no validation metric at all; None when a validation curve was logged.",
+})
+def data_signals(ctx: SignalContext) -> dict[str, Any]:
+    run = ctx.run
+    if monitored(run) is not None:
+        return {}
+    logged = {k: s for k, s in run.series.items() if len(s)}
+    names = sorted(s.original_name or k for k, s in (logged or run.series).items())
+    if not logged:
+        what = f"the log names {_listed(names)} but holds no values yet" if names else "the log holds no values"
+    elif any(k in logged for k in MONITORS):
+        what = "the validation metric holds no finite value"
+    elif not any(k.endswith(("_loss", "_acc")) for k in logged):
+        what = (f"no loss or accuracy metric regadvisor knows; the log holds {_listed(names)} "
+                "(name yours with --metric val_loss=NAME)")
+    elif tests := [k for k in ("test_loss", "test_acc") if k in logged]:
+        final = ", ".join(f"{logged[k].original_name or k} {logged[k].values[-1]:.4g}" for k in tests)
+        what = f"only a final test result ({final}), nothing logged over the training"
+    else:
+        what = f"no validation metric; the log holds only {_listed(names)}"
+    return {"missing_data": what}

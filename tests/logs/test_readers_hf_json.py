@@ -100,3 +100,10 @@ def test_json_list_of_records(tmp_path):
                                             {"epoch": 1, "loss": 0.8, "val_loss": 1.0}]}))
     run = read_log(path)
     assert run.format == "json" and list(run.series["val_loss"].epochs) == [0, 1]
+
+
+def test_accuracy_of_the_chosen_eval_set_is_the_validation_accuracy():
+    run = read_log(REAL / "hf" / "trainer_state_multi_eval.json")
+    assert run.series["val_acc"].original_name == "eval_g0_accuracy"
+    assert run.series["val_acc"] is run.series["val_g0_accuracy"]
+    assert any("eval_g0_accuracy as val_acc" in w for w in run.warnings)

@@ -54,9 +54,35 @@ def test_log_that_starts_with_its_own_python_source():
     ("[val] loss=0.52 acc=0.81 lr=0.01", None, None, [("val loss", 0.52), ("val acc", 0.81), ("lr", 0.01)]),
     ("Epoch 0: 100%|##| 1875/1875 [00:10<00:00, 180.00it/s, v_num=0, train_loss=0.123, val_loss=0.1]", None, 0,
      [("train_loss", 0.123), ("val_loss", 0.1)]),
+    # transformers 5 prints every value quoted, runtimes beside the metrics
+    ("{'eval_loss': '0.6943', 'eval_accuracy': '0.5', 'eval_runtime': '1.23', 'eval_samples_per_second': '100.2', "
+     "'epoch': '1'}", None, 1, [("eval_loss", 0.6943), ("eval_accuracy", 0.5)]),
+    (" 5%|#4  | 15/300 [01:39<30:06,  6.34s/it]{'loss': '0.6891', 'grad_norm': '7.696', 'epoch': '0.5'}", None, 0.5,
+     [("loss", 0.6891), ("grad_norm", 7.696)]),
+    # build-nanogpt's log.txt: step, split, loss
+    ("250 val 3.5512", 250, None, [("val loss", 3.5512)]),
+    ("19072 train 3.071291", 19072, None, [("train loss", 3.071291)]),
+    ("Epoch 3, 训练损失: 0.5, 准确率：0.9", None, 3, [("训练损失", 0.5), ("准确率", 0.9)]),
 ])
 def test_metric_lines(line, step, epoch, metrics):
-    assert parse_line(line, ReadOptions()) == (step, epoch, metrics)
+    options = ReadOptions(metric_map={"train_loss": "训练损失"})
+    assert parse_line(line, options) == (step, epoch, metrics)
+
+
+def test_transformers_training_summary_is_not_a_point(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("{'loss': '1.317', 'epoch': '0.5'}\n{'loss': '0.9', 'epoch': '1'}\n"
+                    "{'train_runtime': '926.6', 'train_samples_per_second': '8.634', 'train_loss': '1.1', 'epoch': '1'}\n")
+    assert list(read_log(path).series["train_loss"].values) == [1.317, 0.9]
+
+
+def test_build_nanogpt_log(tmp_path):
+    path = tmp_path / "log.txt"
+    path.write_text("0 val 10.9492\n0 hella 0.2495\n0 train 10.955\n1 train 10.4\n250 val 6.5\n250 train 6.4\n")
+    run = read_log(path)
+    assert list(run.series["val_loss"].values) == [10.9492, 6.5] and list(run.series["val_loss"].steps) == [0, 250]
+    assert list(run.series["train_loss"].steps) == [0, 1, 250]
+    assert set(run.series) == {"train_loss", "val_loss"}  # HellaSwag accuracy is not a known metric
 
 
 def test_nan_loss_is_a_value_not_noise(tmp_path):
@@ -100,6 +126,29 @@ def test_user_metric_name_in_text(tmp_path):
     path.write_text("step 1 objective 2.0\nstep 2 objective 1.5\n")
     run = read_log(path, fmt="text", options=ReadOptions(metric_map={"train_loss": "objective"}))
     assert list(run.series["train_loss"].values) == [2.0, 1.5]
+
+
+def test_names_that_are_not_english_are_listed_with_how_to_map_them(tmp_path):
+    path = tmp_path / "train.log"
+    path.write_text("".join(f"轮次 {e}, 损失: {1 / e:.3f}, 验证准确率: {0.5 + e / 100:.2f}\n" for e in range(1, 6)))
+    with pytest.raises(LogReadError) as err:
+        read_log(path)
+    assert "names seen with numbers: '轮次' (5 lines), '损失' (5 lines), '验证准确率' (5 lines)" in str(err.value)
+    assert "--metric val_loss=NAME" in str(err.value)
+    run = read_log(path, options=ReadOptions(metric_map={"train_loss": "损失", "val_acc": "验证准确率"}))
+    assert list(run.series["val_acc"].values) == [0.51, 0.52, 0.53, 0.54, 0.55]
+
+
+def test_a_log_that_counts_but_names_nothing_known_is_read_as_it_is(tmp_path):
+    path = tmp_path / "rl.log"
+    path.write_text("".join(f"Episode {e} | reward: {10 * e} | length: {200 - e}\n" for e in range(1, 6)))
+    run = read_log(path)
+    assert list(run.series["reward"].values) == [10, 20, 30, 40, 50]
+    assert list(run.series["reward"].steps) == [1, 2, 3, 4, 5]
+    assert any("no loss or accuracy metric regadvisor knows" in w and "'reward'" in w for w in run.warnings)
+    path.write_text("Episode 1 | reward: 10\nEpisode 2 | reward: 20\n")  # two lines may be prose
+    with pytest.raises(LogReadError, match="no metric lines"):
+        read_log(path)
 
 
 def test_text_without_metric_lines_is_an_error(tmp_path):

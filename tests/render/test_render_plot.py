@@ -45,12 +45,12 @@ def test_overfitting_run_marks_best_onset_and_shades_to_the_end(hf_report):
     result = plot.render(hf_report)
     s = hf_report.signals
     marks = result.marks
-    assert marks.axis == "step" and marks.panels == ("loss",)
+    assert marks.axis == "step" and marks.panels == ("loss", "accuracy")  # eval_g0_accuracy beside eval_g0_loss
     assert (marks.best_x, marks.best_y) == (s["best_step"], s["best_value"]) == (401.0, pytest.approx(1.11375, 1e-4))
     assert marks.onset_x == s["onset_step"] == 802.0
     last_step = max(max(hf_report.run.get(n).steps) for n in ("train_loss", "val_loss"))
     assert marks.shaded == (802.0, last_step)
-    assert size(result.png) == (900, 500)
+    assert size(result.png) == (900, 750)  # two panels
 
 
 def test_healthy_run_has_best_but_no_onset_or_shading(lightning_report):
