@@ -73,7 +73,7 @@ def test_escape_sequences_in_csv_columns_and_mlflow_params_reach_no_renderer(tmp
 
 def test_an_error_line_never_carries_escape_sequences(tmp_path):
     path = tmp_path / "log.csv"
-    path.write_text("step,\x1b]0;pwned\x07speed\x1b[31m\n1,2\n")
+    path.write_text("width,\x1b]0;pwned\x07speed\x1b[31m\n1,2\n")  # no counter column: not a log, refused
     with pytest.raises(LogReadError) as err:
         read_log(path, "csv")
     assert "\x1b" not in str(err.value) and "pwned" in str(err.value)
@@ -81,7 +81,7 @@ def test_an_error_line_never_carries_escape_sequences(tmp_path):
 
 def test_the_cli_error_line_is_one_escaped_line(tmp_path, cli):
     path = tmp_path / "log\x1b[31m.csv"
-    path.write_text("step,\x1b]0;pwned\x07speed\n1,2\n")
+    path.write_text("width,\x1b]0;pwned\x07speed\n1,2\n")
     result = cli("diagnose", str(path))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "\x1b" not in result.stderr, result.stderr
