@@ -238,9 +238,35 @@ def check(
     return judge(reports, fail_on=fail_on, settings=settings)
 
 
+def probe_length_notes(result: Any) -> list[Note]:
+    """What the probe's length means for the advice: how far it trained against the real length."""
+    facts = result.run.facts
+    training = {"steps": result.steps, "epochs": result.epochs, "seconds": result.seconds, "device": result.device,
+                "stopped_by": result.stop_reason}
+    notes = [Note("probe-interrupted" if result.interrupted else "probe-ran", values=training)]
+    length = facts.get("train_length")
+    if result.interrupted:
+        return notes
+    if length is None:
+        notes.append(Note("probe-length-unknown", values={"epochs": result.epochs}))
+        return notes
+    unit = next(iter(length))
+    done = result.steps if unit == "steps" else result.epochs
+    real = {"unit": unit, "length": length[unit], "done": done}
+    if result.stop_reason == "past-best":
+        past = facts.get("past_best") or {}
+        at = past.get("last_improvement_epoch") if unit == "epochs" else None
+        notes.append(Note("probe-past-best", values={**real, "improved_at": at if at is not None else
+                                                     past.get("last_improvement_step"),
+                                                     "improved_unit": "epoch" if at is not None else "step"}))
+    elif result.stop_reason in ("steps", "epochs", "seconds") and done < length[unit] - 1e-9:
+        notes.append(Note("probe-cut-short", values={**real, "budget": result.stop_reason}))
+    return notes
+
+
 def probe(
     script: str | Path, *, steps: int | None = None, epochs: int | None = None, seconds: float | None = None,
-    depth: str = "default", device: str = "auto", seed: int = 0, knobs: dict[str, Any] | None = None,
+    train_epochs: int | None = None, train_steps: int | None = None, depth: str = "default", device: str = "auto", seed: int = 0, knobs: dict[str, Any] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
     verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
@@ -274,12 +300,11 @@ def probe(
                               hint="use --export optuna FILE")
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
-    result = run_probe(script, steps=steps, epochs=epochs, seconds=seconds, depth=depth, device=device,
-                       seed=seed, knobs=knobs, progress=progress)
+    result = run_probe(script, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
+                       train_steps=train_steps, depth=depth, device=device, seed=seed, knobs=knobs,
+                       progress=progress)
     report = analyze(result.run, ruleset)
-    training = {"steps": result.steps, "epochs": result.epochs, "seconds": result.seconds, "device": result.device,
-                "stopped_by": result.stop_reason}
-    report.notes.append(Note("probe-interrupted" if result.interrupted else "probe-ran", values=training))
+    report.notes.extend(probe_length_notes(result))
     if verify and result.interrupted:
         report.notes.append(Note("verify-skipped", values={"reason": "the probe was interrupted"}))
     elif verify:

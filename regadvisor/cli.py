@@ -286,9 +286,11 @@ def check(
 @app.command()
 def probe(
     script: Path = typer.Argument(..., metavar="SCRIPT", hidden=True),
-    steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help="Budget in optimizer steps."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", metavar="N", help="Budget in epochs [default: 10 epochs, capped at 45 s]."),
-    seconds: Optional[float] = typer.Option(None, "--seconds", metavar="S", help="Budget in seconds; how far that gets depends on the machine, so results are not reproducible across machines."),
+    train_epochs: Optional[int] = typer.Option(None, "--train-epochs", metavar="N", help="How many epochs you really train (overrides the script's EPOCHS); the probe and --verify judge at this length."),
+    train_steps: Optional[int] = typer.Option(None, "--train-steps", metavar="N", help="The real training length in optimizer steps, instead of epochs."),
+    steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help="Probe only this many optimizer steps (shorter than the real length)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", metavar="N", help="Probe only this many epochs (shorter than the real length)."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", metavar="S", help="Stop the probe after this many seconds; how far that gets depends on the machine, so results are not reproducible across machines [default: no limit: the real length, or until validation is clearly past its best]."),
     depth: str = typer.Option("default", "--depth", metavar="DEPTH", autocompletion=_completer(DEPTHS), help="Instrument depth: default (cheap, sampled) or full (every step)."),
     device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto (CUDA when available), cpu or cuda[:N]."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for weights and data order."),
@@ -318,9 +320,9 @@ def probe(
         chosen, threshold = _format(fmt), _fail_on(fail_on)
         settings = api.load_settings(config)
         with probe_progress() as progress, verify_progress() as vprogress:
-            report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds,
-                               depth=_choice(depth, DEPTHS, "--depth"), device=device, seed=seed,
-                               knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
+            report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
+                               train_steps=train_steps, depth=_choice(depth, DEPTHS, "--depth"), device=device,
+                               seed=seed, knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
                                progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
                                export=(export[0], export[1]) if export else None)

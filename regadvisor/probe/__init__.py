@@ -3,7 +3,7 @@
 Public API::
 
     from regadvisor.probe import run_probe, ProbeResult, ProbeProgress
-    result = run_probe("train.py", epochs=5, depth="default", device="auto", seed=0,
+    result = run_probe("train.py", train_epochs=100, depth="default", device="auto", seed=0,
                        knobs={"dropout": 0.3}, progress=callback)
     result.run        # regadvisor.model.Run, format "probe": curves + facts
     result.diverged, result.interrupted, result.stop_reason, result.steps, result.seconds
@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from .runner import (
     DEFAULT_EPOCHS,
-    DEFAULT_SECONDS,
+    EvaluationPoint,
+    ProbePlan,
     ProbeProgress,
     ProbeResult,
     run_probe,
 )
 
-__all__ = ["DEFAULT_EPOCHS", "DEFAULT_SECONDS", "ProbeProgress", "ProbeResult", "run_probe"]
+__all__ = ["DEFAULT_EPOCHS", "EvaluationPoint", "ProbePlan", "ProbeProgress", "ProbeResult", "run_probe"]

@@ -45,6 +45,8 @@ class ProbeScript:
     build_data: Callable[[], Any]
     build_optimizer: Callable[..., Any] | None = None
     loss_fn: Callable[[Any, Any], Any] | None = None
+    epochs: int | None = None
+    """The script's ``EPOCHS``: how many epochs the user really trains (``None`` when not set)."""
 
     @property
     def name(self) -> str:
@@ -211,6 +213,11 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
             sys.modules.pop(name, None)
             raise ScriptError(f"{fname} is not a function", source=p, hint="see the probe script contract")
         fns[fname] = obj
+    epochs = getattr(module, "EPOCHS", None)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1):
+        sys.modules.pop(name, None)
+        raise ScriptError(f"EPOCHS = {epochs!r} is not a positive whole number", source=p,
+                          hint="EPOCHS is how many epochs you really train, e.g. EPOCHS = 100")
     missing = [f for f in REQUIRED if fns[f] is None]
     if missing:
         sys.modules.pop(name, None)
@@ -221,7 +228,7 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
             hint="a probe script defines build_model(**knobs) and build_data() returning "
             "(train_batches, val_batches); build_optimizer(params, **knobs) and loss_fn(outputs, targets) are optional",
         )
-    return ProbeScript(path=p, module=module, **fns)
+    return ProbeScript(path=p, module=module, epochs=epochs, **fns)
 
 
 def unload_script(script: ProbeScript) -> None:

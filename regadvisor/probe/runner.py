@@ -1,11 +1,16 @@
-"""The probe loop: a short, instrumented, deterministic training of the user's script.
+"""The probe loop: an instrumented, deterministic training of the user's script.
 
 What it measures and how (the choices a reader of the numbers needs to know):
 
-* **Budget.** By optimizer steps, epochs or seconds; the probe stops at whichever given budget
-  is reached first. With none given it runs ``DEFAULT_EPOCHS`` (10) epochs capped at
-  ``DEFAULT_SECONDS`` (45 s), enough to show a train/validation gap on a small model and to
-  finish within about a minute on a laptop CPU.
+* **Length.** Advice is only as good as the horizon it was measured at: overfitting, and what
+  early stopping, dropout and weight decay buy against it, often appear only after the first
+  10-20 epochs. So the probe trains for the user's *real* length (the script's ``EPOCHS``, or
+  ``train_epochs``/``train_steps``), or until validation has clearly passed its best (the
+  ``past-best`` stop: :func:`past_best_patience`), whichever comes first. A budget in steps,
+  epochs or seconds shortens it when asked (first reached wins); a time budget makes the
+  result depend on the machine's speed and load, so none is set by default. With no length
+  known the probe trains ``DEFAULT_EPOCHS`` (30) epochs and the facts say the length is
+  unknown.
 * **Curves.** ``train_loss``, ``grad_norm`` and ``learning_rate`` per optimizer step (training
   mode, the loss of the batch being trained on, before its update). At each *evaluation* (end
   of every epoch, every ``EVAL_EVERY`` steps inside long epochs, and once at the end)
@@ -62,6 +67,7 @@ instrument summaries: :meth:`regadvisor.probe.hooks.Instruments.summary`): ``pro
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import random
@@ -78,6 +84,7 @@ from torch import nn
 
 from ..errors import ConfigError, ScriptError
 from ..model import KNOBS, Run, Series
+from ..signals import _stats
 from . import inspect as insp
 from .discover import (
     ProbeScript,
@@ -91,8 +98,17 @@ from .discover import (
 from .hooks import DEPTHS, Instruments
 from .knobs import MODEL_KNOBS, NORM_KINDS, OPTIMIZERS, apply_model_knobs, build_optimizer
 
-DEFAULT_EPOCHS = 10
-DEFAULT_SECONDS = 45.0
+DEFAULT_EPOCHS = 30
+"""Probe length when the real training length is unknown: past the epoch-12-21 validation minima
+of late-overfitting models (the ten scripts behind the issue on training length), so that the
+probe can see the rise; the past-best stop ends it sooner where the curve turns earlier."""
+PAST_BEST_MIN_EVALUATIONS = 5
+PAST_BEST_FRACTION = 0.25
+PAST_BEST_MIN_WORSENING = 0.05
+"""Relative rise of validation loss above its best that counts as past it (OF001's threshold)."""
+PAST_BEST_MIN_ACC_DROP = 0.02
+"""Drop of validation accuracy (fraction) below its best that counts as past it."""
+PAST_BEST_Z = 3.0
 EVAL_EVERY = 200
 """Evaluate inside an epoch after this many steps without an evaluation."""
 DEFAULT_EVAL_BATCHES = 50
@@ -320,53 +336,89 @@ def run_probe(
     steps: int | None = None,
     epochs: int | None = None,
     seconds: float | None = None,
+    train_epochs: int | None = None,
+    train_steps: int | None = None,
+    stop_past_best: bool = True,
     depth: str = "default",
     device: str = "auto",
     seed: int = 0,
     knobs: dict[str, Any] | None = None,
     progress: Callable[[ProbeProgress], None] | None = None,
+    on_evaluation: Callable[[EvaluationPoint], bool] | None = None,
     sample_every: int | None = None,
     eval_batches: int = DEFAULT_EVAL_BATCHES,
 ) -> ProbeResult:
-    """Run a short instrumented training of the probe script at ``script``.
+    """Run an instrumented training of the probe script at ``script``.
 
-    ``steps``/``epochs``/``seconds`` bound the run (first reached wins; with none given:
-    ``DEFAULT_EPOCHS`` epochs capped at ``DEFAULT_SECONDS`` seconds). ``depth`` is ``"default"``
-    (cheap: global gradient norm every step, the rest every ``sample_every`` steps) or
-    ``"full"`` (everything every step). ``device`` is ``"auto"`` (CUDA when available), ``"cpu"``
-    or ``"cuda[:N]"``. ``knobs`` overrides settings by the DESIGN.md knob names. ``progress``
-    is called with a :class:`ProbeProgress` after every step and evaluation (keeps this API
-    free of any UI). The train metrics per evaluation are taken in eval mode on a fixed subset
-    of training batches, like the validation metrics, so dropout does not inflate the gap.
+    The length: ``train_epochs``/``train_steps`` (else the script's ``EPOCHS``) is the user's
+    real training length, and the probe trains that long unless ``steps``/``epochs``/``seconds``
+    bound it sooner (first reached wins). With no length known at all it trains
+    ``DEFAULT_EPOCHS`` epochs and says so (``facts["train_length"]`` is ``None``). With
+    ``stop_past_best`` it ends once validation has clearly passed its best
+    (:func:`past_best_patience`), which keeps the rise in the curve and skips the rest.
+    ``on_evaluation`` is called after every evaluation and stops the run (reason ``pruned``)
+    when it returns True: the hook a multi-fidelity scheduler prunes with.
+
+    ``depth`` is ``"default"`` (cheap: global gradient norm every step, the rest every
+    ``sample_every`` steps) or ``"full"`` (everything every step). ``device`` is ``"auto"``
+    (CUDA when available), ``"cpu"`` or ``"cuda[:N]"``. ``knobs`` overrides settings by the
+    knob names of the report. ``progress`` is called with a :class:`ProbeProgress` after every
+    step and evaluation (keeps this API free of any UI). The train metrics per evaluation are
+    taken in eval mode on a fixed subset of training batches, like the validation metrics, so
+    dropout does not inflate the gap.
 
     Raises :class:`ScriptError` when the script cannot be used and :class:`ConfigError` for bad
     arguments; a diverging loss or Ctrl-C is reported in the result, not raised.
     """
     if depth not in DEPTHS:
         raise ConfigError(f"depth must be one of {', '.join(DEPTHS)}, not {depth!r}", source="depth")
-    for name, val in (("steps", steps), ("epochs", epochs)):
+    for name, val in (("steps", steps), ("epochs", epochs), ("train_epochs", train_epochs),
+                      ("train_steps", train_steps)):
         if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
             raise ConfigError(f"{name} must be a positive integer, not {val!r}", source=name)
+    if train_epochs is not None and train_steps is not None:
+        raise ConfigError("give the training length in epochs or in steps, not both", source="train_steps")
     if seconds is not None and (not isinstance(seconds, (int, float)) or not seconds > 0):
         raise ConfigError(f"seconds must be positive, not {seconds!r}", source="seconds")
     if eval_batches < 1:
         raise ConfigError("eval_batches must be at least 1", source="eval_batches")
     knobs = _validate_knobs(knobs)
-    if steps is None and epochs is None and seconds is None:
-        epochs, seconds = DEFAULT_EPOCHS, DEFAULT_SECONDS
     dev = _resolve_device(device)
     path = Path(script)
     rng = _RngState(cuda=dev.type == "cuda")
     try:
-        with script_importable(path):
+        with _ProcessSettings() as settings, script_importable(path):
             ps = load_script(path)
             try:
-                return _Probe(ps, dev, seed, knobs, depth, sample_every, eval_batches, rng).run(
-                    steps, epochs, seconds, progress)
+                plan = make_plan(ps, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
+                                 train_steps=train_steps, stop_past_best=stop_past_best,
+                                 patience=knobs.get("early_stopping_patience"))
+                probe = _Probe(ps, dev, seed, knobs, depth, sample_every, eval_batches, rng)
+                return probe.run(plan, settings, progress, on_evaluation)
             finally:
                 unload_script(ps)
     finally:
         rng.restore()
+
+
+def make_plan(ps: ProbeScript, *, steps: int | None, epochs: int | None, seconds: float | None,
+              train_epochs: int | None, train_steps: int | None, stop_past_best: bool,
+              patience: int | None) -> ProbePlan:
+    """The probe's length: the real one (argument, else the script's ``EPOCHS``) unless a budget
+    is given; ``DEFAULT_EPOCHS`` when neither is known."""
+    source = "--train-steps" if train_steps is not None else "--train-epochs" if train_epochs is not None else None
+    if source is None and ps.epochs is not None:
+        train_epochs, source = ps.epochs, "EPOCHS"
+    if steps is None and epochs is None:
+        if train_steps is not None:
+            steps = train_steps
+        elif train_epochs is not None:
+            epochs = train_epochs
+        elif seconds is None:
+            epochs = DEFAULT_EPOCHS
+    return ProbePlan(steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
+                     train_steps=train_steps, length_source=source, stop_past_best=stop_past_best,
+                     patience=patience)
 
 
 def _pin_shuffle(batches: Any, seed: int) -> None:
@@ -382,6 +434,309 @@ def _pin_shuffle(batches: Any, seed: int) -> None:
     if isinstance(batches, DataLoader) and isinstance(batches.sampler, RandomSampler) \
             and batches.sampler.generator is None:
         batches.sampler.generator = torch.Generator().manual_seed(seed)
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """How long one probe trains, and what may end it sooner.
+
+    ``steps``/``epochs``/``seconds`` are the probe's own budget (first reached wins);
+    ``train_epochs``/``train_steps`` the user's real training length and ``length_source`` where
+    it came from (``EPOCHS``, ``--train-epochs``, ``--train-steps``; ``None`` when unknown).
+    ``stop_past_best`` ends the run once validation has clearly passed its best (see
+    :func:`past_best_patience`); ``patience`` is the ``early_stopping_patience`` knob.
+    """
+
+    steps: int | None
+    epochs: int | None
+    seconds: float | None
+    train_epochs: int | None = None
+    train_steps: int | None = None
+    length_source: str | None = None
+    stop_past_best: bool = True
+    patience: int | None = None
+
+    def train_length(self) -> dict[str, int] | None:
+        """The real training length as ``{"epochs": N}`` or ``{"steps": N}`` (None when unknown)."""
+        if self.train_steps is not None:
+            return {"steps": self.train_steps}
+        if self.train_epochs is not None:
+            return {"epochs": self.train_epochs}
+        return None
+
+    def planned_steps(self, steps_per_epoch: int | None) -> int | None:
+        """The probe's length in optimizer steps, once the epoch length is known."""
+        if self.steps is not None:
+            return self.steps
+        if self.epochs is not None and steps_per_epoch:
+            return self.epochs * steps_per_epoch
+        return None
+
+
+def past_best_patience(planned_steps: int | None) -> tuple[int, int | None]:
+    """How long a run must go without a new best before it can count as past it: (evaluations, steps).
+
+    At least ``PAST_BEST_MIN_EVALUATIONS`` (5) evaluations and a ``PAST_BEST_FRACTION`` (a
+    quarter) of the planned length without a new best validation loss or metric. That is
+    generous next to the 5-20 epochs practitioners give an early stopper, on purpose: the
+    probe stops to save time, not to regularize, and the curve it returns must show the rise
+    (Prechelt 1998, "Early Stopping - But When?": validation curves often have several local
+    minima, so short patience stops before the real best). With the planned length unknown
+    (a time budget only), 2 × 5 evaluations. The curve must also be :func:`clearly_worse` than
+    its best.
+    """
+    if planned_steps is None:
+        return 2 * PAST_BEST_MIN_EVALUATIONS, None
+    return PAST_BEST_MIN_EVALUATIONS, math.ceil(PAST_BEST_FRACTION * planned_steps)
+
+
+def clearly_worse(curve: list[float], min_worsening: float, *, relative: bool) -> bool:
+    """Whether a lower-is-better ``curve`` now sits clearly above its best.
+
+    The median of the last three points must exceed the best by ``min_worsening`` (relative to
+    the best when ``relative``) and by ``PAST_BEST_Z`` (3) noise standard deviations of the
+    curve (second-difference noise, as the overfitting rules measure it). A plateau that only
+    wobbles is not past its best: the real training would go on through it, so the probe does.
+    """
+    finite = [v for v in curve if math.isfinite(v)]
+    if len(finite) < 2:
+        return False
+    best = min(finite)
+    now = _stats.median(finite[-3:])
+    margin = min_worsening * (abs(best) if relative else 1.0)
+    sigma = _stats.noise_sigma(finite)
+    return now - best > max(margin, PAST_BEST_Z * sigma if sigma is not None else margin)
+
+
+@dataclass(frozen=True)
+class EvaluationPoint:
+    """One evaluation, passed to ``on_evaluation``: where, and the validation metrics there."""
+
+    step: int
+    epoch: float
+    val_loss: float
+    val_acc: float | None
+
+
+class _ProcessSettings:
+    """torch's process-wide settings a script may change: restored on exit, changes reported."""
+
+    def __enter__(self) -> _ProcessSettings:
+        self.saved = self._read()
+        return self
+
+    @staticmethod
+    def _read() -> dict[str, Any]:
+        return {"default_dtype": torch.get_default_dtype(),
+                "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                "deterministic_warn_only": torch.is_deterministic_algorithms_warn_only_enabled(),
+                "num_threads": torch.get_num_threads()}
+
+    def changed(self) -> list[str]:
+        """Names of the settings the script changed (restored when the probe returns)."""
+        now = self._read()
+        return [k for k, v in self.saved.items() if now[k] != v]
+
+    def __exit__(self, *exc: object) -> None:
+        s = self.saved
+        torch.set_default_dtype(s["default_dtype"])
+        torch.use_deterministic_algorithms(s["deterministic_algorithms"], warn_only=s["deterministic_warn_only"])
+        torch.set_num_threads(s["num_threads"])
+
+
+class _Loop:
+    """One probe training as steps a reader can follow: ``train`` runs epochs of ``train_step``,
+    ``end_epoch`` and ``evaluate`` until a stop reason is set.
+
+    Stop reasons: ``steps``, ``epochs``, ``seconds`` (the budget), ``past-best`` (validation
+    clearly past its best), ``early-stopping`` (the knob), ``pruned`` (``on_evaluation`` said
+    so), ``diverged``, ``interrupted``.
+    """
+
+    def __init__(self, probe: _Probe, inst: Instruments, plan: ProbePlan,
+                 progress: Callable[[ProbeProgress], None] | None,
+                 on_evaluation: Callable[[EvaluationPoint], bool] | None):
+        self.p, self.inst, self.plan = probe, inst, plan
+        self.progress, self.on_evaluation = progress, on_evaluation
+        self.t0 = time.perf_counter()
+        self.clip = probe.knobs.get("grad_clip_norm")
+        self.sync_every = 1 if probe.dev.type == "cpu" else 20
+        self.step = self.epoch_done = self.last_eval = 0
+        self.steps_per_epoch: int | None = None
+        self.pending: list[torch.Tensor] = []
+        self.losses: list[float] = []
+        self.last_loss: float | None = None
+        self.stop_reason = ""
+        self.diverged = self.interrupted = False
+        # early stopping (the knob): best validation loss, its step, weights
+        self.best_loss, self.best_step, self.bad_evals = math.inf, 0, 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        # past-best: the last evaluation that improved validation loss or the validation metric
+        self.best_acc = -math.inf
+        self.improved_at_step, self.improved_at_eval, self.evaluations = 0, 0, 0
+        probe.train_subset = []
+
+    # -- progress ----------------------------------------------------------------------------
+    def epoch_at(self, s: int) -> float:
+        return s / self.steps_per_epoch if self.steps_per_epoch else float(self.epoch_done)
+
+    def report(self, phase: str) -> None:
+        if self.progress is not None:
+            plan = self.plan
+            self.progress(ProbeProgress(self.step, self.epoch_at(self.step), time.perf_counter() - self.t0,
+                                        self.last_loss, phase, plan.steps, plan.epochs, plan.seconds))
+
+    def flush(self) -> bool:
+        """Move pending losses to the host; True when one is not finite (and record where)."""
+        if not self.pending:
+            return False
+        vals = torch.stack(self.pending).tolist()
+        first = len(self.losses) + 1
+        self.pending = []
+        bad = False
+        for i, v in enumerate(vals):
+            self.p.series["train_loss"].append(v, first + i, None)
+            self.losses.append(v)
+            if not math.isfinite(v) and not bad:
+                bad = True
+                self.p.facts["diverged_at_step"] = first + i
+                self.p.facts["nonfinite_loss"] = repr(v)
+        self.last_loss = vals[-1]
+        return bad
+
+    def stop(self, reason: str) -> bool:
+        self.stop_reason = reason
+        self.diverged = self.diverged or reason == "diverged"
+        return True
+
+    # -- the steps ---------------------------------------------------------------------------
+    def train(self) -> None:
+        try:
+            while not self.stop_reason:
+                seen = 0
+                for batch in self.p.train:
+                    seen += 1
+                    if self.train_step(batch):
+                        break
+                else:
+                    self.end_epoch(seen)
+            if self.flush() and not self.diverged:
+                self.stop("diverged")
+            if not self.diverged and self.last_eval != self.step and self.step > 0:
+                self.evaluate()
+        except KeyboardInterrupt:
+            self.interrupted, self.stop_reason = True, "interrupted"
+            with contextlib.suppress(KeyboardInterrupt):
+                self.diverged = self.flush() or self.diverged
+
+    def train_step(self, batch: Any) -> bool:
+        """One optimizer step on ``batch``; True when the run must stop."""
+        p, model = self.p, self.p.model
+        x, y = _split(batch, p.ps, "the training batches")
+        if len(p.train_subset) < p.eval_batches:
+            p.train_subset.append(batch)
+        x, y = _to(x, p.dev), _to(y, p.dev)
+        self.step += 1
+        self.inst.start_step(self.step)
+        if self.step == 1:
+            out = self._first_forward(x, y)
+        else:
+            out = p.ps.call(_forward, model, x, what="forward")
+        loss = p.ps.call(p.loss, out, y, what=p.loss_what)
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            raise ScriptError("the loss is not a scalar tensor", source=p.ps.path,
+                              hint="loss_fn(outputs, targets) must return a 0-d tensor")
+        p.opt.zero_grad(set_to_none=True)
+        p.ps.call(loss.backward, what="backward")
+        gnorm = self.inst.after_backward()
+        if self.clip is not None:
+            _clip(self.inst.params, self.clip, gnorm)
+        self.inst.before_update()
+        p.ps.call(p.opt.step, what="optimizer.step")
+        self.inst.after_update()
+        p.series["learning_rate"].append(float(p.opt.param_groups[0]["lr"]), self.step, None)
+        self.pending.append(loss.detach().float())
+        if len(self.pending) >= self.sync_every and self.flush():
+            return self.stop("diverged")
+        self.report("train")
+        plan = self.plan
+        if plan.steps is not None and self.step >= plan.steps:
+            return self.stop("steps")
+        if plan.seconds is not None and time.perf_counter() - self.t0 >= plan.seconds:
+            return self.stop("seconds")
+        if self.step - self.last_eval >= EVAL_EVERY:
+            if self.flush():
+                return self.stop("diverged")
+            return self.evaluate()
+        return False
+
+    def _first_forward(self, x: Any, y: Any) -> Any:
+        """The first step's forward pass, which also records the batch size, call order and task."""
+        p = self.p
+        p.facts["batch_size"] = insp.batch_size_of(y) or insp.batch_size_of(x)
+        with insp.CallOrder(p.model) as order:
+            out = p.ps.call(_forward, p.model, x, what="forward")
+        p.facts.update(insp.forward_order_facts(order.calls))
+        p.facts["task"], p.facts["num_classes"] = insp.classification_info(out, y)
+        return out
+
+    def end_epoch(self, seen: int) -> None:
+        p = self.p
+        if seen == 0:
+            raise ScriptError("build_data returned no training batches", source=p.ps.path)
+        if self.steps_per_epoch is None:
+            self.steps_per_epoch = seen
+            p.facts["steps_per_epoch"] = seen
+            p.facts["num_train_examples_counted"] = True
+            p.facts["num_train_examples"] = p._count_examples()
+        self.epoch_done += 1
+        if self.flush():
+            self.stop("diverged")
+        elif not self.evaluate() and self.plan.epochs is not None and self.epoch_done >= self.plan.epochs:
+            self.stop("epochs")
+
+    def evaluate(self) -> bool:
+        """Evaluate both splits; True when early stopping, past-best or ``on_evaluation`` stops the run."""
+        self.last_eval = self.step
+        self.evaluations += 1
+        epoch = self.epoch_at(self.step)
+        vl = self.p._eval_all(self.step, epoch)
+        acc = self.p.series["val_acc"]
+        va = acc.values[-1] if len(acc) and acc.steps[-1] == self.step else None
+        self.report("eval")
+        patience = self.plan.patience
+        improved = False
+        if vl < self.best_loss:
+            self.best_loss, self.best_step, self.bad_evals, improved = vl, self.step, 0, True
+            if patience is not None:
+                self.best_state = {k: v.detach().clone() for k, v in self.p.model.state_dict().items()}
+        else:
+            self.bad_evals += 1
+        if va is not None and va > self.best_acc:
+            self.best_acc, improved = va, True
+        if improved:
+            self.improved_at_step, self.improved_at_eval = self.step, self.evaluations
+        if patience is not None and self.bad_evals >= patience:
+            return self.stop("early-stopping")
+        if self.plan.stop_past_best and self._past_best():
+            return self.stop("past-best")
+        if self.on_evaluation is not None and self.on_evaluation(EvaluationPoint(self.step, epoch, vl, va)):
+            return self.stop("pruned")
+        return False
+
+    def _past_best(self) -> bool:
+        evals, steps = past_best_patience(self.plan.planned_steps(self.steps_per_epoch))
+        waited = self.evaluations - self.improved_at_eval
+        if waited < evals or (steps is not None and self.step - self.improved_at_step < steps):
+            return False
+        acc = self.p.series["val_acc"].values
+        return (clearly_worse(self.p.series["val_loss"].values, PAST_BEST_MIN_WORSENING, relative=True)
+                or (bool(acc) and clearly_worse([-a for a in acc], PAST_BEST_MIN_ACC_DROP, relative=False)))
+
+    def past_best_facts(self) -> dict[str, Any]:
+        """Where validation last improved, for the report (``stopped`` when past-best ended the run)."""
+        return {"stopped": self.stop_reason == "past-best", "last_improvement_step": self.improved_at_step,
+                "last_improvement_epoch": self.epoch_at(self.improved_at_step) if self.steps_per_epoch else None}
 
 
 class _Probe:
@@ -503,207 +858,77 @@ class _Probe:
         return vl
 
     # -- the loop ----------------------------------------------------------------------------
-    def run(self, steps: int | None, epochs: int | None, seconds: float | None,
-            progress: Callable[[ProbeProgress], None] | None) -> ProbeResult:
-        t0 = time.perf_counter()
+    def run(self, plan: ProbePlan, settings: _ProcessSettings, progress: Callable[[ProbeProgress], None] | None,
+            on_evaluation: Callable[[EvaluationPoint], bool] | None) -> ProbeResult:
         inst: Instruments | None = None
         try:
             self._setup()
-            model, opt, ps, dev = self.model, self.opt, self.ps, self.dev
-            inst = Instruments(model, self.depth, self.sample_every)
-            clip = self.knobs.get("grad_clip_norm")
-            patience = self.knobs.get("early_stopping_patience")
-            sync_every = 1 if dev.type == "cpu" else 20
-            self.train_subset: list[Any] = []
-            model.train()
-            step = 0
-            epoch_done = 0
-            steps_per_epoch: int | None = None
-            last_eval = 0
-            pending: list[torch.Tensor] = []
-            losses: list[float] = []
-            last_loss: float | None = None
-            stop_reason = ""
-            diverged = interrupted = False
-            best = (math.inf, 0)
-            best_state: dict[str, torch.Tensor] | None = None
-            bad_evals = 0
-            lr_series = self.series["learning_rate"]
-            train_loss = self.series["train_loss"]
-
-            def epoch_at(s: int) -> float:
-                if steps_per_epoch:
-                    return s / steps_per_epoch
-                return float(epoch_done)
-
-            def report(phase: str) -> None:
-                if progress is not None:
-                    progress(ProbeProgress(step, epoch_at(step), time.perf_counter() - t0, last_loss, phase,
-                                           steps, epochs, seconds))
-
-            def flush() -> bool:
-                """Move pending losses to the host; True when one is not finite."""
-                nonlocal last_loss, pending
-                if not pending:
-                    return False
-                vals = torch.stack(pending).tolist()
-                first = len(losses) + 1
-                pending = []
-                bad = False
-                for i, v in enumerate(vals):
-                    s = first + i
-                    train_loss.append(v, s, None)
-                    losses.append(v)
-                    if not math.isfinite(v) and not bad:
-                        bad = True
-                        self.facts["diverged_at_step"] = s
-                        self.facts["nonfinite_loss"] = repr(v)
-                if vals:
-                    last_loss = vals[-1]
-                return bad
-
-            def do_eval() -> bool:
-                """Evaluate; True when early stopping says stop."""
-                nonlocal last_eval, best, bad_evals, best_state
-                last_eval = step
-                vl = self._eval_all(step, epoch_at(step))
-                report("eval")
-                if vl < best[0]:
-                    best, bad_evals = (vl, step), 0
-                    if patience is not None:
-                        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                else:
-                    bad_evals += 1
-                return patience is not None and bad_evals >= patience
-
-            try:
-                while not stop_reason:
-                    seen_in_epoch = 0
-                    for batch in self.train:
-                        x, y = _split(batch, ps, "the training batches")
-                        if len(self.train_subset) < self.eval_batches:
-                            self.train_subset.append(batch)
-                        x, y = _to(x, dev), _to(y, dev)
-                        step += 1
-                        seen_in_epoch += 1  # noqa: SIM113 - also counts after a break
-                        inst.start_step(step)
-                        if step == 1:
-                            self.facts["batch_size"] = insp.batch_size_of(y) or insp.batch_size_of(x)
-                            with insp.CallOrder(model) as order:
-                                out = ps.call(_forward, model, x, what="forward")
-                            self.facts.update(insp.forward_order_facts(order.calls))
-                            task, ncls = insp.classification_info(out, y)
-                            self.facts["task"], self.facts["num_classes"] = task, ncls
-                        else:
-                            out = ps.call(_forward, model, x, what="forward")
-                        loss = ps.call(self.loss, out, y, what=self.loss_what)
-                        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
-                            raise ScriptError("the loss is not a scalar tensor", source=ps.path,
-                                              hint="loss_fn(outputs, targets) must return a 0-d tensor")
-                        opt.zero_grad(set_to_none=True)
-                        ps.call(loss.backward, what="backward")
-                        gnorm = inst.after_backward()
-                        if clip is not None:
-                            _clip(inst.params, clip, gnorm)
-                        inst.before_update()
-                        ps.call(opt.step, what="optimizer.step")
-                        inst.after_update()
-                        lr = opt.param_groups[0]["lr"]
-                        lr_series.append(float(lr), step, None)
-                        pending.append(loss.detach().float())
-                        if len(pending) >= sync_every and flush():
-                            diverged, stop_reason = True, "diverged"
-                            break
-                        report("train")
-                        if steps is not None and step >= steps:
-                            stop_reason = "steps"
-                            break
-                        if seconds is not None and time.perf_counter() - t0 >= seconds:
-                            stop_reason = "seconds"
-                            break
-                        if step - last_eval >= EVAL_EVERY:
-                            if flush():
-                                diverged, stop_reason = True, "diverged"
-                                break
-                            if do_eval():
-                                stop_reason = "early-stopping"
-                                break
-                    else:
-                        if seen_in_epoch == 0:
-                            raise ScriptError("build_data returned no training batches", source=ps.path)
-                        if steps_per_epoch is None:
-                            steps_per_epoch = seen_in_epoch
-                            self.facts["steps_per_epoch"] = steps_per_epoch
-                            self.facts["num_train_examples_counted"] = True
-                            self.facts["num_train_examples"] = self._count_examples()
-                        epoch_done += 1
-                        if flush():
-                            diverged, stop_reason = True, "diverged"
-                            break
-                        if do_eval():
-                            stop_reason = "early-stopping"
-                        elif epochs is not None and epoch_done >= epochs:
-                            stop_reason = "epochs"
-                if flush() and not diverged:
-                    diverged, stop_reason = True, "diverged"
-                if not diverged and last_eval != step and step > 0:
-                    do_eval()
-            except KeyboardInterrupt:
-                interrupted, stop_reason = True, "interrupted"
-                try:
-                    diverged = flush() or diverged
-                except KeyboardInterrupt:
-                    pass
-            if best_state is not None:
-                model.load_state_dict(best_state)  # the knob means "stop, and keep the best weights"
-            # results
-            grad_norms = inst.global_norms()
-            gn = self.series["grad_norm"]
-            for i, v in enumerate(grad_norms[: len(losses)]):
-                gn.append(v, i + 1, None)
-            del lr_series.values[len(losses):], lr_series.steps[len(losses):], lr_series.epochs[len(losses):]
-            self._fix_epochs(steps_per_epoch)
-            self.facts.update(inst.summary())
-            self._data_facts()
-            elapsed = time.perf_counter() - t0
-            self.facts.update({
-                "probe_seed": self.seed,
-                "probe_device": str(dev),
-                "probe_budget": {"steps": steps, "epochs": epochs, "seconds": seconds},
-                "probe_steps": len(losses),
-                "probe_epochs": epoch_at(step) if steps_per_epoch else float(epoch_done),
-                "probe_seconds": round(elapsed, 3),
-                "stop_reason": stop_reason,
-                "diverged": diverged,
-                "interrupted": interrupted,
-                "knobs_requested": dict(self.knobs),
-                "knobs_applied": dict(self.applied),
-                "knobs_not_applied": dict(self.not_applied),
-            })
-            if patience is not None:
-                self.facts["early_stopping"] = {"patience": patience, "best_val_loss": best[0] if best[1] else None,
-                                                "best_step": best[1] or None,
-                                                "stopped": stop_reason == "early-stopping",
-                                                "restored": best_state is not None}
-            run = Run(source=str(ps.path), format="probe", name=ps.path.stem,
-                      series={k: v for k, v in self.series.items() if len(v)}, facts=self.facts)
-            if interrupted:
-                run.warnings.append("probe interrupted (Ctrl-C): partial results")
-            if diverged:
-                run.warnings.append(f"training loss became {self.facts.get('nonfinite_loss')} at step "
-                                    f"{self.facts.get('diverged_at_step')}; probe stopped")
-            return ProbeResult(run=run, interrupted=interrupted, diverged=diverged, seconds=elapsed,
-                               steps=len(losses), epochs=self.facts["probe_epochs"], stop_reason=stop_reason,
-                               device=str(dev))
+            inst = Instruments(self.model, self.depth, self.sample_every)
+            loop = _Loop(self, inst, plan, progress, on_evaluation)
+            loop.train()
+            return self._result(loop, inst, plan, settings)
         finally:
             if inst is not None:
                 inst.close()
-            model = getattr(self, "model", None)
-            if model is not None:
-                for m, mode in self.modes:
-                    m.training = mode
-                if self.orig_device is not None and self.orig_device != self.dev:
-                    model.to(self.orig_device)
+            self._restore_model()
+
+    def _restore_model(self) -> None:
+        """Put the user's model back as found: training flags, device, no gradients left on it."""
+        model = getattr(self, "model", None)
+        if model is None:
+            return
+        for m, mode in self.modes:
+            m.training = mode
+        for p in model.parameters():
+            p.grad = None
+        if self.orig_device is not None and self.orig_device != self.dev:
+            model.to(self.orig_device)
+
+    def _result(self, loop: _Loop, inst: Instruments, plan: ProbePlan, settings: _ProcessSettings) -> ProbeResult:
+        if loop.best_state is not None:
+            self.model.load_state_dict(loop.best_state)  # the knob means "stop, and keep the best weights"
+        gn = self.series["grad_norm"]
+        for i, v in enumerate(inst.global_norms()[: len(loop.losses)]):
+            gn.append(v, i + 1, None)
+        lr = self.series["learning_rate"]
+        del lr.values[len(loop.losses):], lr.steps[len(loop.losses):], lr.epochs[len(loop.losses):]
+        self._fix_epochs(loop.steps_per_epoch)
+        self.facts.update(inst.summary())
+        self._data_facts()
+        elapsed = time.perf_counter() - loop.t0
+        self.facts.update({
+            "probe_seed": self.seed,
+            "probe_device": str(self.dev),
+            "probe_budget": {"steps": plan.steps, "epochs": plan.epochs, "seconds": plan.seconds},
+            "probe_steps": len(loop.losses),
+            "probe_epochs": loop.epoch_at(loop.step) if loop.steps_per_epoch else float(loop.epoch_done),
+            "probe_seconds": round(elapsed, 3),
+            "stop_reason": loop.stop_reason,
+            "diverged": loop.diverged,
+            "interrupted": loop.interrupted,
+            "knobs_requested": dict(self.knobs),
+            "knobs_applied": dict(self.applied),
+            "knobs_not_applied": dict(self.not_applied),
+            "train_length": plan.train_length(),
+            "train_length_source": plan.length_source,
+            "past_best": loop.past_best_facts(),
+            "process_settings_changed": settings.changed(),
+        })
+        if plan.patience is not None:
+            self.facts["early_stopping"] = {
+                "patience": plan.patience, "best_val_loss": loop.best_loss if loop.best_step else None,
+                "best_step": loop.best_step or None, "stopped": loop.stop_reason == "early-stopping",
+                "restored": loop.best_state is not None}
+        run = Run(source=str(self.ps.path), format="probe", name=self.ps.path.stem,
+                  series={k: v for k, v in self.series.items() if len(v)}, facts=self.facts)
+        if loop.interrupted:
+            run.warnings.append("probe interrupted (Ctrl-C): partial results")
+        if loop.diverged:
+            run.warnings.append(f"training loss became {self.facts.get('nonfinite_loss')} at step "
+                                f"{self.facts.get('diverged_at_step')}; probe stopped")
+        return ProbeResult(run=run, interrupted=loop.interrupted, diverged=loop.diverged, seconds=elapsed,
+                           steps=len(loop.losses), epochs=self.facts["probe_epochs"], stop_reason=loop.stop_reason,
+                           device=str(self.dev))
 
     def _fix_epochs(self, steps_per_epoch: int | None) -> None:
         """Fill ``epoch`` once the epoch length is known (or guessable from ``len(train)``):

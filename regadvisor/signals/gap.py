@@ -69,6 +69,11 @@ def _at(xs: list[float | None], i: int) -> float | None:
                    "the quantity of the seed lesson's decision table (>10 points heavy, 5–10 moderate, <5 light).",
     "acc_gap_at_best": "Train − validation accuracy at the best validation-accuracy point.",
     "acc_gap_growth": "How much the accuracy gap widened from the best validation point to the end (fraction).",
+    "val_acc_drop_from_best": "Best minus final validation accuracy (fraction): what training on past the best cost.",
+    "train_acc_basis": "How training accuracy was measured: 'eval-mode' (the probe: no dropout, running norm "
+                       "statistics) or 'as-logged' (a log: often in train mode, with dropout and augmentation on).",
+    "label_noise_cause": "What a training accuracy below validation accuracy points to, given train_acc_basis: "
+                         "noisy training labels, or regularization active while training accuracy is measured.",
     "gap_basis": "'accuracy' when train and validation accuracy are both logged, 'loss' when only losses are "
                  "(Hugging Face logs, for one, carry no training accuracy), else None.",
 })
@@ -102,6 +107,7 @@ def gap_signals(ctx: SignalContext) -> dict[str, Any]:
             out["val_acc_end"] = va.values[-1]
             best_acc_i = max(range(len(va)), key=va.values.__getitem__)
             out["val_acc_best"] = va.values[best_acc_i]
+            out["val_acc_drop_from_best"] = va.values[best_acc_i] - va.values[-1]
             if train_acc is not None:
                 t = finite_curve(train_acc)
                 ta_all = Series.from_points("train_acc", as_fraction(t.values), t.steps, t.epochs)
@@ -115,8 +121,28 @@ def gap_signals(ctx: SignalContext) -> dict[str, Any]:
                     out["acc_gap_at_best"] = at_best - va.values[best_acc_i]
                 if end is not None and at_best is not None:
                     out["acc_gap_growth"] = out["acc_gap_end"] - out["acc_gap_at_best"]
+    if train_acc is not None:
+        out.update(_train_acc_basis(run.format == "probe"))
     if "acc_gap_end" in out:
         out["gap_basis"] = "accuracy"
     elif "loss_gap_end" in out:
         out["gap_basis"] = "loss"
     return out
+
+
+def _train_acc_basis(probe: bool) -> dict[str, str]:
+    """Why training accuracy can sit *below* validation accuracy, for this way of measuring it.
+
+    The probe scores training batches in eval mode, like validation, so only the labels can
+    make the training split score lower: noisy labels that the model has not (yet) memorized
+    (Arpit et al. 2017, "A Closer Look at Memorization in Deep Networks": clean patterns are
+    learned before noise). A log's training accuracy is usually the running train-mode value,
+    measured with dropout, augmentation or mixup on, which lowers it as well.
+    """
+    if probe:
+        return {"train_acc_basis": "eval-mode",
+                "label_noise_cause": "noisy training labels (the probe measures training accuracy in eval mode, "
+                                     "so dropout is not the cause)"}
+    return {"train_acc_basis": "as-logged",
+            "label_noise_cause": "noisy training labels, or regularization active while training accuracy is "
+                                 "measured (dropout, augmentation or mixup in train mode)"}

@@ -13,9 +13,44 @@ import torch
 from torch import nn
 
 from regadvisor import api
-from regadvisor.errors import ConfigError
+from regadvisor.errors import ConfigError, ScriptError
 from regadvisor.model import Run
-from regadvisor.probe import ProbeProgress, ProbeResult, run_probe
+from regadvisor.probe import DEFAULT_EPOCHS, EvaluationPoint, ProbeProgress, ProbeResult, run_probe
+
+VAL_CURVE_SCRIPT = '''
+import torch
+from torch import nn
+
+CURVE = {curve!r}
+
+
+class Scripted(nn.Module):
+    """Outputs whose validation loss follows CURVE, one value per evaluation."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.evals = 0
+
+    def forward(self, x):
+        if not self.training and x.shape[0] == 3:
+            self.evals += 1
+        value = CURVE[min(self.evals, len(CURVE)) - 1] if self.evals else 1.0
+        return self.w * 0 + torch.full((x.shape[0],), value)
+
+
+def build_model():
+    return Scripted()
+
+
+def build_data():
+    x = torch.zeros(4, 1)
+    return [(x, torch.zeros(4))], [(torch.zeros(3, 1), torch.zeros(3))]
+
+
+def loss_fn(outputs, targets):
+    return outputs.mean()
+'''
 
 
 def test_result_shape_and_series(tiny_script):
@@ -66,10 +101,62 @@ def build_model():
     assert r.seconds < 3
 
 
-def test_default_budget_is_bounded(tiny_script):
-    r = run_probe(tiny_script(), device="cpu")
-    assert r.run.facts["probe_budget"] == {"steps": None, "epochs": 10, "seconds": 45.0}
-    assert r.stop_reason == "epochs" and r.steps == 40
+def test_unknown_length_trains_the_default_epochs_and_says_so(tiny_script):
+    r = run_probe(tiny_script(), device="cpu", stop_past_best=False)
+    assert r.run.facts["probe_budget"] == {"steps": None, "epochs": DEFAULT_EPOCHS, "seconds": None}
+    assert r.stop_reason == "epochs" and r.steps == 4 * DEFAULT_EPOCHS
+    assert r.run.facts["train_length"] is None and r.run.facts["train_length_source"] is None
+
+
+def test_the_scripts_epochs_is_the_real_length(tiny_script):
+    r = run_probe(tiny_script("EPOCHS = 7\n"), device="cpu", stop_past_best=False)
+    assert r.stop_reason == "epochs" and r.epochs == 7.0
+    assert r.run.facts["train_length"] == {"epochs": 7} and r.run.facts["train_length_source"] == "EPOCHS"
+
+
+def test_train_epochs_and_steps_override_the_script(tiny_script):
+    path = tiny_script("EPOCHS = 7\n")
+    r = run_probe(path, train_epochs=3, device="cpu")
+    assert r.epochs == 3.0 and r.run.facts["train_length_source"] == "--train-epochs"
+    r = run_probe(path, train_steps=6, device="cpu")
+    assert (r.steps, r.stop_reason) == (6, "steps") and r.run.facts["train_length"] == {"steps": 6}
+    # a probe budget shortens the run; the real length stays what the report talks about
+    r = run_probe(path, epochs=2, device="cpu")
+    assert r.epochs == 2.0 and r.run.facts["train_length"] == {"epochs": 7}
+
+
+@pytest.mark.parametrize("value", ["10", 0, 2.5, True])
+def test_a_bad_epochs_constant_is_a_script_error(tiny_script, value):
+    with pytest.raises(ScriptError, match="EPOCHS"):
+        run_probe(tiny_script(f"EPOCHS = {value!r}\n"), device="cpu")
+
+
+def test_past_best_stops_once_validation_has_clearly_turned(write_script):
+    """Validation loss falls for 4 epochs and rises after: with 40 planned epochs the probe stops
+    after max(5 evaluations, a quarter of the length = 10 epochs) without a new best."""
+    path = write_script(VAL_CURVE_SCRIPT.format(curve=[1.0, 0.8, 0.6, 0.5] + [0.5 + 0.1 * i for i in range(1, 60)]))
+    r = run_probe(path, train_epochs=40, device="cpu")
+    assert r.stop_reason == "past-best"
+    assert r.epochs == 14.0  # best at epoch 4, then 10 epochs without a new best
+    assert r.run.facts["past_best"] == {"stopped": True, "last_improvement_step": 4, "last_improvement_epoch": 4.0}
+    # short runs keep at least 5 evaluations after the best
+    r = run_probe(path, train_epochs=8, device="cpu")
+    assert r.stop_reason == "epochs" and r.epochs == 8.0
+    assert run_probe(path, train_epochs=40, device="cpu", stop_past_best=False).epochs == 40.0
+
+
+def test_on_evaluation_can_prune_the_run(tiny_script):
+    seen: list[EvaluationPoint] = []
+
+    def prune_at_third(point: EvaluationPoint) -> bool:
+        seen.append(point)
+        return len(seen) == 3
+
+    r = run_probe(tiny_script(), train_epochs=10, device="cpu", on_evaluation=prune_at_third)
+    assert r.stop_reason == "pruned" and r.epochs == 3.0
+    assert [p.epoch for p in seen] == [1.0, 2.0, 3.0] and [p.step for p in seen] == [4, 8, 12]
+    assert seen[-1].val_loss == r.run.series["val_loss"].values[-1]
+    assert seen[-1].val_acc == r.run.series["val_acc"].values[-1]
 
 
 def test_one_shot_generators_are_replayed(write_script):
@@ -166,6 +253,7 @@ def build_model():
         r = run_probe(path, steps=5, depth="full", device="cpu")
         assert r.steps == 5
         assert snapshot() == before
+        assert all(p.grad is None for p in model.parameters())  # no gradients left on the user's model
         assert random.getstate() == rng_py
         assert torch.equal(torch.get_rng_state(), rng_torch)
         # also after a failure inside the loop
@@ -304,3 +392,14 @@ def test_bad_arguments(tiny_script):
         run_probe(tiny_script(), steps=1, depth="deep")
     with pytest.raises(ConfigError):
         run_probe(tiny_script(), steps=1, device="tpu")
+
+
+def test_process_settings_are_left_as_found(tiny_script):
+    path = tiny_script('''
+torch.set_default_dtype(torch.float64)
+torch.use_deterministic_algorithms(True)
+''')
+    before = (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    r = run_probe(path, epochs=1, device="cpu")
+    assert (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before
+    assert set(r.run.facts["process_settings_changed"]) == {"default_dtype", "deterministic_algorithms"}
