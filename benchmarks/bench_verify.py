@@ -1,42 +1,48 @@
-"""Benchmark for ``regadvisor probe --verify`` (issue 5): does measured advice beat the rules of thumb?
+"""Benchmark: what each way of choosing regularization buys at the real training length.
 
-For each example in ``examples/models``, the *test* accuracy reached by full-length training under
+For each example in ``examples/models`` (each sets ``EPOCHS``, the length it is really trained
+for), the *test* score after full-length training with the configuration chosen by
 
-  (a) the starting configuration,
-  (b) the lesson's decision table applied blindly, by the probe's train/validation accuracy gap
-      (> 10 points: dropout 0.4, weight decay 0.05; 5–10: 0.15, 3e-3; < 5: 0.075, 1e-4),
-  (c) regadvisor's verified advice (``probe --verify``): every kept change where the combination
-      was measured to beat the best single change, else the best single change (the report's
-      "start with ..."),
-  (d) random search over the same knobs with the same number of trials as (c),
-  (e) an Optuna TPE study with 20 trials over the same knobs,
+  (a) nothing: the script as it is;
+  (b) the lesson's gap table applied blindly to the probe's train/validation accuracy gap
+      (> 10 points: dropout 0.4, weight decay 0.05, early stopping; 5–10: dropout 0.15, weight
+      decay 3e-3; < 5: dropout 0.075, weight decay 1e-4); runs without accuracy use the loss
+      ratio instead (validation/training > 2 heavy, 1.5–2 moderate, else light);
+  (c) ``regadvisor probe``'s advice without verification: every recommendation the probe can
+      apply, at the rules' values;
+  (d) ``regadvisor probe --verify`` at its default budget: the kept configuration (none when
+      nothing helped beyond noise);
+  (e) random search over the same knobs with the compute of (d), rounded to whole full
+      trainings (at least one), each trained at full length, the best by validation;
+  (f) an Optuna TPE study with the same number of full-length trainings;
+  (g) a grid oracle: at least 48 full-length trainings over the same knobs (each curve also
+      valued with early stopping at every patience), the best by validation.
 
-with each one's search compute (seconds, trials of ``--trial-epochs`` epochs).
+Scores: test accuracy in points for classifiers, test MSE (the script's loss) for the
+regression. Each as a *share* of (g)'s gain over (a): 1.0 = as good as the grid, 0 = no
+better than doing nothing. Compute is in full trainings of the real length.
 
 Test split. The example scripts return only (train, validation), and they must not change, so
-each is wrapped (``_data/verify_wrappers/NAME.py``): the validation set is concatenated and
-split in half, the first half is what every method sees as validation, the second half is held
-out as the test set and read only by the final evaluation below. The wrapper also keeps a
-reference to the model it builds, so the trained weights can be scored after ``run_probe``.
+each is wrapped (``_data/verify_wrappers/NAME.py``): the validation set is split in half, the
+first half is what every method sees as validation, the second half is held out as the test
+set and read only by the final evaluation. The wrapper keeps a reference to the model it
+builds, so the trained weights can be scored after ``run_probe``.
 
-Search space for (d)/(e): the knobs of the example's recommendations plus dropout and weight
-decay (the decision table's knobs): dropout U[0, 0.7], weight decay log-U[1e-5, 0.5], learning
-rate log-U[lr/10, lr·10], label smoothing U[0, 0.3], clipping log-U[0.1, 10], patience 1–10
-(simulated on the trial's curve, as verify does), categorical knobs {current, suggested}. One
-seed per search trial; the best trial by validation accuracy is then trained full-length.
+Final training: the real length without the probe's past-best stop, seeds 100–102 (not the
+search seeds), mean ± sd over the seeds. A configuration with early stopping stops with the
+probe's stopper, which loads the best evaluation's weights back (as the knob means).
 
-Final evaluation: ``--final-epochs`` epochs, seeds 100–102 (not the search seeds), test
-accuracy mean ± sd over the seeds. A configuration with early stopping stops with the probe's
-stopper, which loads the best evaluation's weights back (as the knob means); those are scored.
-
-    OMP_NUM_THREADS=1 python benchmarks/bench_verify.py            # all examples (~25 min on 1 core)
-    python benchmarks/bench_verify.py overfit_mlp healthy          # some
+    python benchmarks/bench_verify.py                    # every example, 2 processes (~1 h on 2 cores)
+    python benchmarks/bench_verify.py overfit_mlp healthy --jobs 1
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
+import json
 import math
+import multiprocessing
 import random
 import statistics
 import sys
@@ -46,30 +52,22 @@ import types
 from pathlib import Path
 from typing import Any
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from regadvisor import api
-from regadvisor.probe import run_probe
-from regadvisor.probe.verify import parse_budget, simulate_early_stopping, verify
-
 MODELS = ROOT / "examples" / "models"
-WRAPPERS = ROOT / "benchmarks" / "_data" / "verify_wrappers"
-EXAMPLES = ("overfit_mlp", "healthy", "adam_l2", "small_transformer", "tiny_batch_bn", "deep_plain")
+DATA = ROOT / "benchmarks" / "_data"
+WRAPPERS = DATA / "verify_wrappers"
 FINAL_SEEDS = (100, 101, 102)
-
-CAPTURE = types.ModuleType("_bench_verify_capture")
-CAPTURE.models = []
-CAPTURE.test = {}
-sys.modules[CAPTURE.__name__] = CAPTURE
+GRID_MIN = 48
+TRAINED = ("dropout", "weight_decay", "normalization", "residual", "optimizer", "learning_rate",
+           "label_smoothing", "grad_clip_norm")
+PATIENCES = (None, 3, 5, 10, 20)
 
 WRAPPER = '''
 """Benchmark wrapper of {name}.py: validation split in half, second half held out as test."""
 import functools
 import importlib.util
-import sys
 
 import torch
 
@@ -78,6 +76,7 @@ import _bench_verify_capture as _cap
 _spec = importlib.util.spec_from_file_location("_bench_orig_{name}", {path!r})
 _orig = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_orig)
+EPOCHS = _orig.EPOCHS
 
 
 @functools.wraps(_orig.build_model)
@@ -98,6 +97,15 @@ def build_data():
 '''
 
 
+def _capture() -> types.ModuleType:
+    mod = sys.modules.get("_bench_verify_capture")
+    if mod is None:
+        mod = types.ModuleType("_bench_verify_capture")
+        mod.models, mod.test = [], {}
+        sys.modules[mod.__name__] = mod
+    return mod
+
+
 def wrapper(name: str) -> Path:
     WRAPPERS.mkdir(parents=True, exist_ok=True)
     path = WRAPPERS / f"{name}.py"
@@ -111,51 +119,92 @@ def wrapper(name: str) -> Path:
     return path
 
 
-def test_accuracy(model: torch.nn.Module, name: str) -> float:
-    x, y = CAPTURE.test[name]
-    model.eval()
-    with torch.no_grad():
-        out = torch.cat([model(x[i:i + 256]) for i in range(0, len(y), 256)])
-    return 100.0 * float((out.argmax(-1) == y).float().mean())
+class Example:
+    """One example under test: its wrapped script, length and how to score a trained model."""
+
+    def __init__(self, name: str):
+        from regadvisor.probe.discover import load_script, script_importable, unload_script
+
+        _capture()
+        self.name = name
+        self.script = wrapper(name)
+        with script_importable(self.script):
+            ps = load_script(self.script)
+            self.epochs = ps.epochs
+            self.loss_fn = ps.loss_fn
+            unload_script(ps)
+        self.classification = self.loss_fn is None
+
+    def train(self, config: dict[str, Any], seed: int) -> Any:
+        """Full-length training (no past-best stop); the ProbeResult and the trained model."""
+        from regadvisor.probe import run_probe
+
+        cap = _capture()
+        cap.models.clear()
+        res = run_probe(self.script, epochs=self.epochs, seed=seed, device="cpu", knobs=config,
+                        stop_past_best=False)
+        return res, cap.models[-1]
+
+    def test_score(self, model: Any) -> float:
+        """Test accuracy in points, or test MSE (the script's loss), of a trained model."""
+        import torch
+
+        x, y = _capture().test[self.name]
+        model.eval()
+        with torch.no_grad():
+            out = torch.cat([model(x[i:i + 256]) for i in range(0, len(y), 256)])
+        if self.classification:
+            pred = out.argmax(-1)
+            return 100.0 * float((pred == y).float().mean())
+        return float(self.loss_fn(out, y))
+
+    def val_score(self, res: Any, patience: int | None) -> float | None:
+        """Validation score of a full-length run, with early stopping replayed at ``patience``
+        (higher is better: accuracy points, or minus the loss)."""
+        from regadvisor.probe.trials import curve_of
+
+        curve = curve_of(res, {}, 0, self.classification)
+        return curve.value(patience)
+
+    def final(self, config: dict[str, Any]) -> tuple[float, float]:
+        scores = [self.test_score(self.train(config, s)[1]) for s in FINAL_SEEDS]
+        return statistics.mean(scores), statistics.stdev(scores)
 
 
-def final_training(script: Path, name: str, config: dict[str, Any], epochs: int) -> tuple[float, float]:
-    """Full-length training on FINAL_SEEDS; test accuracy mean and sd.
-
-    With ``early_stopping_patience`` the probe's runner stops and loads the best evaluation's
-    weights back (as the knob means), so the captured model is the restored one."""
-    accs = []
-    for seed in FINAL_SEEDS:
-        CAPTURE.models.clear()
-        run_probe(script, epochs=epochs, seed=seed, device="cpu", knobs=config)
-        accs.append(test_accuracy(CAPTURE.models[-1], name))
-    return statistics.mean(accs), statistics.stdev(accs)
+# ---------------------------------------------------------------------------------------------
+# the choosers
 
 
-def trial_value(script: Path, config: dict[str, Any], epochs: int, seed: int = 0) -> float:
-    """Validation accuracy (points) of one short trial; patience simulated on its curve like verify."""
-    knobs = {k: v for k, v in config.items() if k != "early_stopping_patience"}
-    try:
-        res = run_probe(script, epochs=epochs, seed=seed, device="cpu", knobs=knobs)
-    except Exception:  # noqa: BLE001 - a search may propose a setting the script rejects
-        return -math.inf
-    acc = res.run.get("val_acc")
-    if acc is None or not len(acc):
-        return -math.inf
-    curve = [100 * v for v in acc.values]
-    if "early_stopping_patience" in config:
-        vl = res.run.get("val_loss")
-        stop = simulate_early_stopping(list(vl.values), config["early_stopping_patience"], list(vl.epochs))
-        return curve[stop.best_index]
-    v = curve[-1]
-    return v if math.isfinite(v) else -math.inf
+def blind(report: Any) -> dict[str, Any]:
+    """The lesson's decision table, applied to the probe's end-of-run gap."""
+    run = report.run
+    tr, va = run.get("train_acc"), run.get("val_acc")
+    if tr is not None and va is not None:
+        gap = 100 * (tr.values[-1] - va.values[-1])
+        heavy, moderate = gap > 10, gap >= 5
+    else:
+        tl, vl = run.get("train_eval_loss") or run.get("train_loss"), run.get("val_loss")
+        ratio = vl.values[-1] / max(tl.values[-1], 1e-12)
+        heavy, moderate = ratio > 2, ratio >= 1.5
+    if heavy:
+        return {"dropout": 0.4, "weight_decay": 0.05, "early_stopping_patience": 10}
+    if moderate:
+        return {"dropout": 0.15, "weight_decay": 3e-3}
+    return {"dropout": 0.075, "weight_decay": 1e-4}
 
 
-def space(report: Any) -> dict[str, tuple]:
+def rules_advice(report: Any) -> dict[str, Any]:
+    """Every recommendation the probe can apply, at the rules' values (no verification)."""
+    return {r.knob: r.value for r in report.recommendations if r.knob in TRAINED + ("early_stopping_patience",)
+            and r.value is not None}
+
+
+def space(report: Any, applicable: set[str]) -> dict[str, tuple]:
+    """Search space of (e)/(f): the report's knobs plus dropout and weight decay."""
     facts = report.run.facts
-    knobs = {"dropout", "weight_decay"} | {r.knob for r in report.recommendations if r.knob != "data_augmentation"}
-    out: dict[str, tuple] = {}
     recs = {r.knob: r for r in report.recommendations}
+    knobs = ({"dropout", "weight_decay"} | {k for k in recs if k in TRAINED}) & applicable
+    out: dict[str, tuple] = {}
     for k in sorted(knobs):
         if k == "dropout":
             out[k] = ("float", 0.0, 0.7, False)
@@ -168,13 +217,15 @@ def space(report: Any) -> dict[str, tuple]:
             out[k] = ("float", 0.0, 0.3, False)
         elif k == "grad_clip_norm":
             out[k] = ("float", 0.1, 10.0, True)
-        elif k == "early_stopping_patience":
-            out[k] = ("int", 1, 10)
-        elif k in recs:
+        else:
             cur = recs[k].current if recs[k].current is not None else facts.get(k)
-            choices = [recs[k].value] + ([cur] if cur is not None and cur != recs[k].value else [])
-            out[k] = ("cat", choices)
+            out[k] = ("cat", [recs[k].value] + ([cur] if cur is not None and cur != recs[k].value else []))
+    out["early_stopping_patience"] = ("cat", list(PATIENCES))
     return out
+
+
+def _clean(cfg: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in cfg.items() if v is not None and not (k == "residual" and v is False)}
 
 
 def sample_random(sp: dict[str, tuple], rng: random.Random) -> dict[str, Any]:
@@ -183,16 +234,9 @@ def sample_random(sp: dict[str, tuple], rng: random.Random) -> dict[str, Any]:
         if s[0] == "float":
             lo, hi, log = s[1], s[2], s[3]
             cfg[k] = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
-        elif s[0] == "int":
-            cfg[k] = rng.randint(s[1], s[2])
         else:
             cfg[k] = rng.choice(s[1])
-    return _valid(cfg)
-
-
-def _valid(cfg: dict[str, Any]) -> dict[str, Any]:
-    # knob values the probe accepts; "none"/None categorical choices mean: leave as is
-    return {k: v for k, v in cfg.items() if v is not None and not (k == "residual" and v is False)}
+    return _clean(cfg)
 
 
 def sample_optuna(sp: dict[str, tuple], trial: Any) -> dict[str, Any]:
@@ -200,79 +244,150 @@ def sample_optuna(sp: dict[str, tuple], trial: Any) -> dict[str, Any]:
     for k, s in sp.items():
         if s[0] == "float":
             cfg[k] = trial.suggest_float(k, s[1], s[2], log=s[3])
-        elif s[0] == "int":
-            cfg[k] = trial.suggest_int(k, s[1], s[2])
         else:
-            cfg[k] = trial.suggest_categorical(k, [str(c) for c in s[1]])
-            cfg[k] = next(c for c in s[1] if str(c) == cfg[k])
-    return _valid(cfg)
+            choice = trial.suggest_categorical(k, [str(c) for c in s[1]])
+            cfg[k] = next(c for c in s[1] if str(c) == choice)
+    return _clean(cfg)
 
 
-def blind(gap: float) -> dict[str, Any]:
-    if gap > 10:
-        return {"dropout": 0.4, "weight_decay": 0.05}
-    if gap >= 5:
-        return {"dropout": 0.15, "weight_decay": 3e-3}
-    return {"dropout": 0.075, "weight_decay": 1e-4}
+def full_value(ex: Example, cfg: dict[str, Any], seed: int = 0) -> float:
+    """Validation score of one full-length training of ``cfg`` (early stopping applied for real)."""
+    try:
+        res, _ = ex.train(cfg, seed)
+    except Exception:  # noqa: BLE001 - a search may propose a setting the script rejects
+        return -math.inf
+    v = ex.val_score(res, cfg.get("early_stopping_patience"))
+    return v if v is not None and math.isfinite(v) else -math.inf
 
 
-def bench(name: str, trial_epochs: int, final_epochs: int, optuna_trials: int, budget: str | None) -> list[dict]:
-    script = wrapper(name)
-    rows = []
-    t0 = time.perf_counter()
-    CAPTURE.models.clear()
-    report = api.probe(script, epochs=trial_epochs, seed=0, device="cpu")
-    probe_s = time.perf_counter() - t0
-    tr, va = report.run.get("train_acc"), report.run.get("val_acc")
-    gap = 100 * (tr.values[-1] - va.values[-1]) if tr is not None and va is not None else 0.0
-    # (c) verified advice, applied as the report says: every kept change when the combination was
-    # measured to beat the best single change, else that best single change ("start with ...")
-    t0 = time.perf_counter()
-    vreport = api.probe(script, epochs=trial_epochs, seed=0, device="cpu")
-    budget_seconds, budget_trials = parse_budget(budget)
-    result = verify(script, vreport, budget_seconds=budget_seconds, budget_trials=budget_trials, device="cpu")
-    verify_s = time.perf_counter() - t0
-    trials_c = 1 + result.trials   # the probe run, then the trials
-    if result.combination_kept or result.best_single is None:
-        advice = dict(result.kept)
-    else:
-        advice = dict(result.best_single.changes)
-    sp = space(report)
-    # (d) random search, same number of trials
-    t0 = time.perf_counter()
+def random_search(ex: Example, sp: dict[str, tuple], n: int) -> dict[str, Any]:
     rng = random.Random(0)
-    best_d: tuple[float, dict] = (-math.inf, {})
-    for _ in range(trials_c):
-        cfg = sample_random(sp, rng)
-        v = trial_value(script, cfg, trial_epochs)
-        if v > best_d[0]:
-            best_d = (v, cfg)
-    random_s = time.perf_counter() - t0
-    # (e) optuna
+    scored = [(full_value(ex, cfg), i, cfg) for i, cfg in enumerate(sample_random(sp, rng) for _ in range(n))]
+    return max(scored)[2]
+
+
+def optuna_search(ex: Example, sp: dict[str, tuple], n: int) -> dict[str, Any]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = optuna.samplers.TPESampler(seed=0, n_startup_trials=max(2, n // 2))
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    study.optimize(lambda t: full_value(ex, sample_optuna(sp, t)), n_trials=n)
+    return sample_optuna(sp, optuna.trial.FixedTrial(study.best_params))
+
+
+def grid_axes(report: Any, applicable: set[str]) -> dict[str, list[Any]]:
+    """At least GRID_MIN trainings: dropout × weight decay, times the other recommended knobs,
+    with finer dropout/decay levels where there are no others."""
+    recs = {r.knob: r for r in report.recommendations}
+    facts = report.run.facts
+    extra: dict[str, list[Any]] = {}
+    for k in ("normalization", "optimizer", "residual"):
+        if k in recs and k in applicable:
+            cur = recs[k].current if recs[k].current is not None else facts.get(k)
+            extra[k] = list(dict.fromkeys([cur, recs[k].value]))
+    for k, levels in (("learning_rate", None), ("label_smoothing", [0.0, 0.1, 0.2]),
+                      ("grad_clip_norm", [None, 1.0])):
+        if k in recs and k in applicable:
+            if k == "learning_rate":
+                lr = float(facts.get("learning_rate") or 1e-3)
+                levels = [lr / 3, lr, lr * 3]
+            extra[k] = levels
+    n_extra = math.prod(len(v) for v in extra.values()) if extra else 1
+    fine = [([0.0, 0.2, 0.4, 0.6], [0.0, 1e-3, 1e-2, 1e-1]),
+            ([0.0, 0.15, 0.3, 0.45, 0.6], [0.0, 1e-3, 1e-2, 3e-2, 1e-1]),
+            ([0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6], [0.0, 1e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1])]
+    axes: dict[str, list[Any]] = {}
+    for dropout, decay in fine:
+        axes = {}
+        if "dropout" in applicable:
+            axes["dropout"] = dropout
+        axes["weight_decay"] = decay
+        if math.prod(len(v) for v in axes.values()) * n_extra >= GRID_MIN:
+            break
+    axes.update(extra)
+    return axes
+
+
+def grid_search(ex: Example, axes: dict[str, list[Any]]) -> tuple[dict[str, Any], int]:
+    best: tuple[float, dict[str, Any]] = (-math.inf, {})
+    count = 0
+    for values in itertools.product(*axes.values()):
+        cfg = _clean(dict(zip(axes, values)))
+        count += 1
+        try:
+            res, _ = ex.train(cfg, 0)
+        except Exception:  # noqa: BLE001
+            continue
+        for p in PATIENCES:
+            v = ex.val_score(res, p)
+            if v is not None and math.isfinite(v) and v > best[0]:
+                best = (v, {**cfg, **({"early_stopping_patience": p} if p else {})})
+    return best[1], count
+
+
+def applicable_knobs(ex: Example, report: Any) -> set[str]:
+    from regadvisor.probe import run_probe
+
+    probe_knobs = {"dropout": 0.1, "weight_decay": 1e-3, "label_smoothing": 0.1, "grad_clip_norm": 1.0,
+                   "learning_rate": float(report.run.facts.get("learning_rate") or 1e-3)}
+    for r in report.recommendations:
+        if r.knob in ("normalization", "optimizer", "residual"):
+            probe_knobs[r.knob] = r.value
+    res = run_probe(ex.script, steps=1, device="cpu", knobs=probe_knobs)
+    return set(probe_knobs) - set(res.run.facts.get("knobs_not_applied") or {})
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def bench(name: str, budget: str | None) -> dict[str, Any]:
+    import torch
+
+    from regadvisor import api
+
+    torch.set_num_threads(1)
+    from regadvisor.probe.verify import verify
+
+    ex = Example(name)
     t0 = time.perf_counter()
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=0))
-    study.optimize(lambda t: trial_value(script, sample_optuna(sp, t), trial_epochs), n_trials=optuna_trials)
-    best_e = sample_optuna(sp, optuna.trial.FixedTrial(study.best_params))
-    optuna_s = time.perf_counter() - t0
-    configs = [
-        ("(a) start", {}, 0.0, 0),
-        ("(b) blind table", blind(gap), probe_s, 1),
-        ("(c) verified", advice, verify_s, trials_c),
-        ("(d) random", best_d[1], random_s, trials_c),
-        ("(e) optuna", best_e, optuna_s, optuna_trials),
-    ]
-    for label, cfg, secs, trials in configs:
-        mean, sd = final_training(script, name, cfg, final_epochs)
-        rows.append({"example": name, "method": label, "config": cfg, "test_acc": mean, "sd": sd,
-                     "seconds": secs, "trials": trials, "gap": gap})
-        print(f"{name:<18} {label:<16} test {mean:5.1f} ± {sd:3.1f}  search {secs:6.1f} s {trials:3d} trials  "
-              f"{_fmt(cfg)}", flush=True)
-    for n in vreport.notes:
-        print(f"    verify note: {n}", flush=True)
-    return rows
+    report = api.probe(ex.script, seed=0, device="cpu")
+    verdict, table_cfg, rules_cfg = report.verdict, _clean(blind(report)), _clean(rules_advice(report))
+    result = verify(ex.script, report, budget=budget, device="cpu")  # edits the report: done with (b), (c) first
+    verify_s = time.perf_counter() - t0
+    verified, cost = dict(result.kept), result.trainings
+    applicable = applicable_knobs(ex, report)
+    sp = space(report, applicable)
+    n = max(1, round(cost))
+    axes = grid_axes(report, applicable)
+    grid_cfg, grid_runs = grid_search(ex, axes)
+    configs = {
+        "(a) nothing": {},
+        "(b) blind table": table_cfg,
+        "(c) probe advice": rules_cfg,
+        "(d) --verify": verified,
+        "(e) random": random_search(ex, sp, n),
+        "(f) optuna tpe": optuna_search(ex, sp, n),
+        "(g) grid": grid_cfg,
+    }
+    rows = {}
+    for label, cfg in configs.items():
+        mean, sd = ex.final(cfg)
+        rows[label] = {"config": cfg, "test": mean, "sd": sd}
+    out = {"example": name, "epochs": ex.epochs, "classification": ex.classification, "verdict": verdict,
+           "verify_cost": cost, "verify_seconds": verify_s, "search_trainings": n, "grid_runs": grid_runs,
+           "rows": rows, "verify_notes": [str(n) for n in report.notes]}
+    print(_summary(out), flush=True)
+    return out
+
+
+def share(out: dict[str, Any], label: str) -> float | None:
+    rows = out["rows"]
+    sign = 1.0 if out["classification"] else -1.0
+    gain_g = sign * (rows["(g) grid"]["test"] - rows["(a) nothing"]["test"])
+    if gain_g <= 0:
+        return None
+    return sign * (rows[label]["test"] - rows["(a) nothing"]["test"]) / gain_g
 
 
 def _fmt(cfg: dict[str, Any]) -> str:
@@ -281,26 +396,62 @@ def _fmt(cfg: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(cfg.items()))
 
 
+def _summary(out: dict[str, Any]) -> str:
+    lines = [f"== {out['example']} ({out['epochs']} epochs, verdict {out['verdict']}, verify "
+             f"{out['verify_cost']:.1f} full trainings, {out['verify_seconds']:.0f} s)"]
+    for label, r in out["rows"].items():
+        s = share(out, label)
+        lines.append(f"   {label:<16} test {r['test']:7.3f} ± {r['sd']:.3f}  share "
+                     f"{'  —  ' if s is None else f'{s:5.2f}'}  {_fmt(r['config'])}")
+    return "\n".join(lines)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    head = ("| example | epochs | metric | (a) nothing | (g) gain | (b) table | (c) probe | (d) verify | cost (d) "
+            "| (e) random | (f) TPE | (d) configuration |")
+    lines = [head, "|" + "---|" * 12]
+    for out in results:
+        rows = out["rows"]
+        metric = "test acc %" if out["classification"] else "test MSE"
+        gain = rows["(g) grid"]["test"] - rows["(a) nothing"]["test"]
+
+        def cell(label: str) -> str:
+            s = share(out, label)
+            return "—" if s is None else f"{s:.2f}"
+
+        lines.append(f"| {out['example']} | {out['epochs']} | {metric} | {rows['(a) nothing']['test']:.3g} | "
+                     f"{gain:+.3g} | {cell('(b) blind table')} | {cell('(c) probe advice')} | "
+                     f"{cell('(d) --verify')} | {out['verify_cost']:.1f} | {cell('(e) random')} | "
+                     f"{cell('(f) optuna tpe')} | {_fmt(rows['(d) --verify']['config'])} |")
+    problem = [o for o in results if share(o, "(d) --verify") is not None]
+    if problem:
+        for label in ("(b) blind table", "(c) probe advice", "(d) --verify", "(e) random", "(f) optuna tpe"):
+            vals = [share(o, label) for o in problem]
+            lines.append(f"mean share {label}: {statistics.mean(v for v in vals if v is not None):.2f} "
+                         f"over {len(problem)} examples with a problem")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    examples = sorted(p.stem for p in MODELS.glob("*.py"))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("examples", nargs="*", default=list(EXAMPLES))
-    ap.add_argument("--trial-epochs", type=int, default=10, help="trial length (default: the probe's 10 epochs)")
-    ap.add_argument("--final-epochs", type=int, default=20)
-    ap.add_argument("--optuna-trials", type=int, default=20)
-    ap.add_argument("--budget", default="30t", help="verify budget (default 30 trials)")
+    ap.add_argument("examples", nargs="*", default=examples)
+    ap.add_argument("--budget", default=None, help="verify budget (default: verify's own, 6x)")
+    ap.add_argument("--jobs", type=int, default=2, help="examples benchmarked in parallel (one thread each)")
     args = ap.parse_args()
-    torch.set_num_threads(1)
-    print(f"trials of {args.trial_epochs} epochs; final training {args.final_epochs} epochs on seeds {FINAL_SEEDS}; "
-          f"torch {torch.__version__}, 1 thread", flush=True)
-    rows = []
-    for name in args.examples:
-        rows += bench(name, args.trial_epochs, args.final_epochs, args.optuna_trials, args.budget)
+    import torch
+
+    print(f"final training: the real length, seeds {FINAL_SEEDS}; torch {torch.__version__}, 1 thread per job",
+          flush=True)
+    if args.jobs > 1:
+        with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
+            results = pool.starmap(bench, [(n, args.budget) for n in args.examples])
+    else:
+        results = [bench(n, args.budget) for n in args.examples]
+    DATA.mkdir(parents=True, exist_ok=True)
+    (DATA / "verify_results.json").write_text(json.dumps(results, indent=1, default=str))
     print()
-    print("| example | gap (pts) | method | test acc (%) | search s | trials | configuration |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['example']} | {r['gap']:.1f} | {r['method']} | {r['test_acc']:.1f} ± {r['sd']:.1f} | "
-              f"{r['seconds']:.0f} | {r['trials']} | {_fmt(r['config'])} |")
+    print(table(results))
 
 
 if __name__ == "__main__":

@@ -274,10 +274,12 @@ def probe(
 ) -> Report:
     """Run a short instrumented training of ``script`` and judge it: ``regadvisor probe`` as a function.
 
-    With ``verify`` each recommendation is then measured in paired short trials
-    (:func:`regadvisor.probe.verify.verify`, ``verify_seeds`` seeds, within ``budget``: seconds,
-    or ``"30t"`` trials) and the report keeps only what helps; ``export=("optuna", FILE)`` writes
-    the narrowed search space. Imports torch (lazily, here): the only API entry that needs it
+    ``train_epochs``/``train_steps`` give the real training length (else the script's ``EPOCHS``);
+    the probe trains that long or until validation is clearly past its best. With ``verify`` the
+    recommendations are then measured jointly at that length (:func:`regadvisor.probe.verify.verify`,
+    ``verify_seeds`` paired seeds, within ``budget``: ``"6x"`` full trainings by default, or
+    seconds, or ``"30t"`` trials) and the report keeps only what helps; ``export=("optuna", FILE)``
+    writes the narrowed search space. Imports torch (lazily, here): the only API entry that needs it
     besides ``regadvisor.reference``.
     """
     try:
@@ -290,11 +292,10 @@ def probe(
 
     if (budget is not None or export is not None) and not verify:
         raise ConfigError("--budget and --export need --verify", source="--verify")
-    budget_seconds, budget_trials = (None, None)
     if verify:
-        from .probe.verify import parse_budget
+        from .probe.budget import parse_budget
 
-        budget_seconds, budget_trials = parse_budget(budget)
+        budget = parse_budget(budget)
         if export is not None and export[0] != "optuna":
             raise ConfigError(f"--export {export[0]!r} is not a known export", source="--export",
                               hint="use --export optuna FILE")
@@ -311,8 +312,8 @@ def probe(
         from .probe.verify import verify as verify_report
         from .probe.verify_export import export as export_space
 
-        checked = verify_report(script, report, budget_seconds=budget_seconds, budget_trials=budget_trials,
-                                seeds=verify_seeds, seed=seed, device=device, knobs=knobs, progress=verify_progress)
+        checked = verify_report(script, report, budget=budget, seeds=verify_seeds, seed=seed, device=device,
+                                knobs=knobs, progress=verify_progress)
         if export is not None:
             written = export_space(checked, export[0], export[1])
             report.notes.append(Note("search-space-written", values={"path": str(written)}))

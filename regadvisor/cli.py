@@ -304,13 +304,14 @@ def probe(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     color: ColorOpt = None,
-    verify: bool = typer.Option(False, "--verify", help="Measure each recommendation in paired short trials (seeds × candidates) and keep only what helps beyond noise."),
-    budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help="Verification budget: seconds (120, 5m; not reproducible across machines) or trials (30t) [default: the full plan, 3 seeds]."),
+    verify: bool = typer.Option(False, "--verify", help="Measure the advice at the real training length: joint configurations screened by successive halving, the best checked on paired seeds; keep only what helps beyond noise."),
+    budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help="Verification budget in full trainings of the real length (6x), seconds (120, 5m; not reproducible across machines) or trials (30t) [default: 6x, the probe included]."),
     export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
 ) -> None:
-    """Train your model briefly with instruments attached, then diagnose it like a log.
+    """Train your model with instruments attached, at its real length, then diagnose it like a log.
 
-    SCRIPT is a Python file defining build_model(**knobs) and build_data() (see the README).
+    SCRIPT is a Python file defining build_model(**knobs) and build_data(), and optionally EPOCHS,
+    how many epochs you really train (see the README).
     """
 
     def body() -> int:

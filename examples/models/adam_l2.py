@@ -36,6 +36,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+EPOCHS = 40  # the real training length
+
 TOPICS = 4
 COMMON = 200  # frequent words, no topic information
 KEYWORDS = 1600  # topic keywords: keyword j belongs to topic j % TOPICS

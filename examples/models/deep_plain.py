@@ -20,6 +20,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from regadvisor.reference import make_norm
 
+EPOCHS = 20  # the real training length: long enough to see that nothing is learned
+
 DIM, CLASSES, DEPTH = 32, 4, 40
 
 

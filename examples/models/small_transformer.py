@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+EPOCHS = 40  # the real training length: the model has memorized the flipped labels long before
+
 VOCAB, LENGTH, D_MODEL, FEED_FORWARD = 12, 16, 64, 256
 
 

@@ -33,6 +33,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+EPOCHS = 15  # the real training length
+
 FEATURES, CLASSES, BATCH, HIDDEN, LAYERS = 16, 4, 4, 64, 6
 
 

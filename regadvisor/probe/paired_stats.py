@@ -1,4 +1,4 @@
-"""Paired-difference statistics for ``--verify``: t-intervals and early abandonment.
+"""Paired-difference statistics for ``--verify``: the t-interval of paired differences.
 
 Pure Python, no scipy: the 95% critical values of Student's t are tabulated (scipy is the test
 oracle, ``tests/verify/test_verify_stats.py``).
@@ -71,20 +71,3 @@ def mean_interval(diffs: Sequence[float]) -> Interval:
 def paired_interval(with_change: Sequence[float], baseline: Sequence[float]) -> Interval:
     """The paired comparison: mean of ``with_change - baseline`` and its 95% t half-width."""
     return mean_interval(paired_differences(with_change, baseline))
-
-
-def abandon_reason(gains: Sequence[float], min_effect: float, after: int = 2) -> str | None:
-    """Why a candidate should get no more trials, or ``None``.
-
-    ``gains`` are paired differences oriented so that positive is better. From ``after`` pairs
-    on: the whole interval is below zero, or every pair is worse and the mean is worse by more
-    than ``min_effect``.
-    """
-    if len(gains) < after:
-        return None
-    iv = mean_interval(gains)
-    if iv.high < 0:
-        return "its interval lies below zero"
-    if all(g < 0 for g in gains) and iv.mean < -min_effect:
-        return "clearly worse on every seed"
-    return None

@@ -84,6 +84,7 @@ from torch import nn
 
 from ..errors import ConfigError, ScriptError
 from ..model import KNOBS, Run, Series
+from ..reference.early_stopping import EarlyStopping
 from ..signals import _stats
 from . import inspect as insp
 from .discover import (
@@ -568,11 +569,11 @@ class _Loop:
         self.last_loss: float | None = None
         self.stop_reason = ""
         self.diverged = self.interrupted = False
-        # early stopping (the knob): best validation loss, its step, weights
-        self.best_loss, self.best_step, self.bad_evals = math.inf, 0, 0
-        self.best_state: dict[str, torch.Tensor] | None = None
+        # the early_stopping_patience knob: the reference stopper, which keeps the best weights
+        self.stopper = None if plan.patience is None else EarlyStopping(
+            patience=plan.patience, restore_best=True, stop_on_nonfinite=False)
         # past-best: the last evaluation that improved validation loss or the validation metric
-        self.best_acc = -math.inf
+        self.best_loss, self.best_acc = math.inf, -math.inf
         self.improved_at_step, self.improved_at_eval, self.evaluations = 0, 0, 0
         probe.train_subset = []
 
@@ -704,19 +705,12 @@ class _Loop:
         acc = self.p.series["val_acc"]
         va = acc.values[-1] if len(acc) and acc.steps[-1] == self.step else None
         self.report("eval")
-        patience = self.plan.patience
-        improved = False
-        if vl < self.best_loss:
-            self.best_loss, self.best_step, self.bad_evals, improved = vl, self.step, 0, True
-            if patience is not None:
-                self.best_state = {k: v.detach().clone() for k, v in self.p.model.state_dict().items()}
-        else:
-            self.bad_evals += 1
-        if va is not None and va > self.best_acc:
-            self.best_acc, improved = va, True
+        improved = vl < self.best_loss or (va is not None and va > self.best_acc)
+        self.best_loss = min(self.best_loss, vl) if math.isfinite(vl) else self.best_loss
+        self.best_acc = max(self.best_acc, va) if va is not None else self.best_acc
         if improved:
             self.improved_at_step, self.improved_at_eval = self.step, self.evaluations
-        if patience is not None and self.bad_evals >= patience:
+        if self.stopper is not None and self.stopper.step(vl, self.p.model):
             return self.stop("early-stopping")
         if self.plan.stop_past_best and self._past_best():
             return self.stop("past-best")
@@ -885,8 +879,8 @@ class _Probe:
             model.to(self.orig_device)
 
     def _result(self, loop: _Loop, inst: Instruments, plan: ProbePlan, settings: _ProcessSettings) -> ProbeResult:
-        if loop.best_state is not None:
-            self.model.load_state_dict(loop.best_state)  # the knob means "stop, and keep the best weights"
+        stopper = loop.stopper
+        restored = stopper is not None and (stopper.stopped or stopper.restore(self.model))  # "keep the best weights"
         gn = self.series["grad_norm"]
         for i, v in enumerate(inst.global_norms()[: len(loop.losses)]):
             gn.append(v, i + 1, None)
@@ -914,11 +908,12 @@ class _Probe:
             "past_best": loop.past_best_facts(),
             "process_settings_changed": settings.changed(),
         })
-        if plan.patience is not None:
+        if stopper is not None:
+            vl = self.series["val_loss"]
+            best_step = vl.steps[stopper.best_step - 1] if stopper.best_step else None
             self.facts["early_stopping"] = {
-                "patience": plan.patience, "best_val_loss": loop.best_loss if loop.best_step else None,
-                "best_step": loop.best_step or None, "stopped": loop.stop_reason == "early-stopping",
-                "restored": loop.best_state is not None}
+                "patience": plan.patience, "best_val_loss": stopper.best, "best_step": best_step,
+                "stopped": loop.stop_reason == "early-stopping", "restored": bool(restored and best_step)}
         run = Run(source=str(self.ps.path), format="probe", name=self.ps.path.stem,
                   series={k: v for k, v in self.series.items() if len(v)}, facts=self.facts)
         if loop.interrupted:

@@ -1,206 +1,67 @@
-"""``regadvisor probe --verify``: measure that a recommendation helps *this* model before giving it.
+"""``regadvisor probe --verify``: measure, at the real training length, what the advice buys.
 
 Rules of thumb (the lesson's decision table, architecture defaults) are right on average and
-often wrong for a given model. This module turns each recommendation of a report into short
-A/B trials of the user's own script and keeps only what measurably helps.
+often wrong for a given model, and a short trial cannot tell: overfitting, and what early
+stopping, dropout and weight decay buy against it, often show only after the first 10-20
+epochs. So every measurement here is taken at the user's real training length (the script's
+``EPOCHS``, ``--train-epochs``/``--train-steps``; where unknown, the length probed, and the
+report says so).
 
 How it measures (the choices a reader of the numbers needs to know):
 
-* **Candidates.** Each recommendation whose knob the probe can apply becomes a few candidate
-  values: the rule's suggested value and values around it, so that the verified value can differ
-  from the table's (:func:`candidate_values`: weight decay and learning rate one decade / a
-  factor 3 either side, dropout ±0.2 within [0, 0.7], label smoothing ×½ and ×2, gradient
-  clipping ×0.3 and ×3, patience ×½ and ×2; categorical knobs only their suggested value).
-  ``data_augmentation`` is advisory: it stays in the report, marked unverified. A knob the probe
-  could not apply to this script (``facts["knobs_not_applied"]``, e.g. ``residual`` when
-  ``build_model`` does not accept it) is dropped after its first trial and stays unverified.
-* **Paired trials.** Baseline and candidate run with the same ``seed`` passed to
-  :func:`~regadvisor.probe.run_probe`, which seeds python/torch/numpy before ``build_model`` and
-  ``build_data``: same initial weights. A shuffling ``DataLoader`` draws each epoch's order from
-  the *global* torch RNG, which dropout also consumes, so after the first epoch a dropout change
-  would also change the data order; the runner therefore gives every ``RandomSampler`` without
-  a generator its own one seeded with ``seed`` (``runner._pin_shuffle``): the same data order in
-  baseline and candidate, epoch after epoch. Seeds ``seed, seed+1, ...`` repeat
-  the pair.
-* **Metric.** Validation accuracy in points (classification) at the end of the trial, higher
-  is better; otherwise validation loss at the end, lower is better. A trial has a fixed length
-  (``trial_epochs``/``trial_steps``, never a time limit, so both sides of a pair train equally
-  long).
-* **Statistics.** Per candidate the mean paired difference (with − baseline) and the half-width
-  of its two-sided 95% Student-t interval, ``t(0.975, n−1) · sd / √n`` over the ``n`` seeds
-  (:func:`paired_interval`, t from a table: no scipy). A change *helps* when the whole interval
-  lies on the better side of zero. With 3 seeds t = 4.30, so only effects about 2.5 standard
-  deviations of the paired differences clear the bar: few seeds make the test conservative,
-  not lenient.
-* **Second look.** A candidate the first look leaves undecided (interval straddling zero, mean
-  better than the baseline) gets as many seeds again (3 → 6), with its baseline pairs, in whole
-  rounds as far as the budget allows (after keeping room for the combination trials when two
-  knobs already help); the decision is then read once more on all pairs. Two looks at a two-sided 95% interval each allow
-  at most 2.5% + 2.5% = 5% false "helps" for a change that does nothing (union bound over the
-  looks), the one-sided level of a single 90% interval. Without it a real 5-point gain with a
-  paired sd of 4 points is missed at 3 seeds (t = 4.30 gives ±9.9) and found at 6 (t = 2.57
-  gives ±4.2): dropout on ``examples/models/small_transformer.py`` is such a case.
-* **Early abandonment.** After 2 seeds a candidate whose interval lies entirely on the worse
-  side of zero, or whose every difference is worse and whose mean is worse by more than
-  ``min_effect`` (1 point of accuracy, 2% of the loss), gets no more trials.
-* **Early stopping** costs no training: each seed's baseline validation curve is the paired data,
-  and the stopper is simulated on it (:func:`simulate_early_stopping`: stop after ``patience``
-  epochs without a lower ``val_loss``, restore the best evaluation, read the metric there).
-  Selecting the checkpoint on the same validation set that scores it is mildly optimistic, as
-  it is for a user who early-stops on their validation set.
-* **Together.** The helpful changes (best value per knob) are tried together on the same seeds
-  and the combination is kept only when it beats the best single change, paired and beyond noise.
-* **Budget.** Seconds or trials; a trial's cost is estimated from the first baseline run, the
-  plan is trimmed to fit (fewer values around the suggestion, then fewer knobs, then fewer
-  seeds; at least 2 seeds where at all possible), and a trial starts only while the budget is
-  not spent, so the budget is exceeded by at most one trial.
+* **Baseline.** The probe's own run is the baseline on the first seed; runs end early once
+  validation is clearly past its best (the probe's ``past-best`` stop), and a baseline is then
+  scored where it stopped. Training on would only lower it further, so this favours the
+  baseline: measured gains are, if anything, understated.
+* **Candidates and schedule.** Joint configurations of the recommended knobs within the
+  rules' ranges, screened on the first seed by successive halving on Optuna (:mod:`.search`),
+  each curve valued with and without early stopping at several patiences (:mod:`.trials`).
+* **Decision.** The best screened configuration (the *leader*) trains on ``seeds - 1`` more
+  seeds, paired with baseline runs on the same seeds (same initial weights and data order:
+  ``runner._pin_shuffle``), and its early-stopping patience is applied for real. The decision
+  is the 95% Student-t interval of the paired differences over all seeds, the screening seed
+  included (:func:`~.paired_stats.paired_interval`): the leader is kept only when the whole
+  interval lies on the better side of zero. Picking the best of N candidates on the first seed
+  inflates that seed's difference (by about 1.5 σ for N ≈ 10); over 3 pairs the mean moves by
+  0.5 σ against a half-width of 4.30 × √2 σ / √3 ≈ 3.5 σ, so the test stays conservative.
+* **Second look.** A leader the first look leaves undecided with a better mean gets as many
+  seeds again where the budget allows; two looks at 95% each allow at most 5% false "helps"
+  (union bound).
+* **Budget.** In full trainings of the real length, the probe included (:mod:`.budget`,
+  default ``6x``); the screen stops while the decision for its current leader still fits.
+* **Keep what is right.** "No change" when nothing helps beyond noise; a value that measured
+  worse is never recommended.
 
-:func:`verify` edits the report in place: each helpful recommendation gets ``value`` = the best
-verified value and a ``verified`` block; changes that do not help are removed and listed in
-``report.notes``; what could not be measured stays, unverified.
+:func:`verify` edits the report in place: the kept configuration's knobs get the measured
+value and a ``verified`` block (the joint effect); recommendations the leader does not use are
+removed and listed in ``report.notes``; what could not be measured stays, unverified.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
 from ..model import Recommendation, Report
-from .paired_stats import Interval, abandon_reason, paired_interval
+from .budget import Budget, Ledger, parse_budget
+from .paired_stats import Interval, paired_interval
+from .search import TRAINED_KNOBS, Screened, Screening, first_rung, search_space
+from .trials import Curve, TrialRunner
 
-TRAINED_KNOBS = ("dropout", "weight_decay", "normalization", "residual", "grad_clip_norm", "label_smoothing",
-                 "learning_rate", "optimizer")
 SIMULATED_KNOBS = ("early_stopping_patience",)
 ADVISORY_KNOBS = ("data_augmentation",)
-DROPOUT_MAX = 0.7
-ACC_MIN_EFFECT = 1.0
-"""Points of validation accuracy that count as 'clearly worse' for early abandonment."""
-LOSS_MIN_EFFECT = 0.02
-"""Fraction of the baseline validation loss that counts as 'clearly worse'."""
-
-
-# ---------------------------------------------------------------------------------------------
-# early stopping, simulated
-
-
-@dataclass(frozen=True)
-class StopPoint:
-    """Where a simulated early stopper ends: the evaluation it stops at and the one it restores."""
-
-    stop_index: int
-    best_index: int
-    stopped: bool
-
-
-def simulate_early_stopping(val_loss: Sequence[float], patience: float,
-                            epochs: Sequence[float] | None = None) -> StopPoint:
-    """Replay an early stopper with restore-best on a recorded validation-loss curve.
-
-    The stopper watches ``val_loss`` (as the probe's own early stopping does): it stops once the
-    loss has not reached a new minimum for ``patience`` epochs (measured on ``epochs`` when given,
-    else counted in evaluations), and restores the weights of the best evaluation. Without
-    a stop, the best evaluation of the whole curve is restored (a best checkpoint).
-    """
-    best_i, best = -1, math.inf
-    for i, v in enumerate(val_loss):
-        if math.isfinite(v) and v < best:
-            best_i, best = i, v
-            continue
-        if best_i < 0:
-            continue
-        waited = (epochs[i] - epochs[best_i]) if epochs is not None and math.isfinite(epochs[i]) \
-            and math.isfinite(epochs[best_i]) else (i - best_i)
-        if waited >= patience - 1e-9:
-            return StopPoint(i, best_i, True)
-    last = len(val_loss) - 1
-    return StopPoint(last, best_i if best_i >= 0 else last, False)
-
-
-# ---------------------------------------------------------------------------------------------
-# candidates
-
-
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _round(v: float) -> float:
-    return float(f"{v:.3g}")
-
-
-def candidate_values(knob: str, suggested: Any, current: Any = None) -> list[Any]:
-    """The values to try for one recommendation: the suggestion first, then values around it.
-
-    Values equal to ``current`` (no change) are left out; out-of-range values are clipped or
-    dropped.
-    """
-    s = _num(suggested)
-    if knob in ("normalization", "optimizer", "residual"):
-        values: list[Any] = [suggested]
-    elif s is None:
-        values = [suggested]
-    elif knob == "dropout":
-        values = [min(max(_round(s), 0.0), DROPOUT_MAX)]
-        values += [_round(x) for x in (s - 0.2, s + 0.2) if 0.0 <= x <= DROPOUT_MAX + 1e-9]
-    elif knob == "weight_decay":
-        values = [_round(s)] + ([_round(s / 10), _round(s * 10)] if s > 0 else [1e-4, 1e-3])
-    elif knob == "learning_rate":
-        values = [_round(s), _round(s / 3), _round(s * 3)] if s > 0 else []
-    elif knob == "label_smoothing":
-        values = [_round(x) for x in (s, s / 2, min(2 * s, 0.3)) if 0 < x < 1]
-    elif knob == "grad_clip_norm":
-        values = [_round(s), _round(s * 0.3), _round(s * 3)] if s > 0 else []
-    elif knob == "early_stopping_patience":
-        p = max(1, round(s))
-        values = [p, max(1, p // 2), 2 * p]
-    else:
-        values = [suggested]
-    out: list[Any] = []
-    cur = _num(current) if knob not in ("normalization", "optimizer", "residual") else None
-    for v in values:
-        if v in out:
-            continue
-        if current is not None and (v == current or (cur is not None and _num(v) is not None
-                                                       and abs(_num(v) - cur) <= 1e-12)):
-            continue
-        out.append(v)
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# budget
-
-
-def parse_budget(text: str | float | None) -> tuple[float | None, int | None]:
-    """``"120"``/``"120s"``/``"2m"`` → seconds, ``"30t"`` → trials; ``None`` → no limit."""
-    if text is None:
-        return None, None
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        if not text > 0:
-            raise ConfigError(f"--budget must be positive, not {text!r}", source="--budget")
-        return float(text), None
-    m = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(s|sec|m|min|t|trials?)?\s*", str(text))
-    if not m or not float(m.group(1)) > 0:
-        raise ConfigError(f"--budget {text!r} is not a number of seconds or trials", source="--budget",
-                          hint="e.g. --budget 120 (seconds), --budget 5m, --budget 30t (trials)")
-    n, unit = float(m.group(1)), (m.group(2) or "s")
-    if unit.startswith("t"):
-        if n != int(n):
-            raise ConfigError(f"--budget {text!r}: trials must be a whole number", source="--budget")
-        return None, int(n)
-    return (n * 60 if unit.startswith("m") else n), None
+PATIENCES = (3, 5, 10, 20)
+"""Early-stopping patiences (evaluations) every curve is valued at: the 5-20 practitioners use,
+and 3 for short trainings; only those below a third of the training length are tried."""
+MAX_SCREENED = 40
+"""Candidates screened at most, however cheap they are."""
+DECISION_MARGIN = 1.15
+MIN_GAIN = {True: 0.5, False: 0.01}
+"""Smallest mean gain worth a change: 0.5 points of accuracy, or 1% of the validation loss."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -208,36 +69,20 @@ def parse_budget(text: str | float | None) -> tuple[float | None, int | None]:
 
 
 @dataclass
-class Trial:
-    """One short training: its configuration, seed, metric at the end and curves."""
-
-    changes: dict[str, Any]
-    seed: int
-    value: float
-    seconds: float
-    val_loss: list[float]
-    metric_curve: list[float]
-    epochs: list[float]
-    not_applied: dict[str, str] = field(default_factory=dict)
-    diverged: bool = False
-
-
-@dataclass
 class Effect:
-    """The measured effect of one change (or combination) against its paired reference.
+    """The measured effect of a configuration against its paired baseline.
 
-    ``difference`` is ``with_change - baseline`` in the metric's own units (points of accuracy
-    or loss); ``helps`` means the 95% interval lies on the better side of zero.
+    ``difference`` is ``with_change - baseline`` in the metric's own units (points of accuracy,
+    or validation loss); ``helps`` means the 95% interval lies on the better side of zero and the
+    mean gain is at least :data:`MIN_GAIN`.
     """
 
     changes: dict[str, Any]
     metric: str
-    baseline: list[float]
-    with_change: list[float]
-    seeds: list[int]
     higher_is_better: bool
-    abandoned: str | None = None
-    simulated: bool = False
+    baseline: list[float] = field(default_factory=list)
+    with_change: list[float] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
 
     @property
     def interval(self) -> Interval:
@@ -258,29 +103,31 @@ class Effect:
         iv = self.interval
         if iv.n < 2 or not math.isfinite(iv.half_width):
             return False
-        return iv.low > 0 if self.higher_is_better else iv.high < 0
-
-    @property
-    def measured(self) -> bool:
-        return self.trials >= 2
+        clear = iv.low > 0 if self.higher_is_better else iv.high < 0
+        floor = MIN_GAIN[True] if self.higher_is_better else MIN_GAIN[False] * abs(_mean(self.baseline))
+        return clear and self.gain >= floor
 
     @property
     def undecided(self) -> bool:
-        """Measured, not abandoned, not (yet) helping, but better on average: worth a second look."""
-        return self.measured and not self.abandoned and not self.helps and self.gain > 0
+        """Measured, not (yet) helping, but better on average: worth a second look."""
+        return self.trials >= 2 and not self.helps and self.gain > 0
 
     def block(self) -> dict[str, Any]:
         """The ``verified`` block of a recommendation (report.schema.json)."""
         iv = self.interval
         return {
             "metric": self.metric,
-            "baseline": round(sum(self.baseline) / len(self.baseline), 6),
-            "with_change": round(sum(self.with_change) / len(self.with_change), 6),
+            "baseline": round(_mean(self.baseline), 6),
+            "with_change": round(_mean(self.with_change), 6),
             "difference": round(iv.mean, 6),
             "uncertainty": round(iv.half_width, 6),
             "trials": self.trials,
             "helps": self.helps,
         }
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else math.nan
 
 
 @dataclass
@@ -293,16 +140,19 @@ class VerifyProgress:
     budget_seconds: float | None
     budget_trials: int | None
     label: str
+    trainings_done: float = 0.0
+    budget_trainings: float | None = None
 
 
 @dataclass
 class VerifyResult:
     """The outcome of :func:`verify`.
 
-    ``effects`` holds every measured candidate (one per knob value); ``kept`` the knob values
-    that helped and are recommended (best value per knob); ``combination`` the effect of the
-    helpful changes together against the best single change (``None`` when fewer than two
-    helped); ``unverified`` knob → why it was not measured.
+    ``screened`` holds every screened candidate (seed-0 curves, pruned or valued); ``leader``
+    the best of them; ``effect`` its paired comparison with the baseline over ``seeds``;
+    ``kept`` the knob values recommended (empty when nothing helped beyond noise);
+    ``unverified`` knob → why it was not measured. ``trainings`` is the compute spent, probe
+    included, in full trainings of ``length``.
     """
 
     report: Report
@@ -310,28 +160,17 @@ class VerifyResult:
     higher_is_better: bool
     seeds: list[int]
     baseline: dict[int, float]
-    effects: list[Effect]
+    screened: list[Screened]
+    leader: Screened | None
+    effect: Effect | None
     kept: dict[str, Any]
-    best_single: Effect | None
-    combination: Effect | None
-    combination_kept: bool
     unverified: dict[str, str]
     trials: int
     seconds: float
-    trial_length: dict[str, int | None]
+    trainings: float
+    length: dict[str, int]
+    length_known: bool
     current: dict[str, Any]
-
-    def best(self, knob: str) -> Effect | None:
-        """The most helpful measured effect of ``knob`` (or its best measured one if none helps)."""
-        mine = [e for e in self.effects if list(e.changes) == [knob] and e.measured]
-        if not mine:
-            return None
-        helpful = [e for e in mine if e.helps]
-        return max(helpful or mine, key=lambda e: e.gain)
-
-
-# ---------------------------------------------------------------------------------------------
-# data order
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,401 +200,327 @@ def effect_text(iv: Interval, metric: str) -> str:
 
 
 def describe(effect: Effect, current: dict[str, Any]) -> str:
-    """``dropout 0 → 0.3: +4.1 ± 1.2 points val acc over 4 seeds`` (``helps`` is the caller's to add)."""
-    what = " + ".join(_label(k, current.get(k), v) for k, v in effect.changes.items())
-    extra = " (simulated on the baseline curves)" if effect.simulated else ""
-    return f"{what}: {effect_text(effect.interval, effect.metric)} over {effect.trials} seeds{extra}"
+    """``dropout 0 → 0.3 + weight_decay 0 → 0.05: +4.1 ± 1.2 points val acc over 3 seeds``."""
+    what = " + ".join(_label(k, current.get(k), v) for k, v in effect.changes.items()) or "no change"
+    return f"{what}: {effect_text(effect.interval, effect.metric)} over {effect.trials} seeds"
+
+
+def baseline_curve(report: Report, seed: int, classification: bool) -> Curve | None:
+    """The probe's own run as the first baseline trial, when it trained the real length (or
+    stopped past its best); ``None`` when it was cut short by a budget and must be rerun."""
+    facts, run = report.run.facts, report.run
+    if facts.get("stop_reason") not in ("epochs", "steps", "past-best", "early-stopping"):
+        return None
+    length, budget = facts.get("train_length"), facts.get("probe_budget") or {}
+    if length is not None and (budget.get("epochs"), budget.get("steps")) != (length.get("epochs"), length.get("steps")):
+        return None
+    vl = run.get("val_loss")
+    if vl is None or not len(vl):
+        return None
+    if classification:
+        acc = run.get("val_acc")
+        score = [100.0 * v for v in acc.values] if acc is not None else []
+    else:
+        score = [-v for v in vl.values]
+    return Curve({}, seed, list(vl.values), score, [int(s) for s in vl.steps], int(facts.get("probe_steps") or 0),
+                 str(facts.get("stop_reason")), diverged=bool(facts.get("diverged")))
+
+
+def baseline_value(curve: Curve, patience: int | None) -> float:
+    """What a configuration scores on one seed: at the stopper's restore point with ``patience``,
+    else where its run ended (past its best, that favours it: training on would lower it); a
+    diverged run counts as its worst evaluation."""
+    if patience is not None and (v := curve.value(patience)) is not None:
+        return v
+    finite = [s for s in curve.score if math.isfinite(s)]
+    if not finite:
+        return -math.inf
+    return min(finite) if curve.diverged else curve.score[-1]
 
 
 class _Verifier:
-    def __init__(self, script: str | Path, report: Report, *, budget_seconds: float | None,
-                 budget_trials: int | None, seeds: int, seed: int, trial_epochs: int | None,
-                 trial_steps: int | None, device: str, knobs: dict[str, Any] | None,
-                 progress: Callable[[VerifyProgress], None] | None):
+    def __init__(self, script: str | Path, report: Report, *, budget: Budget, seeds: int, seed: int,
+                 device: str, knobs: dict[str, Any] | None, progress: Callable[[VerifyProgress], None] | None,
+                 max_trials: int = MAX_SCREENED):
         if seeds < 2:
             raise ConfigError("verification needs at least 2 seeds (a paired t-interval needs two pairs)",
                               source="seeds")
-        if budget_trials is not None and budget_trials < 1:
-            raise ConfigError("the trial budget must be at least 1", source="--budget")
-        if budget_seconds is not None and not budget_seconds > 0:
-            raise ConfigError("the time budget must be positive", source="--budget")
-        self.script, self.report = Path(script), report
-        self.budget_seconds, self.budget_trials = budget_seconds, budget_trials
-        self.seeds = [seed + i for i in range(seeds)]
-        self.device, self.progress = device, progress
         facts = report.run.facts
+        self.report, self.progress, self.max_trials = report, progress, max_trials
+        self.seeds = [seed + i for i in range(seeds)]
         base = dict(facts.get("knobs_requested") or {}) if knobs is None else dict(knobs)
-        self.base_patience = base.pop("early_stopping_patience", None)
+        self.base_patience: int | None = base.pop("early_stopping_patience", None)
         base.pop("data_augmentation", None)
         self.base_knobs = base
-        if trial_epochs is None and trial_steps is None:
-            budget = facts.get("probe_budget") or {}
-            if facts.get("stop_reason") == "steps" and budget.get("steps"):
-                trial_steps = int(budget["steps"])
-            else:
-                trial_epochs = max(1, math.ceil((facts.get("probe_epochs") or 10) - 1e-6))
-        self.trial_epochs, self.trial_steps = trial_epochs, trial_steps
-        self.t0 = time.perf_counter()
-        self.trials = 0
-        self.cost: float | None = None
+        self.classification = report.run.get("val_acc") is not None
+        self.metric = "val_acc points" if self.classification else "val_loss"
+        self.length_known = facts.get("train_length") is not None
+        spe = int(facts.get("steps_per_epoch") or 1)
+        self.length: dict[str, int] = dict(facts.get("train_length") or {
+            "epochs": max(1, math.ceil((facts.get("probe_epochs") or 1) - 1e-6))})
+        full_steps = self.length["steps"] if "steps" in self.length else self.length["epochs"] * spe
+        self.evaluations = max(1, full_steps // spe) if "epochs" in self.length else \
+            max(1, len(report.run.get("val_loss") or []))
+        self.ledger = Ledger(budget, max(1, full_steps))
+        self.runner = TrialRunner(Path(script), base, self.length, device, self.classification)
         self.planned = 0
-        self.metric = "val_loss"
-        self.higher = False
+        self.label_current = self._current()
 
-    # -- budget ------------------------------------------------------------------------------
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.t0
+    def _current(self) -> dict[str, Any]:
+        current = {rec.knob: self.base_knobs.get(rec.knob, rec.current) for rec in self.report.recommendations}
+        current["early_stopping_patience"] = self.base_patience
+        return current
 
-    def can_start(self) -> bool:
-        if self.budget_trials is not None and self.trials >= self.budget_trials:
-            return False
-        if self.budget_seconds is not None:
-            est = self.cost or 0.0
-            if self.elapsed() + 0.5 * est > self.budget_seconds:
-                return False
-        return True
+    def patiences(self) -> list[int | None]:
+        """No early stopping, and each of :data:`PATIENCES` below a third of the length."""
+        cap = max(3, self.evaluations // 3)
+        extra = [] if self.base_patience is None else [self.base_patience]
+        return [None] + sorted({p for p in (*PATIENCES, *extra) if p <= cap})
 
-    def capacity(self) -> float:
-        """Trials still affordable (inf without a budget)."""
-        cap = math.inf
-        if self.budget_trials is not None:
-            cap = self.budget_trials - self.trials
-        if self.budget_seconds is not None and self.cost:
-            cap = min(cap, (self.budget_seconds - self.elapsed()) / self.cost + 0.5)
-        return cap
-
+    # -- progress and trials -----------------------------------------------------------------
     def tick(self, label: str) -> None:
         if self.progress is not None:
-            self.progress(VerifyProgress(self.trials, max(self.planned, self.trials), self.elapsed(),
-                                         self.budget_seconds, self.budget_trials, label))
+            b = self.ledger.budget
+            self.progress(VerifyProgress(self.ledger.trials, max(self.planned, self.ledger.trials),
+                                         self.ledger.seconds, b.seconds, b.trials, label,
+                                         self.ledger.trainings, b.trainings))
 
-    # -- one trial ---------------------------------------------------------------------------
-    def run_trial(self, changes: dict[str, Any], seed: int, label: str) -> Trial:
-        from .runner import run_probe
-
+    def train(self, config: dict[str, Any], seed: int, label: str, *, patience: int | None = None,
+              on_evaluation: Any = None, stop_past_best: bool = True) -> Curve:
         self.tick(f"{label}, seed {seed}")
-        knobs = {**self.base_knobs, **{k: v for k, v in changes.items() if k not in SIMULATED_KNOBS}}
-        t = time.perf_counter()
-        res = run_probe(self.script, steps=self.trial_steps, epochs=self.trial_epochs, device=self.device,
-                        seed=seed, knobs=knobs)
-        seconds = time.perf_counter() - t
-        self.trials += 1
-        if self.cost is None:
-            self.cost = seconds
-        else:
-            self.cost = 0.7 * self.cost + 0.3 * seconds
-        run = res.run
-        if self.trials == 1:
-            acc = run.get("val_acc")
-            self.higher = acc is not None
-            self.metric = "val_acc points" if self.higher else "val_loss"
-        vl = run.get("val_loss")
-        loss = list(vl.values) if vl is not None else []
-        epochs = list(vl.epochs) if vl is not None else []
-        if self.higher:
-            s = run.get("val_acc")
-            curve = [100.0 * v for v in s.values] if s is not None else []
-        else:
-            curve = list(loss)
-        patience = changes.get("early_stopping_patience", self.base_patience)
-        value = self._final(loss, curve, epochs, patience)
-        not_applied = {k: v for k, v in (run.facts.get("knobs_not_applied") or {}).items() if k in changes}
-        return Trial(dict(changes), seed, value, seconds, loss, curve, epochs, not_applied, res.diverged)
-
-    @staticmethod
-    def _final(loss: list[float], curve: list[float], epochs: list[float], patience: Any) -> float:
-        if not curve:
-            return math.nan
-        if patience is None:
-            return curve[-1]
-        stop = simulate_early_stopping(loss, float(patience), epochs if len(epochs) == len(loss) else None)
-        return curve[stop.best_index] if stop.best_index < len(curve) else curve[-1]
+        curve = self.runner.run(config, seed, patience=patience, on_evaluation=on_evaluation,
+                                stop_past_best=stop_past_best)
+        self.ledger.charge(curve.steps)
+        return curve
 
     # -- the plan ----------------------------------------------------------------------------
-    def candidates(self) -> tuple[list[tuple[str, list[Any]]], dict[str, str]]:
-        out: list[tuple[str, list[Any]]] = []
-        skipped: dict[str, str] = {}
+    def unverifiable(self) -> dict[str, str]:
+        out: dict[str, str] = {}
         for rec in self.report.recommendations:
             if rec.knob in ADVISORY_KNOBS:
-                skipped[rec.knob] = "advisory only: the probe cannot apply it"
-                continue
-            if rec.knob not in TRAINED_KNOBS + SIMULATED_KNOBS:
-                skipped[rec.knob] = "the probe cannot apply this knob"
-                continue
-            current = rec.current
-            if rec.knob in self.base_knobs:
-                current = self.base_knobs[rec.knob]
-            values = candidate_values(rec.knob, rec.value, current)
-            if rec.knob == "early_stopping_patience" and self.base_patience is not None:
-                values = [v for v in values if v != self.base_patience]
-            if not values:
-                skipped[rec.knob] = "no value to try differs from the current setting"
-                continue
-            out.append((rec.knob, values))
-        return out, skipped
+                out[rec.knob] = "advisory only: the probe cannot apply it"
+            elif rec.knob not in TRAINED_KNOBS + SIMULATED_KNOBS:
+                out[rec.knob] = "the probe cannot apply this knob"
+        return out
 
-    @staticmethod
-    def plan_cost(plan: list[tuple[str, list[Any]]], rounds: int) -> int:
-        """Trials for ``rounds`` seeds of baseline, every trained candidate and one combination."""
-        trained = sum(len(v) for k, v in plan if k not in SIMULATED_KNOBS)
-        return rounds * (1 + trained + (1 if len(plan) > 1 else 0))
-
-    def trim(self, plan: list[tuple[str, list[Any]]], rounds: int) -> list[tuple[str, list[Any]]]:
-        """Fewer values around the suggestion, then fewer knobs (last = weakest evidence first),
-        until ``rounds`` seeds of baseline + candidates (+ one combination per seed) fit."""
-        cap = self.capacity() + 1  # the first baseline already ran
-
-        def cost(p: list[tuple[str, list[Any]]]) -> int:
-            return self.plan_cost(p, rounds)
-
-        plan = [(k, list(v)) for k, v in plan]
-        for i in reversed(range(len(plan))):
-            while cost(plan) > cap and len(plan[i][1]) > 1 and plan[i][0] not in SIMULATED_KNOBS:
-                plan[i][1].pop()
-        while cost(plan) > cap and sum(1 for k, _ in plan if k not in SIMULATED_KNOBS) > 1:
-            idx = max(i for i, (k, _) in enumerate(plan) if k not in SIMULATED_KNOBS)
-            del plan[idx]
-        return plan
-
-    # -- run ---------------------------------------------------------------------------------
     def run(self) -> VerifyResult:
-        plan, unverified = self.candidates()
-        current = {rec.knob: (self.base_knobs.get(rec.knob, rec.current)) for rec in self.report.recommendations}
-        if self.base_patience is not None:
-            current["early_stopping_patience"] = self.base_patience
-        effects: dict[tuple[str, Any], Effect] = {}
-        baseline: dict[int, Trial] = {}
-        dropped: dict[str, str] = {}
-        trained = [(k, v) for k, vs in plan for v in vs if k not in SIMULATED_KNOBS]
-        self.planned = len(self.seeds) * (1 + len(trained) + (1 if len(plan) > 1 else 0))
-        if plan and self.can_start():
-            baseline[self.seeds[0]] = self.run_trial({}, self.seeds[0], "baseline")
-            rounds = len(self.seeds)
-            full = rounds * (1 + len(trained) + (len(plan) > 1))
-            if self.capacity() + 1 < full:
-                # keep 3 seeds (t = 4.30) while trimming candidates; 2 seeds (t = 12.7) only as a last resort
-                rounds = min(rounds, 3)
-                trimmed = self.trim(plan, rounds)
-                if rounds > 2 and self.capacity() + 1 < self.plan_cost(trimmed, rounds):
-                    rounds = 2
-                    trimmed = self.trim(plan, rounds)
-                plan = trimmed
-            trained_plan = [(k, v) for k, vs in plan for v in vs if k not in SIMULATED_KNOBS]
-            self.planned = rounds * (1 + len(trained_plan) + (1 if len(plan) > 1 else 0))
-            kept_knobs = {k for k, _ in plan}
-            for k, _ in self._all_candidates():
-                if k not in kept_knobs and k not in unverified:
-                    unverified[k] = "left out to fit the budget"
-            for k, vs in plan:
-                for v in vs:
-                    effects[(k, v)] = Effect({k: v}, self.metric, [], [], [], self.higher,
-                                             simulated=k in SIMULATED_KNOBS)
-            self._rounds(plan, self.seeds[:rounds], baseline, effects, dropped)
-            self._second_look(plan, rounds, baseline, effects, dropped)
-        for k, why in dropped.items():
-            unverified[k] = why
-        measured = [e for e in effects.values() if e.measured and next(iter(e.changes)) not in dropped]
-        for (k, _), e in effects.items():
-            if k in dropped or k in unverified or any(next(iter(m.changes)) == k for m in measured):
-                continue
-            diverged = any(x.abandoned == "training diverged" for (kk, _), x in effects.items() if kk == k)
-            unverified[k] = "training diverged with it" if diverged else "the budget allowed fewer than 2 paired trials"
-        best_per_knob: dict[str, Effect] = {}
-        for e in measured:
-            k = next(iter(e.changes))
-            if e.helps and (k not in best_per_knob or e.gain > best_per_knob[k].gain):
-                best_per_knob[k] = e
-        kept = {k: e.changes[k] for k, e in best_per_knob.items()}
-        best_single = max(best_per_knob.values(), key=lambda e: e.gain) if best_per_knob else None
-        combination, combination_kept = None, False
-        if len(best_per_knob) > 1 and best_single is not None:
-            combination = self._combination(kept, best_single, baseline)
-            combination_kept = combination is not None and combination.helps
+        unverified = self.unverifiable()
+        space = search_space([r for r in self.report.recommendations if r.knob not in unverified],
+                             self.label_current)
+        base0 = baseline_curve(self.report, self.seeds[0], self.classification)
+        if base0 is None:
+            base0 = self.train({}, self.seeds[0], "baseline")
+        else:
+            self.ledger.charge(base0.steps)
+        baseline = {self.seeds[0]: base0}
+        screening = self._screen(space, base0, unverified) if space else None
+        leader = self._leader(screening, base0)
+        effect = self._decide(leader, baseline) if leader is not None else None
+        kept = self._kept(leader, effect)
+        screened = screening.results if screening is not None else []
         result = VerifyResult(
-            report=self.report, metric=self.metric, higher_is_better=self.higher, seeds=sorted(baseline),
-            baseline={s: t.value for s, t in sorted(baseline.items())}, effects=measured, kept=kept,
-            best_single=best_single, combination=combination, combination_kept=combination_kept,
-            unverified=unverified, trials=self.trials, seconds=self.elapsed(),
-            trial_length={"epochs": self.trial_epochs, "steps": self.trial_steps}, current=current,
-        )
+            report=self.report, metric=self.metric, higher_is_better=self.classification, seeds=sorted(baseline),
+            baseline={s: baseline_value(c, self.base_patience) for s, c in sorted(baseline.items())},
+            screened=screened, leader=leader, effect=effect, kept=kept, unverified=unverified,
+            trials=self.ledger.trials, seconds=self.ledger.seconds, trainings=self.ledger.trainings,
+            length=self.length, length_known=self.length_known, current=self.label_current)
         self.tick("done")
         apply_to_report(result)
         return result
 
-    def _all_candidates(self) -> list[tuple[str, list[Any]]]:
-        return self.candidates()[0]
+    def _leader_steps(self, leader: Screened) -> float:
+        """What one decision trial of ``leader`` trains: to its stopper (with a margin of
+        :data:`DECISION_MARGIN` for seeds that stop later), else the whole length."""
+        if not leader.config:
+            return 0.0
+        if leader.patience is None:
+            return self.ledger.full_steps
+        return min(self.ledger.full_steps, DECISION_MARGIN * leader.curve.stop_steps(leader.patience))
 
-    def _second_look(self, plan: list[tuple[str, list[Any]]], rounds: int, baseline: dict[int, Trial],
-                     effects: dict[tuple[str, Any], Effect], dropped: dict[str, str]) -> None:
-        """As many seeds again for the candidates the first look left undecided with a positive mean."""
-        undecided = [(k, [v for v in vs if effects[(k, v)].undecided]) for k, vs in plan if k not in dropped]
-        undecided = [(k, vs) for k, vs in undecided if vs]
-        if not undecided or rounds < 2:
-            return
-        trained = sum(len(vs) for k, vs in undecided if k not in SIMULATED_KNOBS)
-        # leave room for the combination trials (one per seed of the first look) when two knobs
-        # already help: that comparison will run whatever the second look finds
-        helping = {k for (k, _), e in effects.items() if k not in dropped and e.helps}
-        reserve = rounds if len(helping) > 1 else 0
-        capacity = self.capacity()
-        affordable = rounds if math.isinf(capacity) else int(max(0.0, capacity - reserve) // (1 + trained))
-        extra = [self.seeds[0] + i for i in range(rounds, rounds + min(rounds, affordable))]
-        if not extra:
-            return
-        self.seeds += [s for s in extra if s not in self.seeds]
-        self.planned += len(extra) * (1 + trained)
-        self._rounds(undecided, extra, baseline, effects, dropped)
+    def _decision_cost(self, base: Curve, leader_steps: float) -> float:
+        """Steps the decision needs: ``seeds - 1`` new pairs of baseline and leader."""
+        base_steps = min(self.ledger.full_steps, DECISION_MARGIN * base.steps)
+        return (len(self.seeds) - 1) * (base_steps + leader_steps)
 
-    def _rounds(self, plan: list[tuple[str, list[Any]]], seeds: list[int], baseline: dict[int, Trial],
-                effects: dict[tuple[str, Any], Effect], dropped: dict[str, str]) -> None:
-        min_effect = ACC_MIN_EFFECT
-        for seed in seeds:
-            if not any(not effects[(k, v)].abandoned and k not in dropped for k, vs in plan for v in vs):
-                return
-            if seed not in baseline:
-                if not self.can_start():
-                    return
-                baseline[seed] = self.run_trial({}, seed, "baseline")
-            base = baseline[seed]
-            if not math.isfinite(base.value):
+    def _screen(self, space: list[Any], base0: Curve, unverified: dict[str, str]) -> Screening:
+        """Successive halving on the first seed while the decision for the leader still fits.
+
+        A trial may go on while the budget holds its own steps and the decision for whichever
+        of it and the current leader would lead (its own at the steps trained so far, re-checked
+        at every evaluation). Knobs the first trial (the joint suggestion, every knob set) could
+        not apply are dropped from the rest.
+        """
+        rung = first_rung(base0, self.ledger.full_steps)
+        screening = Screening(space, self.patiences(), seed=self.seeds[0], min_resource=rung,
+                              max_trials=self.max_trials)
+        self.planned = self.ledger.trials + screening.planned() + 2 * (len(self.seeds) - 1)
+        tried: list[dict[str, Any]] = []
+        for trial, asked in screening.configs():
+            cfg = {k: v for k, v in asked.items() if k not in unverified}
+            if not cfg or cfg in tried:
+                screening.skip(trial)
                 continue
-            if not self.higher:
-                min_effect = LOSS_MIN_EFFECT * abs(base.value)
-            for k, vs in plan:
-                for v in vs:
-                    e = effects[(k, v)]
-                    if e.abandoned or k in dropped:
-                        continue
-                    if k in SIMULATED_KNOBS:
-                        value = self._final(base.val_loss, base.metric_curve, base.epochs, v)
-                    else:
-                        if not self.can_start():
-                            return
-                        t = self.run_trial({k: v}, seed, _label(k, None, v).replace("— → ", "= "))
-                        if t.not_applied:
-                            dropped[k] = f"not measured: {t.not_applied[k]}"
-                            continue
-                        value = t.value
-                        if not math.isfinite(value) or t.diverged:
-                            e.abandoned = "training diverged"
-                            e.baseline.append(base.value)
-                            e.with_change.append(-math.inf if self.higher else math.inf)
-                            e.seeds.append(seed)
-                            continue
-                    e.baseline.append(base.value)
-                    e.with_change.append(value)
-                    e.seeds.append(seed)
-                    if e.trials >= 2:
-                        gains = [(w - b) if self.higher else (b - w) for w, b in zip(e.with_change, e.baseline)]
-                        e.abandoned = abandon_reason(gains, min_effect)
+            tried.append(cfg)
+            lead = screening.leader()
+            reserve = self._decision_cost(base0, self._leader_steps(lead)) if lead else 0.0
 
-    def _combination(self, kept: dict[str, Any], best: Effect, baseline: dict[int, Trial]) -> Effect | None:
-        """All helpful changes together vs the best single change, on the best change's seeds."""
-        eff = Effect(dict(kept), self.metric, [], [], [], self.higher)
-        ref = dict(zip(best.seeds, best.with_change))
-        trained = {k: v for k, v in kept.items() if k not in SIMULATED_KNOBS}
-        for seed in best.seeds:
-            if not trained:
+            def can_continue(steps: int, reserve: float = reserve) -> bool:
+                own = self._decision_cost(base0, min(self.ledger.full_steps, DECISION_MARGIN * steps))
+                return self.ledger.affords(steps + max(reserve, own), trials=1)
+
+            if not can_continue(rung):
+                screening.skip(trial)
                 break
-            if not self.can_start():
+            hook = screening.reporter(trial, self.classification, can_continue)
+            curve = self.train(cfg, self.seeds[0], " + ".join(_label(k, self.label_current.get(k), v)
+                                                                 for k, v in cfg.items()), on_evaluation=hook)
+            for k, why in curve.not_applied.items():
+                unverified[k] = f"not measured: {why}"
+            screening.finish(trial, curve)
+        return screening
+
+    def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
+        """The best candidate on the screening seed, including the baseline with early stopping
+        (free to measure on the baseline's own curves); ``None`` when nothing beats the baseline."""
+        options = [s for s in (screening.results if screening else []) if s.value is not None]
+        stopped = base0.best_variant([p for p in self.patiences() if p is not None])
+        if stopped is not None:
+            options.append(Screened({}, base0, False, stopped[0], stopped[1]))
+        if not options:
+            return None
+        top = max(s.value for s in options)
+        # the simplest configuration within MIN_GAIN of the best: a knob that buys less than
+        # that on one seed is as likely noise as effect, and every knob kept is one more to apply
+        tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(top)
+        best = min((s for s in options if s.value >= top - tol), key=lambda s: (len(s.config), -s.value))
+        return best if best.value > baseline_value(base0, self.base_patience) else None
+
+    def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> Effect:
+        """Paired trials of the leader against the baseline, then a second look if undecided."""
+        changes = dict(leader.config)
+        if leader.patience is not None and leader.patience != self.base_patience:
+            changes["early_stopping_patience"] = leader.patience
+        effect = Effect(changes, self.metric, self.classification)
+        self._pair(effect, leader, baseline, self.seeds[0])
+        for s in self.seeds[1:]:
+            if not self._pair_new_seed(effect, leader, baseline, s):
                 break
-            t = self.run_trial(kept, seed, "together")
-            if not math.isfinite(t.value):
-                continue
-            eff.baseline.append(ref[seed])
-            eff.with_change.append(t.value)
-            eff.seeds.append(seed)
-        return eff if eff.trials else None
+        if effect.undecided:
+            for s in range(self.seeds[-1] + 1, self.seeds[-1] + 1 + len(self.seeds)):
+                if not self._pair_new_seed(effect, leader, baseline, s):
+                    break
+                self.seeds.append(s)
+        return effect
+
+    def _pair_new_seed(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seed: int) -> bool:
+        lead_steps = self._leader_steps(leader)
+        if not self.ledger.affords(baseline[self.seeds[0]].steps + lead_steps, trials=1 + bool(leader.config)):
+            return False
+        baseline[seed] = self.train({}, seed, "baseline")
+        self._pair(effect, leader, baseline, seed)
+        return True
+
+    def _pair(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seed: int) -> None:
+        base = baseline[seed]
+        if not leader.config:  # early stopping alone: replayed on the baseline's own curve
+            value = baseline_value(base, leader.patience)
+        elif seed == self.seeds[0]:
+            value = baseline_value(leader.curve, leader.patience)
+        else:
+            curve = self.train(leader.config, seed, "leader", patience=leader.patience, stop_past_best=False)
+            value = baseline_value(curve, leader.patience)
+        sign = 1.0 if self.classification else -1.0
+        effect.baseline.append(sign * baseline_value(base, self.base_patience))
+        effect.with_change.append(sign * value)
+        effect.seeds.append(seed)
+
+    def _kept(self, leader: Screened | None, effect: Effect | None) -> dict[str, Any]:
+        if leader is None or effect is None or not effect.helps:
+            return {}
+        return dict(effect.changes)
 
 
 def verify(
     script: str | Path,
     report: Report,
     *,
-    budget_seconds: float | None = None,
-    budget_trials: int | None = None,
+    budget: str | float | Budget | None = None,
     seeds: int = 3,
     seed: int = 0,
-    trial_epochs: int | None = None,
-    trial_steps: int | None = None,
     device: str = "auto",
     knobs: dict[str, Any] | None = None,
     progress: Callable[[VerifyProgress], None] | None = None,
+    max_trials: int = MAX_SCREENED,
 ) -> VerifyResult:
-    """Measure each recommendation of ``report`` on ``script`` in paired short trials; edit the report.
+    """Measure the recommendations of ``report`` on ``script`` at the real training length.
 
-    ``budget_seconds``/``budget_trials`` bound the verification (not the probe that produced the
-    report); with neither, the full plan runs (``seeds`` seeds of baseline and every candidate).
-    Trials last ``trial_epochs`` epochs (or ``trial_steps`` steps); by default as long as the
-    probe behind ``report`` ran. ``knobs`` are the settings every trial starts from (default:
-    those the report's probe was given). See the module docstring for the statistics.
+    ``budget`` is ``"6x"`` full trainings by default (probe included), or seconds, or ``"30t"``
+    trials (:func:`~.budget.parse_budget`). ``knobs`` are the settings every trial starts from
+    (default: those the report's probe was given). See the module docstring for the method.
     """
-    return _Verifier(script, report, budget_seconds=budget_seconds, budget_trials=budget_trials, seeds=seeds,
-                     seed=seed, trial_epochs=trial_epochs, trial_steps=trial_steps, device=device, knobs=knobs,
-                     progress=progress).run()
+    parsed = budget if isinstance(budget, Budget) else parse_budget(budget)
+    return _Verifier(script, report, budget=parsed, seeds=seeds, seed=seed, device=device, knobs=knobs,
+                     progress=progress, max_trials=max_trials).run()
 
 
 # ---------------------------------------------------------------------------------------------
 # the report
 
 
+def _recommendation(knob: str, value: Any, result: VerifyResult) -> Recommendation:
+    """A recommendation the search found that no rule made (early stopping, chiefly)."""
+    unit = "evaluations" if knob == "early_stopping_patience" else None
+    return Recommendation(knob=knob, value=value, reason="measured by --verify", rules=["verify"], evidence=[],
+                          current=result.current.get(knob), unit=unit, severity="info", confidence="medium")
+
+
 def apply_to_report(result: VerifyResult) -> None:
-    """Edit ``result.report``: verified values and blocks, unhelpful changes moved to the notes."""
+    """Edit ``result.report``: kept values with their verified block, the rest to the notes."""
     report = result.report
+    kept = result.kept
+    effect = result.effect
     keep: list[Recommendation] = []
     notes: list[str] = []
     for rec in report.recommendations:
         if rec.knob in result.unverified:
             keep.append(rec)
             notes.append(f"{rec.knob}: not verified ({result.unverified[rec.knob]})")
-            continue
-        best = result.best(rec.knob)
-        if best is None:
+        elif rec.knob in kept and effect is not None:
+            rec.set_value(kept[rec.knob])
+            rec.verified = effect.block()
+            if rec.range and all(isinstance(x, (int, float)) for x in rec.range) and isinstance(rec.value, (int, float)) \
+                    and not min(rec.range) <= rec.value <= max(rec.range):
+                rec.range = None
+            others = [k for k in kept if k != rec.knob]
+            if others:
+                rec.note = ((rec.note + " ") if rec.note else "") + f"Measured together with {', '.join(others)}."
             keep.append(rec)
-            continue
-        if not best.helps:
-            tail = f" (stopped early: {best.abandoned})" if best.abandoned else ""
-            notes.append(f"{describe(best, result.current)}{tail}: not recommended")
-            continue
-        value = best.changes[rec.knob]
-        rec.set_value(value)
-        rec.verified = best.block()
-        helpful = sorted((e.changes[rec.knob] for e in result.effects
-                          if list(e.changes) == [rec.knob] and e.helps), key=lambda v: (_num(v) is None, _num(v) or 0))
-        if len(helpful) > 1 and all(_num(v) is not None for v in helpful):
-            rec.range = [helpful[0], helpful[-1]]
-        elif rec.range and _num(value) is not None and all(_num(x) is not None for x in rec.range) \
-                and not (min(rec.range) <= value <= max(rec.range)):
-            rec.range = None
-        keep.append(rec)
-    helpful_recs = [r for r in keep if r.verified and r.verified.get("helps")]
-    if result.combination is None and result.best_single is not None and len(helpful_recs) > 1:
-        best_knob = next(iter(result.best_single.changes))
-        notes.append(f"together: not measured within the budget; each change helps alone: "
-                     f"start with {best_knob}")
-    if result.combination is not None and result.best_single is not None:
-        combo = result.combination
-        best_knob = next(iter(result.best_single.changes))
-        verdict = "kept: apply them together" if result.combination_kept else \
-            f"not better than {best_knob} alone beyond noise: start with {best_knob}"
-        what = " + ".join(_label(k, result.current.get(k), v) for k, v in combo.changes.items())
-        notes.append(f"together ({what}) vs {best_knob} alone: {effect_text(combo.interval, combo.metric)} "
-                     f"over {combo.trials} seeds: {verdict}")
-        if not result.combination_kept:
-            for r in helpful_recs:
-                if r.knob != best_knob:
-                    r.note = ((r.note + " ") if r.note else "") + \
-                        f"Helps alone; together with {best_knob} not measurably better than {best_knob} alone."
-    # strongest measured effect first, then the unverified ones in their original order
-    order = {id(r): i for i, r in enumerate(keep)}
-    gain = {r.knob: e.gain for r in helpful_recs if (e := result.best(r.knob)) is not None}
-    keep.sort(key=lambda r: (0, -gain[r.knob], order[id(r)]) if r.knob in gain else (1, 0, order[id(r)]))
+        else:
+            why = "not part of the best measured configuration" if kept else "nothing measured helped beyond noise"
+            notes.append(f"{_label(rec.knob, result.current.get(rec.knob), rec.value)}: {why}")
+    present = {r.knob for r in keep}
+    for knob, value in kept.items():
+        if knob not in present and effect is not None:
+            rec = _recommendation(knob, value, result)
+            rec.verified = effect.block()
+            keep.insert(0, rec)
+    keep.sort(key=lambda r: (0 if r.verified else 1))
     report.recommendations = keep
-    length = f"{result.trial_length['epochs']} epochs" if result.trial_length.get("epochs") else \
-        f"{result.trial_length.get('steps')} steps"
-    if result.trials:
-        notes.insert(0, f"verified: {result.trials} trials of {length} in {result.seconds:.0f} s, paired by seed "
-                        f"(same initial weights and data order), metric {result.metric}, 95% t-intervals")
-    else:
-        notes.insert(0, "verify: nothing to measure (no recommendation the probe can apply)")
+    notes.insert(0, _summary(result))
+    if effect is not None:
+        verdict = "kept" if effect.helps else "not kept: not better beyond noise"
+        notes.insert(1, f"{describe(effect, result.current)} ({verdict})")
     report.notes.extend(notes)
+
+
+def _summary(result: VerifyResult) -> str:
+    unit = next(iter(result.length))
+    length = f"{result.length[unit]} {unit}"
+    if not result.length_known:
+        length += " (the length probed; the real length is unknown)"
+    pruned = sum(1 for s in result.screened if s.pruned)
+    screened = f"{len(result.screened)} configurations screened on seed {result.seeds[0]} ({pruned} pruned), " \
+        if result.screened else ""
+    return (f"verified at {length}: {result.trainings:.1f} full trainings (probe included), {result.trials} trials, "
+            f"{result.seconds:.0f} s; {screened}the best on {len(result.seeds)} paired seeds, metric {result.metric}, "
+            "95% t-interval")

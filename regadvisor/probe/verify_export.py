@@ -12,37 +12,31 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .verify import ADVISORY_KNOBS, DROPOUT_MAX, VerifyResult, _num, _round
+from .search import DROPOUT_MAX, as_number, round_sig
+from .verify import ADVISORY_KNOBS, VerifyResult
 
 LOG_KNOBS = ("weight_decay", "learning_rate", "grad_clip_norm")
 
 
 def search_space(result: VerifyResult) -> dict[str, Any]:
-    """Ranges around the verified best values (knobs that helped), fixed values for the rest.
+    """Ranges around the verified configuration's values, fixed values for the rest.
 
-    Log-scale knobs span the best value ×/÷ √10 (weight decay) or ×/÷ √3 (learning rate,
-    clipping): half the step between tested values, so the range stays inside what the trials
-    support. Dropout and label smoothing span ±0.1 around the best, patience ±half of it.
+    Log-scale knobs span the kept value ×/÷ √10 (weight decay) or ×/÷ √3 (learning rate,
+    clipping), dropout and label smoothing ±0.1, patience ±half of it: a neighbourhood to tune
+    further in, not a claim that the optimum lies inside it.
     """
     params: dict[str, Any] = {}
     fixed: dict[str, Any] = {}
-    measured: dict[str, Any] = {}
-    for e in result.effects:
-        if len(e.changes) != 1:
-            continue
-        k, v = next(iter(e.changes.items()))
-        iv = e.interval
-        measured.setdefault(k, []).append({"value": v, "difference": round(iv.mean, 6),
-                                           "uncertainty": round(iv.half_width, 6), "trials": e.trials,
-                                           "helps": e.helps})
+    measured = [{"config": sc.config, "score": sc.value, "early_stopping_patience": sc.patience,
+                 "pruned": sc.pruned, "seed": sc.curve.seed} for sc in result.screened]
     for k, v in result.kept.items():
-        f = _num(v)
+        f = as_number(v)
         if k in LOG_KNOBS and f and f > 0:
             step = math.sqrt(10) if k == "weight_decay" else math.sqrt(3)
-            params[k] = {"type": "float", "low": _round(f / step), "high": _round(f * step), "log": True}
+            params[k] = {"type": "float", "low": round_sig(f / step), "high": round_sig(f * step), "log": True}
         elif k in ("dropout", "label_smoothing") and f is not None:
             hi = DROPOUT_MAX if k == "dropout" else 0.5
-            params[k] = {"type": "float", "low": _round(max(0.0, f - 0.1)), "high": _round(min(hi, f + 0.1)),
+            params[k] = {"type": "float", "low": round_sig(max(0.0, f - 0.1)), "high": round_sig(min(hi, f + 0.1)),
                          "log": False}
         elif k == "early_stopping_patience" and f is not None:
             p = int(f)
@@ -59,7 +53,8 @@ def search_space(result: VerifyResult) -> dict[str, Any]:
         "direction": "maximize" if result.higher_is_better else "minimize",
         "params": params,
         "fixed": fixed,
-        "measured": measured,
+        "screened": measured,
+        "effect": result.effect.block() if result.effect is not None else None,
         "trials": result.trials,
         "seeds": result.seeds,
     }
@@ -70,8 +65,8 @@ def optuna_snippet(space: dict[str, Any]) -> str:
     lines = [
         f'"""Search space narrowed by `regadvisor probe --verify` on {Path(space["source"]).name}.',
         "",
-        (f"Metric: {space['metric']} ({space['direction']}); {space['trials']} paired trials over seeds "
-         f"{space['seeds']}."),
+        (f"Metric: {space['metric']} ({space['direction']}); {space['trials']} trials, the best paired over "
+         f"seeds {space['seeds']}."),
         "Use with optuna:  study = optuna.create_study(direction=DIRECTION)",
         "                  study.optimize(lambda t: train_and_validate(**FIXED, **suggest(t)), n_trials=30)",
         '"""',

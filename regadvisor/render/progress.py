@@ -65,12 +65,14 @@ def describe_probe(p: Any) -> str:
 
 
 def describe_verify(p: Any) -> str:
-    """``trial 4 of 30: dropout=0.3 seed 1; budget 120 s`` from a verification progress."""
+    """``trial 4 of 30: dropout 0 → 0.3, seed 0; 1.8 of 6 full trainings`` from a verification progress."""
     if p.label == "done":
         return "done"
     planned = min(p.trials_planned, p.budget_trials) if p.budget_trials else p.trials_planned
     text = f"trial {p.trials_done + 1} of {max(planned, p.trials_done + 1)}: {p.label}"
-    if p.budget_seconds:
+    if p.budget_trainings:
+        text += f"; {p.trainings_done:.1f} of {p.budget_trainings:g} full trainings"
+    elif p.budget_seconds:
         text += f"; budget {p.budget_seconds:.0f} s"
     return text
 
@@ -126,7 +128,9 @@ def _verify_bar() -> Iterator[Callable[[Any], None]]:
                 state["failed"] = True
                 return
             state["started"] = True
-        if p.budget_seconds:
+        if p.budget_trainings:
+            bar.update(task, total=p.budget_trainings, completed=min(p.trainings_done, p.budget_trainings))
+        elif p.budget_seconds:
             bar.update(task, total=p.budget_seconds, completed=min(p.seconds, p.budget_seconds))
         else:
             total = min(p.trials_planned, p.budget_trials) if p.budget_trials else p.trials_planned

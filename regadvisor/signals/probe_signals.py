@@ -176,6 +176,8 @@ def updates(ctx: SignalContext) -> dict[str, Any]:
                              "parameters (usually excluded: the no_decay groups of BERT/GPT training code).",
     "dropout_before_batchnorm": "True when a dropout with p > 0 runs before a BatchNorm in the forward pass: "
                                 "the train/test variance shift of Li et al. (2019, CVPR).",
+    "weight_decay": "The largest weight decay the optimizer applies (the probe's facts, or a log's "
+                    "hyperparameters); None when unknown.",
 })
 def settings(ctx: SignalContext) -> dict[str, Any]:
     f = ctx.run.facts
@@ -191,6 +193,7 @@ def settings(ctx: SignalContext) -> dict[str, Any]:
         "adam_coupled_weight_decay": coupled,
         "decay_on_bias_or_norm": _bool(f.get("decay_on_bias_or_norm")),
         "dropout_before_batchnorm": _bool(f.get("dropout_before_batchnorm")),
+        "weight_decay": _num(f.get("weight_decay")),
     }
 
 

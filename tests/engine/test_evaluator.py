@@ -28,8 +28,8 @@ def _of003(signals, facts):
 def test_increase_advice_never_steps_backwards():
     signals = {"acc_gap_end": 0.2, "suggested_patience": 5, "evaluation_unit": "epochs"}
     by_knob = {r.knob: r for r in _of003(signals, {"dropout": 0.4}).recommendations}
-    assert by_knob["dropout"].value == 0.5 and by_knob["dropout"].current == 0.4  # top of the range
-    by_knob = {r.knob: r for r in _of003(signals, {"dropout": 0.6}).recommendations}
+    assert by_knob["dropout"].value == 0.6 and by_knob["dropout"].current == 0.4  # top of the range
+    by_knob = {r.knob: r for r in _of003(signals, {"dropout": 0.7}).recommendations}
     assert "dropout" not in by_knob  # already past what the rule would advise: say nothing
     by_knob = {r.knob: r for r in _of003(signals, {}).recommendations}
     assert by_knob["dropout"].value == 0.3 and by_knob["dropout"].current is None

@@ -1,0 +1,295 @@
+"""The joint search of ``--verify``: candidate configurations, screened by successive halving.
+
+Candidates are joint configurations of the recommended knobs within the rules' ranges
+(:func:`search_space`), in this order (:func:`candidates`): the rules' own joint suggestion;
+its neighbours (every knob at the strong and the weak end of its range together, then each knob
+left at its current setting, then each knob alone at either end); then a scrambled Sobol
+sample of the whole box (space-filling, Optuna's ``QMCSampler``). Early stopping is not a
+dimension: every curve is valued at each candidate patience without training
+(:mod:`.trials`).
+
+The schedule is Optuna's asynchronous successive halving (``SuccessiveHalvingPruner``: ASHA,
+Li et al. 2020, after Jamieson & Talwalkar 2016), driven through ask/tell with the candidates
+enqueued. Each trial reports, after every evaluation, the score an early stopper would restore
+at that point; at each rung (``min_resource`` × 3^k optimizer steps) it goes on only if it is in
+the top third of the trials that reached the rung before it (the best one while fewer than
+three have), else it is pruned. The first rung sits where the baseline's validation curve had
+its best (at least a ninth, at most a third of the real length): before that point every
+configuration is still improving and a short trial would favour the least regularized one,
+which is exactly the bias that makes short trials blind to overfitting.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Recommendation
+from .runner import EvaluationPoint
+from .trials import Curve
+
+TRAINED_KNOBS = ("dropout", "weight_decay", "normalization", "residual", "grad_clip_norm", "label_smoothing",
+                 "learning_rate", "optimizer")
+CATEGORICAL_KNOBS = ("normalization", "residual", "optimizer")
+LOG_KNOBS = ("weight_decay", "learning_rate", "grad_clip_norm")
+DROPOUT_MAX = 0.7
+# Spans around a suggestion whose rule gives no range: a factor of 10 for decay (its useful
+# values span decades: 1e-4 for SGD CNNs to 0.1 for LLMs), 3 for learning rate and clipping,
+# 2 for label smoothing, ±0.2 for dropout.
+_DEFAULT_SPAN = {"weight_decay": 10.0, "learning_rate": 3.0, "grad_clip_norm": 3.0, "label_smoothing": 2.0}
+REDUCTION_FACTOR = 3
+SOBOL_POINTS = 16
+"""Space-filling points after the rules' candidates (a power of two keeps Sobol balanced)."""
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """One knob of the search: a range (``log`` for scale knobs) or categorical choices."""
+
+    knob: str
+    suggested: Any
+    current: Any
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[Any, ...] = ()
+
+    @property
+    def categorical(self) -> bool:
+        return bool(self.choices)
+
+    @property
+    def strong(self) -> Any:
+        """The end of the range that regularizes more (or the suggestion, for choices)."""
+        if self.categorical:
+            return self.suggested
+        return self.low if self.knob in ("learning_rate", "grad_clip_norm") else self.high
+
+    @property
+    def weak(self) -> Any:
+        if self.categorical:
+            return self.suggested
+        return self.high if self.knob in ("learning_rate", "grad_clip_norm") else self.low
+
+
+def as_number(v: Any) -> float | None:
+    """``v`` as a finite float, or ``None`` (booleans and non-numbers included)."""
+    if isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def round_sig(v: float) -> float:
+    """``v`` to 3 significant digits: the values a report shows and a user types."""
+    return float(f"{v:.3g}")
+
+
+def dimension(rec: Recommendation, current: Any) -> Dimension | None:
+    """The search dimension of one recommendation (``None`` when nothing differs from current)."""
+    knob = rec.knob
+    if knob in CATEGORICAL_KNOBS:
+        if rec.value == current:
+            return None
+        return Dimension(knob, rec.value, current, choices=tuple(dict.fromkeys([rec.value, current])))
+    s = as_number(rec.value)
+    if s is None:
+        return None
+    bounds = [b for b in (rec.range or []) if as_number(b) is not None] + [s]
+    lo, hi = min(map(float, bounds)), max(map(float, bounds))
+    if lo == hi:
+        if knob == "dropout":
+            lo, hi = max(0.0, s - 0.2), min(DROPOUT_MAX, s + 0.2)
+        elif knob in _DEFAULT_SPAN and s > 0:
+            lo, hi = s / _DEFAULT_SPAN[knob], s * _DEFAULT_SPAN[knob]
+        else:
+            return Dimension(knob, s, current, low=s, high=s)
+    if knob == "dropout":
+        lo, hi = max(0.0, lo), min(DROPOUT_MAX, hi)
+    lo, hi = round_sig(lo), round_sig(hi)  # the values candidates are rounded to stay inside
+    log = knob in LOG_KNOBS and lo > 0
+    return Dimension(knob, s, current, low=lo, high=hi, log=log)
+
+
+def search_space(recommendations: list[Recommendation], current: dict[str, Any]) -> list[Dimension]:
+    """The dimensions of the knobs the probe can train with, in the report's order."""
+    out = []
+    for rec in recommendations:
+        if rec.knob not in TRAINED_KNOBS:
+            continue
+        d = dimension(rec, current.get(rec.knob, rec.current))
+        if d is not None:
+            out.append(d)
+    return out
+
+
+def _config(space: list[Dimension], **overrides: Any) -> dict[str, Any]:
+    cfg = {d.knob: d.suggested for d in space}
+    cfg.update(overrides)
+    return {k: (round_sig(v) if isinstance(v, float) else v) for k, v in cfg.items()}
+
+
+def candidates(space: list[Dimension]) -> list[dict[str, Any]]:
+    """The rules' joint suggestion, then its neighbours (see the module docstring), no repeats.
+
+    A knob "left at its current setting" is left out of the configuration (the script's own
+    value stays); ranges hold only values a rule recommends, so current values outside them
+    appear only that way.
+    """
+    out: list[dict[str, Any]] = [_config(space)]
+    continuous = [d for d in space if not d.categorical and d.low != d.high]
+    if continuous:
+        out.append(_config(space, **{d.knob: d.strong for d in continuous}))
+        out.append(_config(space, **{d.knob: d.weak for d in continuous}))
+    if len(space) > 1:
+        for d in space:
+            cfg = _config(space)
+            del cfg[d.knob]
+            out.append(cfg)
+    for d in continuous:
+        out.append(_config(space, **{d.knob: d.strong}))
+        out.append(_config(space, **{d.knob: d.weak}))
+    unique: list[dict[str, Any]] = []
+    for cfg in out:
+        if cfg not in unique:
+            unique.append(cfg)
+    return unique
+
+
+def first_rung(baseline: Curve, full_steps: int) -> int:
+    """``min_resource`` of the pruner in optimizer steps: where the baseline had its best
+    validation loss, clamped to [1/9, 1/3] of the real length (see the module docstring)."""
+    best = baseline.eval_steps[min(range(len(baseline.val_loss)), key=baseline.val_loss.__getitem__)] \
+        if baseline.val_loss and all(math.isfinite(v) for v in baseline.val_loss) else full_steps // 9
+    return max(1, min(max(best, math.ceil(full_steps / 9)), math.ceil(full_steps / 3)))
+
+
+@dataclass
+class Screened:
+    """One screened candidate: its configuration, its seed-0 curve, and how the schedule ended it."""
+
+    config: dict[str, Any]
+    curve: Curve
+    pruned: bool
+    value: float | None
+    patience: int | None
+
+
+class Screening:
+    """The successive-halving screen on an Optuna study (see the module docstring).
+
+    ``run_trial(config, on_evaluation)`` trains one candidate on the screening seed and returns
+    its :class:`Curve`; ``can_continue(steps)`` says whether the budget still allows a trial that
+    has trained ``steps`` steps to go on (the caller keeps room for the decision).
+    """
+
+    def __init__(self, space: list[Dimension], patiences: list[int | None], *, seed: int, min_resource: int,
+                 max_trials: int):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.optuna = optuna
+        self.space, self.patiences, self.max_trials = space, patiences, max_trials
+        with warnings.catch_warnings():  # QMCSampler is "experimental" (since Optuna 3.0); its Sobol points are what we need
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
+                                                 warn_independent_sampling=False, warn_asynchronous_seeding=False)
+        pruner = optuna.pruners.SuccessiveHalvingPruner(min_resource=min_resource,
+                                                        reduction_factor=REDUCTION_FACTOR)
+        self.study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+        self.queue = candidates(space)
+        for cfg in self.queue:
+            self.study.enqueue_trial(self._params(cfg))
+        self.results: list[Screened] = []
+        self.out_of_budget: set[int] = set()
+
+    def _params(self, cfg: dict[str, Any]) -> dict[str, Any]:
+        """Optuna parameters of a configuration: a left-out knob is its current value."""
+        return {d.knob: cfg.get(d.knob, d.current if d.categorical else d.weak) for d in self.space
+                if d.categorical or d.low != d.high}
+
+    def _suggest(self, trial: Any) -> dict[str, Any]:
+        cfg: dict[str, Any] = {}
+        for d in self.space:
+            if d.categorical:
+                cfg[d.knob] = trial.suggest_categorical(d.knob, list(d.choices))
+            elif d.low == d.high:
+                cfg[d.knob] = d.suggested
+            else:
+                cfg[d.knob] = round_sig(trial.suggest_float(d.knob, d.low, d.high, log=d.log))
+        number = trial.number
+        if number < len(self.queue):  # an enqueued candidate: keep its knobs left at their current value
+            cfg = {k: v for k, v in cfg.items() if k in self.queue[number]}
+        return {k: v for k, v in cfg.items() if not (k in CATEGORICAL_KNOBS and v == self._current(k))}
+
+    def _current(self, knob: str) -> Any:
+        return next(d.current for d in self.space if d.knob == knob)
+
+    def planned(self) -> int:
+        """Trials the screen will run at most (its candidates plus the space-filling sample)."""
+        return min(self.max_trials, len(self.queue) + (SOBOL_POINTS if self.space else 0))
+
+    def configs(self) -> Iterator[tuple[Any, dict[str, Any]]]:
+        """Ask the study for trials until the plan is used up; repeated configurations are skipped."""
+        seen: list[dict[str, Any]] = []
+        asked = 0
+        while len(self.results) < self.planned() and asked < 4 * self.planned():
+            asked += 1
+            trial = self.study.ask()
+            cfg = self._suggest(trial)
+            if cfg in seen or not cfg:
+                self.skip(trial)
+                continue
+            seen.append(cfg)
+            yield trial, cfg
+
+    def reporter(self, trial: Any, classification: bool,
+                 can_continue: Callable[[int], bool]) -> Callable[[EvaluationPoint], bool]:
+        """The ``on_evaluation`` hook of one trial: report the score an early stopper would
+        restore now (at the lowest validation loss so far), prune at the rungs, stop when the
+        budget says so (a trial stopped for the budget keeps the values its curve can tell)."""
+        best = [math.inf, -math.inf]  # lowest validation loss so far, and the score there
+
+        def on_evaluation(point: EvaluationPoint) -> bool:
+            if math.isfinite(point.val_loss) and point.val_loss < best[0]:
+                score = 100.0 * point.val_acc if classification and point.val_acc is not None else -point.val_loss
+                best[:] = [point.val_loss, score]
+            trial.report(best[1], point.step)
+            if trial.should_prune():
+                return True
+            if not can_continue(point.step):
+                self.out_of_budget.add(trial.number)
+                return True
+            return False
+
+        return on_evaluation
+
+    def skip(self, trial: Any) -> None:
+        """Tell the study a trial was not run (a repeat, or no budget left for it)."""
+        self.study.tell(trial, state=self.optuna.trial.TrialState.FAIL)
+
+    def finish(self, trial: Any, curve: Curve) -> Screened:
+        """Tell the study how the trial ended and keep its result: a pruned trial has no value;
+        one stopped for the budget is valued where its curve can tell (its stopper ran out)."""
+        pruned = curve.stop_reason == "pruned" and trial.number not in self.out_of_budget
+        best = None if pruned else curve.best_variant(self.patiences)
+        if curve.diverged or best is None:
+            state = self.optuna.trial.TrialState.PRUNED if pruned else self.optuna.trial.TrialState.FAIL
+            self.study.tell(trial, state=state)
+            screened = Screened(curve.config, curve, pruned, None, None)
+        else:
+            self.study.tell(trial, best[0])
+            screened = Screened(curve.config, curve, False, best[0], best[1])
+        self.results.append(screened)
+        return screened
+
+    def leader(self) -> Screened | None:
+        """The best fully valued candidate so far."""
+        valued = [s for s in self.results if s.value is not None]
+        return max(valued, key=lambda s: s.value) if valued else None

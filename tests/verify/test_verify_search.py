@@ -1,0 +1,75 @@
+"""The joint search: dimensions from the rules' ranges, the candidates' order, the first rung,
+and successive halving on Optuna pruning a candidate that trails at a rung."""
+
+from __future__ import annotations
+
+import pytest
+
+from regadvisor.model import Recommendation
+from regadvisor.probe.runner import EvaluationPoint
+from regadvisor.probe.search import DROPOUT_MAX, Screening, candidates, dimension, first_rung, search_space
+from regadvisor.probe.trials import Curve
+
+
+def rec(knob, value, range_=None, current=None):
+    return Recommendation(knob, value, "r", ["X"], [], range=range_, current=current)
+
+
+def test_dimensions_span_the_rules_ranges():
+    d = dimension(rec("dropout", 0.3, [0.3, 0.6]), 0.0)
+    assert (d.low, d.high, d.log, d.strong, d.weak) == (0.3, 0.6, False, 0.6, 0.3)
+    wd = dimension(rec("weight_decay", 0.05, [0.01, 0.1]), 0.0)
+    assert (wd.low, wd.high, wd.log) == (0.01, 0.1, True)
+    lr = dimension(rec("learning_rate", 1e-4), 1e-3)           # no range: a factor 3 either side
+    assert lr.low == pytest.approx(1e-4 / 3, rel=1e-2) and lr.high == pytest.approx(3e-4) and lr.strong == lr.low
+    assert dimension(rec("dropout", 0.6), 0.0).high == DROPOUT_MAX
+    norm = dimension(rec("normalization", "layernorm"), "batchnorm")
+    assert norm.categorical and norm.choices == ("layernorm", "batchnorm")
+    assert dimension(rec("normalization", "layernorm"), "layernorm") is None   # nothing to change
+
+
+def test_candidates_start_with_the_rules_joint_suggestion_then_its_neighbours():
+    space = search_space([rec("dropout", 0.3, [0.3, 0.6]), rec("weight_decay", 0.05, [0.01, 0.1]),
+                          rec("data_augmentation", "flips")], {"dropout": 0.0, "weight_decay": 0.0})
+    assert [d.knob for d in space] == ["dropout", "weight_decay"]   # advisory knobs are not searched
+    cands = candidates(space)
+    assert cands[0] == {"dropout": 0.3, "weight_decay": 0.05}
+    assert cands[1] == {"dropout": 0.6, "weight_decay": 0.1}      # everything at the strong end
+    assert cands[2] == {"dropout": 0.3, "weight_decay": 0.01}     # everything at the weak end
+    assert {"weight_decay": 0.05} in cands and {"dropout": 0.3} in cands   # each knob left as it is
+    assert len(cands) == len({tuple(sorted(c.items())) for c in cands})
+
+
+def test_first_rung_sits_at_the_baselines_best_within_a_ninth_and_a_third():
+    def base(best_step):
+        loss = [1.0 if s != best_step else 0.5 for s in range(10, 910, 10)]
+        return Curve({}, 0, loss, [0.0] * len(loss), list(range(10, 910, 10)), 900, "epochs")
+
+    assert first_rung(base(200), 900) == 200
+    assert first_rung(base(20), 900) == 100      # a ninth
+    assert first_rung(base(800), 900) == 300     # a third
+
+
+def _scripted_curve(screening, trial, cfg, peak):
+    """Feed a flat curve at ``peak`` through the trial's hook, as the runner would."""
+    hook = screening.reporter(trial, True, lambda steps: True)
+    loss, score, steps = [], [], []
+    for i in range(1, 21):
+        loss.append(1.0 - peak / 100)
+        score.append(peak)
+        steps.append(10 * i)
+        if hook(EvaluationPoint(10 * i, float(i), loss[-1], peak / 100)):
+            return Curve(cfg, 0, loss, score, steps, 10 * i, "pruned")
+    return Curve(cfg, 0, loss, score, steps, 200, "epochs")
+
+
+def test_successive_halving_prunes_a_candidate_that_trails_at_the_first_rung():
+    space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=3)
+    peaks = iter([80.0, 70.0, 85.0])
+    for trial, cfg in screening.configs():
+        screening.finish(trial, _scripted_curve(screening, trial, cfg, next(peaks)))
+    first, worse, better = screening.results
+    assert (first.pruned, worse.pruned, better.pruned) == (False, True, False)
+    assert worse.curve.steps == 50               # stopped at the first rung
+    assert screening.leader() is better and better.value == 85.0
