@@ -399,7 +399,13 @@ def test_process_settings_are_left_as_found(tiny_script):
 torch.set_default_dtype(torch.float64)
 torch.use_deterministic_algorithms(True)
 ''')
-    before = (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
-    r = run_probe(path, epochs=1, device="cpu")
-    assert (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before
+    was = torch.are_deterministic_algorithms_enabled()  # other tests' libraries (Lightning) may have set it
+    torch.use_deterministic_algorithms(False)
+    try:
+        before = (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+        r = run_probe(path, epochs=1, device="cpu")
+        after = (torch.get_default_dtype(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    finally:
+        torch.use_deterministic_algorithms(was)
+    assert after == before
     assert set(r.run.facts["process_settings_changed"]) == {"default_dtype", "deterministic_algorithms"}
