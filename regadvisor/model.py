@@ -239,18 +239,21 @@ class Note:
     ``values`` the numbers and names the words need. The kinds and their values:
 
     - ``probe-ran`` / ``probe-interrupted``: ``steps``, ``epochs`` (float), ``seconds``,
-      ``device``, ``stopped_by`` (``steps``, ``epochs``, ``seconds``, ``early-stopping``,
-      ``diverged`` or ``interrupted``)
+      ``device``, ``stopped_by`` (``steps``, ``epochs``, ``seconds``, ``past-best``,
+      ``early-stopping``, ``pruned``, ``diverged`` or ``interrupted``)
+    - ``probe-length-unknown``: ``epochs`` (the length probed)
+    - ``probe-past-best``: ``unit``, ``length`` (the real length), ``done``, ``improved_at``,
+      ``improved_unit`` (``epoch`` or ``step``)
+    - ``probe-cut-short``: ``unit``, ``length``, ``done``, ``budget`` (the option that cut it)
     - ``verify-skipped``: ``reason``
     - ``search-space-written``: ``path``
-    - ``verified``: ``trials``, ``epochs`` or ``steps`` (trial length), ``seconds``, ``metric``
-    - ``nothing-to-verify``: none
+    - ``verified``: ``length``, ``unit``, ``length_known``, ``trainings``, ``trials``, ``seconds``,
+      ``screened``, ``pruned``, ``seeds``, ``metric``
+    - ``verify-effect``: ``changes`` (knob → value), ``current`` (knob → setting before),
+      ``effect`` (``difference``, ``uncertainty``, ``metric``, ``trials``), ``kept`` (bool)
     - ``not-verified`` (``knob``): ``reason``
-    - ``not-recommended`` (``knob``) and ``together``: ``changes`` (knob → value tried),
-      ``current`` (knob → setting before), ``effect`` (``difference``, ``uncertainty``,
-      ``metric``, ``trials``, optional ``simulated``), ``abandoned`` (why trials stopped early,
-      or ``None``); ``together`` also ``best`` (the best single knob) and ``kept`` (bool)
-    - ``together-not-measured``: ``best``
+    - ``not-kept`` (``knob``): ``value``, ``current``, ``measured`` (whether a configuration
+      was kept at all)
     - ``text``: ``text``, a sentence of its own (:meth:`text`), for what has no kind yet
     """
 

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..model import Recommendation, Report
+from ..model import Note, Recommendation, Report
 from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_interval
 from .search import TRAINED_KNOBS, Screened, Screening, first_rung, search_space
@@ -480,11 +480,11 @@ def apply_to_report(result: VerifyResult) -> None:
     kept = result.kept
     effect = result.effect
     keep: list[Recommendation] = []
-    notes: list[str] = []
+    notes: list[Note] = []
     for rec in report.recommendations:
         if rec.knob in result.unverified:
             keep.append(rec)
-            notes.append(f"{rec.knob}: not verified ({result.unverified[rec.knob]})")
+            notes.append(Note("not-verified", rec.knob, {"reason": result.unverified[rec.knob]}))
         elif rec.knob in kept and effect is not None:
             rec.set_value(kept[rec.knob])
             rec.verified = effect.block()
@@ -496,8 +496,8 @@ def apply_to_report(result: VerifyResult) -> None:
                 rec.note = ((rec.note + " ") if rec.note else "") + f"Measured together with {', '.join(others)}."
             keep.append(rec)
         else:
-            why = "not part of the best measured configuration" if kept else "nothing measured helped beyond noise"
-            notes.append(f"{_label(rec.knob, result.current.get(rec.knob), rec.value)}: {why}")
+            notes.append(Note("not-kept", rec.knob, {"value": rec.value, "current": result.current.get(rec.knob),
+                                                     "measured": bool(kept)}))
     present = {r.knob for r in keep}
     for knob, value in kept.items():
         if knob not in present and effect is not None:
@@ -508,19 +508,17 @@ def apply_to_report(result: VerifyResult) -> None:
     report.recommendations = keep
     notes.insert(0, _summary(result))
     if effect is not None:
-        verdict = "kept" if effect.helps else "not kept: not better beyond noise"
-        notes.insert(1, f"{describe(effect, result.current)} ({verdict})")
+        notes.insert(1, Note("verify-effect", values={
+            "changes": dict(effect.changes), "current": {k: result.current.get(k) for k in effect.changes},
+            "effect": {"difference": effect.interval.mean, "uncertainty": effect.interval.half_width,
+                       "metric": effect.metric, "trials": effect.trials}, "kept": effect.helps}))
     report.notes.extend(notes)
 
 
-def _summary(result: VerifyResult) -> str:
+def _summary(result: VerifyResult) -> Note:
     unit = next(iter(result.length))
-    length = f"{result.length[unit]} {unit}"
-    if not result.length_known:
-        length += " (the length probed; the real length is unknown)"
-    pruned = sum(1 for s in result.screened if s.pruned)
-    screened = f"{len(result.screened)} configurations screened on seed {result.seeds[0]} ({pruned} pruned), " \
-        if result.screened else ""
-    return (f"verified at {length}: {result.trainings:.1f} full trainings (probe included), {result.trials} trials, "
-            f"{result.seconds:.0f} s; {screened}the best on {len(result.seeds)} paired seeds, metric {result.metric}, "
-            "95% t-interval")
+    return Note("verified", values={
+        "length": result.length[unit], "unit": unit, "length_known": result.length_known,
+        "trainings": round(result.trainings, 3), "trials": result.trials, "seconds": round(result.seconds, 1),
+        "screened": len(result.screened), "pruned": sum(1 for s in result.screened if s.pruned),
+        "seeds": list(result.seeds), "metric": result.metric})

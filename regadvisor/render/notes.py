@@ -18,7 +18,8 @@ STOPPED_BY = {
     "seconds": "stopped by the seconds budget (how far that gets depends on the machine; "
                "--steps or --epochs make a probe reproducible)",
     "early-stopping": "stopped early: validation stopped improving", "diverged": "stopped: the loss diverged",
-    "interrupted": "interrupted",
+    "interrupted": "interrupted", "past-best": "stopped: validation was clearly past its best",
+    "pruned": "stopped by the scheduler",
 }
 
 
@@ -55,7 +56,7 @@ def _effect(e: dict[str, Any]) -> str:
     else:
         text = f"{e['difference']:+.2g} ± {e['uncertainty']:.2g} {e['metric']}"
     text = text.replace("-", "−", 1) + f" over {plural(int(e['trials']), 'seed')}"
-    return text + (" (simulated on the baseline curves)" if e.get("simulated") else "")
+    return text
 
 
 def _changes(v: dict[str, Any]) -> str:
@@ -63,45 +64,65 @@ def _changes(v: dict[str, Any]) -> str:
     return " + ".join(f"{k} {_num(current.get(k))} → {_num(x)}" for k, x in v["changes"].items())
 
 
-def _not_recommended(note: Note) -> str:
-    v = note.values
-    tail = f" (stopped early: {v['abandoned']})" if v.get("abandoned") else ""
-    return f"{_changes(v)}: {_effect(v['effect'])}{tail}: not recommended"
+def _length(n: float, unit: str) -> str:
+    return plural(int(round(n)), unit[:-1] if unit.endswith("s") else unit)
 
 
-def _together(note: Note) -> str:
+def _past_best(note: Note) -> str:
     v = note.values
-    verdict = ("kept: apply them together" if v["kept"] else
-               f"not better than {v['best']} alone beyond noise: start with {v['best']}")
-    return f"together ({_changes(v)}) vs {v['best']} alone: {_effect(v['effect'])}: {verdict}"
+    return (f"stopped at {_length(v['done'], v['unit'])} of {v['length']}: validation last improved at "
+            f"{v['improved_unit']} {_num(v['improved_at'])} and had clearly passed its best")
+
+
+def _cut_short(note: Note) -> str:
+    v = note.values
+    return (f"probed {_length(v['done'], v['unit'])} of the real {v['length']} (the --{v['budget']} budget): "
+            "what happens later in training, overfitting included, is not seen")
 
 
 def _verified(note: Note) -> str:
     v = note.values
-    length = plural(int(v["epochs"]), "epoch") if v.get("epochs") else plural(int(v["steps"]), "step")
-    return (f"verified: {v['trials']} trials of {length} in {float(v['seconds']):.0f} s, paired by seed "
-            f"(same initial weights and data order), metric {v['metric']}, 95% t-intervals")
+    length = _length(v["length"], v["unit"]) + ("" if v["length_known"] else
+                                                  " (the length probed: the real length is unknown)")
+    screened = (f"{plural(v['screened'], 'configuration')} screened on seed {v['seeds'][0]} ({v['pruned']} pruned), "
+                if v["screened"] else "")
+    return (f"verified at {length}: {v['trainings']:.1f} full trainings (probe included), "
+            f"{plural(v['trials'], 'trial')}, {float(v['seconds']):.0f} s; {screened}the best paired over "
+            f"{plural(len(v['seeds']), 'seed')} (same initial weights and data order), metric {v['metric']}, "
+            "95% t-interval")
+
+
+def _verify_effect(note: Note) -> str:
+    v = note.values
+    verdict = "kept" if v["kept"] else "not kept: not better beyond noise"
+    return f"{_changes(v) or 'no change'}: {_effect(v['effect'])} ({verdict})"
+
+
+def _not_kept(note: Note) -> str:
+    v = note.values
+    why = "not part of the best measured configuration" if v["measured"] else "nothing measured helped beyond noise"
+    return f"{note.knob} {_num(v['current'])} → {_num(v['value'])}: {why}"
 
 
 WORDS: dict[str, Callable[[Note], str]] = {
     "probe-ran": lambda n: f"probe ran {_training(n.values)}, {STOPPED_BY.get(n.values['stopped_by'], n.values['stopped_by'])}",
     "probe-interrupted": lambda n: f"interrupted after {_training(n.values)}: this is a partial report",
+    "probe-length-unknown": lambda n: (f"training length unknown: this advice holds for the {_epochs(n.values['epochs'])} "
+                                       "probed (set EPOCHS in the script, or pass --train-epochs / --train-steps)"),
+    "probe-past-best": _past_best,
+    "probe-cut-short": _cut_short,
     "verify-skipped": lambda n: f"not verified: {n.values['reason']}",
     "search-space-written": lambda n: f"search space for further tuning written to {n.values['path']}",
     "verified": _verified,
-    "nothing-to-verify": lambda n: "verify: nothing to measure (no recommendation the probe can apply)",
+    "verify-effect": _verify_effect,
     "not-verified": lambda n: f"{n.knob}: not verified ({n.values['reason']})",
-    "not-recommended": _not_recommended,
-    "together": _together,
-    "together-not-measured": lambda n: (f"together: not measured within the budget; each change helps alone: "
-                                        f"start with {n.values['best']}"),
+    "not-kept": _not_kept,
     "text": lambda n: str(n.values["text"]),
 }
 
 
 def note_text(note: Note | str) -> str:
-    """The sentence for ``note``. A plain string is passed through: ``probe --verify`` still
-    writes its notes as sentences until it emits :class:`~regadvisor.model.Note` kinds."""
+    """The sentence for ``note`` (a plain string is passed through as it is)."""
     if isinstance(note, str):
         return note
     words = WORDS.get(note.kind)

@@ -17,6 +17,7 @@ from regadvisor.model import Recommendation, Report, Run, Series
 from regadvisor.probe import trials as T
 from regadvisor.probe.runner import EvaluationPoint
 from regadvisor.probe.verify import verify
+from regadvisor.render.notes import note_text
 
 EVALS, STEPS = 20, 10
 
@@ -108,8 +109,8 @@ def test_a_helpful_joint_configuration_is_kept_with_its_measured_effect(scripted
     assert result.seeds == [0, 1, 2]
     assert result.trainings <= 6.0 + 1e-9                      # the default budget, probe included
     assert any(sc.pruned for sc in result.screened)              # successive halving did prune
-    assert report.notes[0].startswith("verified at 20 epochs: ")
-    assert "data_augmentation: not verified (advisory only: the probe cannot apply it)" in report.notes
+    assert note_text(report.notes[0]).startswith("verified at 20 epochs: ")
+    assert "data_augmentation: not verified (advisory only: the probe cannot apply it)" in [note_text(n) for n in report.notes]
     # the same command, the same advice
     again = _report(effect, *_recs())
     assert verify("m.py", again).kept == result.kept
@@ -123,7 +124,7 @@ def test_nothing_beyond_noise_means_no_change(scripted):
     result = verify("m.py", report)
     assert result.kept == {}
     assert [r.knob for r in report.recommendations] == ["data_augmentation"]
-    assert any(n.endswith("nothing measured helped beyond noise") for n in report.notes)
+    assert any(n.endswith("nothing measured helped beyond noise") for n in map(note_text, report.notes))
 
 
 def test_early_stopping_alone_is_measured_on_the_baselines_own_curves(scripted):

@@ -17,6 +17,7 @@ from regadvisor.probe.verify import Effect, VerifyResult, apply_to_report
 from regadvisor.probe.verify_export import export, search_space
 from regadvisor.render import json as render_json
 from regadvisor.render import terminal
+from regadvisor.render.notes import note_text
 
 SCHEMA = jsonschema.Draft202012Validator(json.loads(render_json.SCHEMA_PATH.read_text()))
 BASE = [75.0, 76.0, 80.0]
@@ -59,17 +60,17 @@ def test_the_kept_configuration_gets_its_values_and_the_joint_effect():
     assert dropout.verified == stop.verified and dropout.verified["helps"] is True
     assert dropout.verified["difference"] == pytest.approx(11.833333, abs=1e-5)
     assert "Measured together with early_stopping_patience." in dropout.note
-    assert report.notes[0].startswith("verified at 40 epochs: 4.2 full trainings (probe included), 9 trials")
-    assert "weight_decay 0 → 0.05: not part of the best measured configuration" in report.notes
-    assert "data_augmentation: not verified (advisory only: the probe cannot apply it)" in report.notes
+    assert note_text(report.notes[0]).startswith("verified at 40 epochs: 4.2 full trainings (probe included), 9 trials")
+    assert "weight_decay 0 → 0.05: not part of the best measured configuration" in [note_text(n) for n in report.notes]
+    assert "data_augmentation: not verified (advisory only: the probe cannot apply it)" in [note_text(n) for n in report.notes]
 
 
 def test_nothing_kept_removes_what_was_measured_and_says_why():
     report = _report()
     apply_to_report(_result(report, with_change=(76.0, 75.0, 81.5), kept=False))
     assert [r.knob for r in report.recommendations] == ["data_augmentation"]
-    assert any(n.endswith("(not kept: not better beyond noise)") for n in report.notes)
-    assert "dropout 0 → 0.3: nothing measured helped beyond noise" in report.notes
+    assert any(n.endswith("(not kept: not better beyond noise)") for n in map(note_text, report.notes))
+    assert "dropout 0 → 0.3: nothing measured helped beyond noise" in [note_text(n) for n in report.notes]
 
 
 def test_verified_report_is_valid_json_schema_and_renders():

@@ -7,7 +7,14 @@ import pytest
 
 from regadvisor.model import Recommendation
 from regadvisor.probe.runner import EvaluationPoint
-from regadvisor.probe.search import DROPOUT_MAX, Screening, candidates, dimension, first_rung, search_space
+from regadvisor.probe.search import (
+    DROPOUT_MAX,
+    Screening,
+    candidates,
+    dimension,
+    first_rung,
+    search_space,
+)
 from regadvisor.probe.trials import Curve
 
 
