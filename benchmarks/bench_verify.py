@@ -348,6 +348,7 @@ def bench(name: str, budget: str | None) -> dict[str, Any]:
 
     torch.set_num_threads(1)
     from regadvisor.probe.verify import verify
+    from regadvisor.render.notes import note_text
 
     ex = Example(name)
     t0 = time.perf_counter()
@@ -376,7 +377,7 @@ def bench(name: str, budget: str | None) -> dict[str, Any]:
         rows[label] = {"config": cfg, "test": mean, "sd": sd}
     out = {"example": name, "epochs": ex.epochs, "classification": ex.classification, "verdict": verdict,
            "verify_cost": cost, "verify_seconds": verify_s, "search_trainings": n, "grid_runs": grid_runs,
-           "rows": rows, "verify_notes": [str(n) for n in report.notes]}
+           "rows": rows, "verify_notes": [note_text(n) for n in report.notes]}
     print(_summary(out), flush=True)
     return out
 

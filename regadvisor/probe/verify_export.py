@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..output import write_atomic
 from .search import DROPOUT_MAX, as_number, round_sig
 from .verify import ADVISORY_KNOBS, VerifyResult
 
@@ -99,11 +100,5 @@ def export(result: VerifyResult, kind: str, path: str | Path) -> Path:
     space = search_space(result)
     code = optuna_snippet(space)
     text = json.dumps({**space, "optuna": code}, indent=2, default=str) + "\n" if p.suffix == ".json" else code
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(p.name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(p)
-    except OSError as exc:
-        raise ConfigError(f"cannot write {p}: {exc.strerror or exc}", source="--export") from exc
+    write_atomic(p, text, what="the search space (--export)")
     return p
