@@ -107,7 +107,7 @@ def _values(topic: Topic) -> list[RuleValue]:
             if topic.knob_value is not None and topic.knob_value not in possible:
                 continue
             out.append(RuleValue(rule.id, rule.spec["title"], rec["knob"], rec["value"], rec.get("range"),
-                                 [rule.spec["evidence"][k] for k in rec["evidence"]]))
+                                 [rule.evidence[k] for k in rec["evidence"]]))
     return out
 
 

@@ -115,12 +115,12 @@ def compile_gates(table: dict[str, Any], source: str | Path, require_all: bool =
             "requires": [kind.signal],
             "params": {"limit": {"default": limit, "doc": f"{name} from {source}", "evidence": "project"}},
             "when": {"signal": kind.signal, "op": kind.op, "param": "limit"},
-            "message": kind.message, "evidence": _EVIDENCE, "tests": [],
+            "message": kind.message, "evidence": list(_EVIDENCE), "tests": [],
         }
         if name == "no-divergence" and blow_up is not None:
             rule, params = blow_up
             spec["when"] = {"any": [spec["when"], _resolved(rule.spec["when"], params)]}
-        rules.append(Rule(kind.id, name, Path(source), spec))
+        rules.append(Rule(kind.id, name, Path(source), spec, _EVIDENCE))
         if name in require:
             required.add(kind.id)
     return rules, required

@@ -132,7 +132,7 @@ def evaluate_rule(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: dic
     """Judge one rule on one run's signals."""
     spec = rule.spec
     finding = Finding(rule.id, spec["title"], spec["category"], spec["severity"], spec["confidence"],
-                      "skipped", evidence=spec["evidence"], verdict=spec.get("verdict"), values=dict(params),
+                      "skipped", evidence=rule.evidence, verdict=spec.get("verdict"), values=dict(params),
                       name=rule.name, description=" ".join(spec["description"].split()))
     missing = [s for s in rule.requires if _is_missing(lookup(s))]
     if missing:

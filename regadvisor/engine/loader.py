@@ -5,6 +5,11 @@ Bundled rules live in the top-level ``rules/`` folder of a source checkout, inst
 checked against the schema and then for references the schema cannot see (a ``param`` or
 evidence key that does not exist, a signal nobody computes, a duplicate id). All problems are
 :class:`~regadvisor.errors.RuleError` naming the file and the field.
+
+Rules cite their sources by key from one bibliography: ``rules/bibliography.yaml``, plus any
+``bibliography.yaml`` inside a user's rules folder (a key defined twice is an error). A loaded
+:class:`Rule` carries the entries it cites in :attr:`Rule.evidence`, so that reports print the
+citations without reading the bibliography again.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ import hashlib
 import re
 import string
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import RuleError
 from ..safe_yaml import read_yaml
 from . import schema
+
+
+BIBLIOGRAPHY = "bibliography.yaml"
+Sources = dict[str, dict[str, str]]
 
 
 def bundled_rules_dir() -> Path:
@@ -33,12 +43,14 @@ def bundled_rules_dir() -> Path:
 
 @dataclass(frozen=True)
 class Rule:
-    """One validated rule; ``spec`` is the YAML document as loaded."""
+    """One validated rule; ``spec`` is the YAML document as loaded, ``evidence`` the sources it
+    cites (key → bibliography entry), in the order the rule lists them."""
 
     id: str
     name: str
     path: Path
     spec: dict[str, Any]
+    evidence: Sources = field(default_factory=dict)
 
     @property
     def category(self) -> str:
@@ -112,18 +124,52 @@ def _value_refs(rec: dict[str, Any]) -> list[Any]:
     return [rec.get("value"), rec.get("unit"), *(rec.get("range") or [])]
 
 
-def load_rule_file(path: Path, known_signals: Iterable[str] | None = None) -> Rule:
-    """Parse and validate one rule file."""
+def _validated(path: Path, what: str, document_schema: dict[str, Any] | None = None) -> dict[str, Any]:
     doc = read_yaml(path, RuleError)
     if not isinstance(doc, dict):
-        raise RuleError("a rule file must hold one YAML mapping", source=path)
-    errors = schema.validate(doc)
+        raise RuleError(f"a {what} must hold one YAML mapping", source=path)
+    errors = schema.validate(doc, document_schema)
     if errors:
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise RuleError(errors[0] + more, source=path, hint="see `regadvisor rules check` and rules/README.md")
+    return doc
+
+
+def load_bibliography(path: Path) -> Sources:
+    """Parse and validate one bibliography file: source key → kind, citation, locator, claim."""
+    return _validated(path, "bibliography file", schema.bibliography_schema())
+
+
+@lru_cache(maxsize=1)
+def _bundled_sources() -> tuple[Path, Sources]:
+    path = bundled_rules_dir() / BIBLIOGRAPHY
+    return path, load_bibliography(path)
+
+
+def bibliography(folders: Iterable[Path] = ()) -> Sources:
+    """The bundled bibliography merged with every ``bibliography.yaml`` inside ``folders``."""
+    bundled_path, bundled = _bundled_sources()
+    sources = dict(bundled)
+    origin = dict.fromkeys(bundled, bundled_path)
+    for folder in folders:
+        for path in sorted(Path(folder).rglob(BIBLIOGRAPHY)):
+            if path.resolve() == bundled_path.resolve():
+                continue
+            for key, entry in load_bibliography(path).items():
+                if key in origin:
+                    raise RuleError(f"source {key!r} is defined twice (also in {origin[key]})", source=path,
+                                    hint="cite the existing entry, or give yours another key")
+                sources[key], origin[key] = entry, path
+    return sources
+
+
+def load_rule_file(path: Path, known_signals: Iterable[str] | None = None, sources: Sources | None = None) -> Rule:
+    """Parse and validate one rule file; ``sources`` is the bibliography (default: the bundled one)."""
+    doc = _validated(path, "rule file")
+    sources = bibliography() if sources is None else sources
     _check_message(doc["message"], path)
-    _check_references(doc, path, known_signals)
-    return Rule(doc["id"], doc["name"], path, doc)
+    _check_references(doc, path, known_signals, sources)
+    return Rule(doc["id"], doc["name"], path, doc, {key: sources[key] for key in doc["evidence"]})
 
 
 # What a placeholder may ask of str.format: a plain name, !r/!s/!a, and a format spec without
@@ -154,16 +200,31 @@ def _check_message(template: str, path: Path) -> None:
                                  "points ({x:.1pt}) or a count ({x:n evaluation})")
 
 
-def _check_references(doc: dict[str, Any], path: Path, known_signals: Iterable[str] | None) -> None:
-    evidence = set(doc["evidence"])
-    params = doc.get("params", {})
-    for name, spec in params.items():
-        if spec["evidence"] not in evidence:
-            raise RuleError(f"params.{name}.evidence: no evidence entry {spec['evidence']!r}", source=path)
+def _check_evidence(doc: dict[str, Any], path: Path, sources: Sources) -> None:
+    """Every key the rule lists is in the bibliography, once; everything it cites is listed."""
+    listed = doc["evidence"]
+    for i, key in enumerate(listed):
+        if key not in sources:
+            raise RuleError(f"evidence[{i}]: no source {key!r} in the bibliography", source=path,
+                            hint=f"cite a key of regadvisor's rules/{BIBLIOGRAPHY}, or add the source to "
+                                 f"a {BIBLIOGRAPHY} in your rules folder")
+        if key in listed[:i]:
+            raise RuleError(f"evidence[{i}]: {key!r} is listed twice", source=path)
+    for name, spec in doc.get("params", {}).items():
+        if spec["evidence"] not in listed:
+            raise RuleError(f"params.{name}.evidence: {spec['evidence']!r} is not in the rule's evidence list",
+                            source=path)
     for i, rec in enumerate(doc.get("recommend", [])):
         for key in rec["evidence"]:
-            if key not in evidence:
-                raise RuleError(f"recommend[{i}].evidence: no evidence entry {key!r}", source=path)
+            if key not in listed:
+                raise RuleError(f"recommend[{i}].evidence: {key!r} is not in the rule's evidence list", source=path)
+
+
+def _check_references(doc: dict[str, Any], path: Path, known_signals: Iterable[str] | None,
+                      sources: Sources) -> None:
+    _check_evidence(doc, path, sources)
+    params = doc.get("params", {})
+    for i, rec in enumerate(doc.get("recommend", [])):
         for ref in _value_refs(rec):
             if isinstance(ref, dict) and "param" in ref and ref["param"] not in params:
                 raise RuleError(f"recommend[{i}]: unknown param {ref['param']!r}", source=path)
@@ -199,11 +260,15 @@ def load_rules(extra_dirs: Iterable[Path] = (), *, include_bundled: bool = True,
     for folder in dirs:
         if not folder.is_dir():
             raise RuleError("not a folder of rule files", source=folder, hint="pass a folder to --rules")
-        files = sorted(p for p in folder.rglob("*.y*ml") if p.suffix in (".yaml", ".yml") and p.is_file())
+    sources = bibliography(dirs)
+    digest.update(repr(sorted(sources.items())).encode())
+    for folder in dirs:
+        files = sorted(p for p in folder.rglob("*.y*ml")
+                       if p.suffix in (".yaml", ".yml") and p.is_file() and p.name != BIBLIOGRAPHY)
         if not files and folder != dirs[0]:
             raise RuleError("no rule files (*.yaml) in this folder", source=folder)
         for path in files:
-            rule = load_rule_file(path, known)
+            rule = load_rule_file(path, known, sources)
             for key in (rule.id, rule.name):
                 if key in seen:
                     raise RuleError(f"rule {key} is defined twice (also in {seen[key]})", source=path)

@@ -1,4 +1,5 @@
-"""Validate rule files against ``rule.schema.json``, the one definition of the rule format.
+"""Validate rule files against ``rule.schema.json``, the one definition of the rule format
+(and bibliographies against ``bibliography.schema.json``).
 
 The schema file is the source of truth; this module interprets the small subset of JSON
 Schema it uses (``type``, ``properties``, ``required``, ``additionalProperties``, ``enum``,
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 SCHEMA_PATH = Path(__file__).with_name("rule.schema.json")
+BIBLIOGRAPHY_SCHEMA_PATH = Path(__file__).with_name("bibliography.schema.json")
 
 _TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -33,10 +35,19 @@ _TYPES = {
 }
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=2)
+def _parsed(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def rule_schema() -> dict[str, Any]:
     """The parsed rule schema."""
-    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return _parsed(SCHEMA_PATH)
+
+
+def bibliography_schema() -> dict[str, Any]:
+    """The parsed schema of a bibliography file (the sources rules cite by key)."""
+    return _parsed(BIBLIOGRAPHY_SCHEMA_PATH)
 
 
 def validate(document: Any, schema: dict[str, Any] | None = None) -> list[str]:

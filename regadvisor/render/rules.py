@@ -45,7 +45,7 @@ def render_rule(rule: Rule) -> str:
             rng = f" in {rec['range']}" if "range" in rec else ""
             out.append(f"  {rec['knob']} = {value}{rng} [{', '.join(rec['evidence'])}]")
     out += ["", "evidence:"]
-    for key, ev in s["evidence"].items():
+    for key, ev in rule.evidence.items():
         loc = f", {ev['locator']}" if ev.get("locator") else ""
         out.append(f"  [{key}] ({ev['kind']}) {ev['citation']}{loc}")
         out.append(textwrap.fill(ev["claim"], 96, initial_indent="      ", subsequent_indent="      "))

@@ -66,7 +66,7 @@ def _at(xs: list[float | None], i: int) -> float | None:
     "val_acc_end": "Validation accuracy (fraction) at the last evaluation.",
     "val_acc_best": "Best validation accuracy (fraction).",
     "acc_gap_end": "Train − validation accuracy at the last evaluation, as a fraction (0.12 = 12 points); "
-                   "the quantity of the seed lesson's decision table (>10 points heavy, 5–10 moderate, <5 light).",
+                   "the quantity the gap rules OF003–OF005 band by size.",
     "acc_gap_at_best": "Train − validation accuracy at the best validation-accuracy point.",
     "acc_gap_growth": "How much the accuracy gap widened from the best validation point to the end (fraction).",
     "val_acc_drop_from_best": "Best minus final validation accuracy (fraction): what training on past the best cost.",

@@ -11,12 +11,22 @@ import pytest
 import yaml
 
 from regadvisor.engine import schema
-from regadvisor.engine.loader import apply_overrides, bundled_rules_dir, load_rule_file, load_rules, select
+from regadvisor.engine.loader import (
+    BIBLIOGRAPHY,
+    apply_overrides,
+    bibliography,
+    bundled_rules_dir,
+    load_rule_file,
+    load_rules,
+    select,
+)
 from regadvisor.errors import RuleError
 from regadvisor.signals.registry import specs
 
-BUNDLED = sorted(bundled_rules_dir().rglob("*.yaml"))
+BUNDLED = sorted(p for p in bundled_rules_dir().rglob("*.yaml") if p.name != BIBLIOGRAPHY)
+BIBLIOGRAPHY_FILE = bundled_rules_dir() / BIBLIOGRAPHY
 ORACLE = jsonschema.Draft202012Validator(json.loads(schema.SCHEMA_PATH.read_text()))
+BIB_ORACLE = jsonschema.Draft202012Validator(json.loads(schema.BIBLIOGRAPHY_SCHEMA_PATH.read_text()))
 
 
 def _doc(name="overfitting/OF003-acc-gap-heavy.yaml"):
@@ -39,8 +49,10 @@ def _breakages():
     def bad_id(d): d["id"] = "of3"
     def too_few_tests(d): d["tests"] = d["tests"][:1]
     def leaf_extra_key(d): d["when"]["threshold"] = 1
-    def evidence_kind(d): d["evidence"]["decision-table"]["kind"] = "folklore"
-    return [unknown_top, bad_enum, bad_op, missing_field, bad_knob, bad_id, too_few_tests, leaf_extra_key, evidence_kind]
+    def evidence_table(d): d["evidence"] = {"gap-bands": {"kind": "heuristic", "citation": "x", "claim": "y"}}
+    def evidence_empty(d): d["evidence"] = []
+    return [unknown_top, bad_enum, bad_op, missing_field, bad_knob, bad_id, too_few_tests, leaf_extra_key,
+            evidence_table, evidence_empty]
 
 
 @pytest.mark.parametrize("breakage", _breakages(), ids=lambda f: f.__name__)
@@ -72,7 +84,12 @@ def test_reference_errors_name_file_and_field(tmp_path):
         load_rule_file(_write(tmp_path, doc), specs())
     doc = _doc()
     doc["recommend"][0]["evidence"] = ["nowhere"]
-    with pytest.raises(RuleError, match=r"recommend\[0\]\.evidence: no evidence entry 'nowhere'"):
+    with pytest.raises(RuleError, match=r"recommend\[0\]\.evidence: 'nowhere' is not in the rule's evidence list"):
+        load_rule_file(_write(tmp_path, doc), specs())
+    doc = _doc()
+    doc["params"]["min_gap"]["evidence"] = "adamw"
+    doc["evidence"] = ["gap-bands", "srivastava", "augmentation"]
+    with pytest.raises(RuleError, match=r"params\.min_gap\.evidence: 'adamw' is not in the rule's evidence list"):
         load_rule_file(_write(tmp_path, doc), specs())
     doc = _doc()
     doc["when"]["signal"] = "acc_gap_ending"
@@ -160,3 +177,84 @@ def test_a_fifo_named_like_a_rule_file_is_not_read(tmp_path):
     os.mkfifo(tmp_path / "b" / "X.yaml")
     with pytest.raises(RuleError, match="no rule files"):
         load_rules([tmp_path / "a", tmp_path / "b"], include_bundled=False)
+
+
+# ------------------------------------------------------------ one bibliography (issue 16)
+
+
+def test_the_bibliography_is_valid_for_both_validators():
+    doc = yaml.safe_load(BIBLIOGRAPHY_FILE.read_text())
+    assert schema.validate(doc, schema.bibliography_schema()) == []
+    BIB_ORACLE.validate(doc)
+
+
+@pytest.mark.parametrize("breakage", [
+    lambda d: d["adamw"].update(kind="folklore"),
+    lambda d: d["adamw"].update(year=2019),
+    lambda d: d["adamw"].pop("claim"),
+    lambda d: d["adamw"].update(citation=""),
+    lambda d: d.update(loose="just a string"),
+], ids=["bad-kind", "unknown-field", "no-claim", "empty-citation", "not-an-entry"])
+def test_broken_bibliography_entries_are_rejected_by_both_validators(breakage):
+    doc = yaml.safe_load(BIBLIOGRAPHY_FILE.read_text())
+    breakage(doc)
+    assert schema.validate(doc, schema.bibliography_schema())
+    assert not BIB_ORACLE.is_valid(doc), "jsonschema accepted it: the test itself is wrong"
+
+
+def test_every_source_is_cited_and_every_rule_cites_from_the_bibliography():
+    sources = bibliography()
+    ruleset = load_rules(known_signals=specs())
+    cited = {key for rule in ruleset.rules for key in rule.spec["evidence"]}
+    assert cited == set(sources), f"uncited: {set(sources) - cited}"
+    of003 = ruleset.get("OF003")
+    assert list(of003.evidence) == of003.spec["evidence"]
+    assert of003.evidence["srivastava"] == sources["srivastava"]
+
+
+def test_citations_the_review_corrected():
+    sources = bibliography()
+    assert sources["autotrainer"]["citation"].startswith("Zhang, Zhai, Ma & Shen (2021)")
+    assert "4%" in sources["prechelt"]["claim"] and "4 times" in sources["prechelt"]["claim"]
+    assert not any("lesson" in entry["citation"] for entry in sources.values())
+    es001 = load_rules(known_signals=specs()).get("ES001")
+    min_z_source = es001.spec["params"]["min_z"]["evidence"]
+    assert es001.evidence[min_z_source]["kind"] == "heuristic"
+
+
+def test_an_unknown_source_key_names_the_file_and_the_entry(tmp_path):
+    doc = _doc()
+    doc["evidence"] = doc["evidence"] + ["nobody-2024"]
+    with pytest.raises(RuleError, match=r"rule\.yaml: evidence\[4\]: no source 'nobody-2024' in the bibliography"):
+        load_rule_file(_write(tmp_path, doc), specs())
+    doc["evidence"] = ["gap-bands", "gap-bands", "srivastava", "adamw", "augmentation"]
+    with pytest.raises(RuleError, match=r"evidence\[1\]: 'gap-bands' is listed twice"):
+        load_rule_file(_write(tmp_path, doc), specs())
+
+
+def test_a_user_folder_brings_its_own_sources(tmp_path):
+    doc = _doc()
+    doc["id"], doc["name"] = "TEAM001", "team-gap"
+    doc["params"]["min_gap"]["evidence"] = "team-study"
+    doc["evidence"] = [*doc["evidence"], "team-study"]
+    _write(tmp_path, doc)
+    (tmp_path / BIBLIOGRAPHY).write_text(yaml.safe_dump({"team-study": {
+        "kind": "heuristic", "citation": "our 2024 sweep", "claim": "Gaps above 10 points cost us 3 points of test accuracy."}}))
+    rule = load_rules([tmp_path], known_signals=specs()).get("TEAM001")
+    assert rule.evidence["team-study"]["citation"] == "our 2024 sweep"
+    assert rule.evidence["adamw"]["kind"] == "paper"  # the bundled sources stay citable
+
+
+def test_a_user_source_may_not_redefine_a_bundled_key(tmp_path):
+    _write(tmp_path, {**_doc(), "id": "TEAM001", "name": "team-gap"})
+    (tmp_path / BIBLIOGRAPHY).write_text(yaml.safe_dump({"adamw": {"kind": "paper", "citation": "x", "claim": "y"}}))
+    with pytest.raises(RuleError, match=r"bibliography\.yaml: source 'adamw' is defined twice \(also in .*rules"):
+        load_rules([tmp_path], known_signals=specs())
+
+
+def test_a_broken_user_bibliography_is_one_line_naming_it(tmp_path):
+    _write(tmp_path, {**_doc(), "id": "TEAM001", "name": "team-gap"})
+    (tmp_path / BIBLIOGRAPHY).write_text("team-study: {kind: rumour, citation: x, claim: y}\n")
+    with pytest.raises(RuleError, match=r"bibliography\.yaml: team-study\.kind: 'rumour' is not one of") as err:
+        load_rules([tmp_path], known_signals=specs())
+    assert "\n" not in str(err.value)
