@@ -243,10 +243,25 @@ def _check_references(doc: dict[str, Any], path: Path, known_signals: Iterable[s
         if unknown:
             raise RuleError(f"unknown signal(s) {', '.join(unknown)}", source=path,
                             hint="`regadvisor rules signals` lists the signals regadvisor computes")
+    _check_cases(doc, path)
+
+
+def _check_cases(doc: dict[str, Any], path: Path) -> None:
+    """A case overrides only the rule's params and pins messages and values only where it fires."""
+    params = doc.get("params", {})
+    knobs = {rec["knob"] for rec in doc.get("recommend", [])}
     for i, case in enumerate(doc["tests"]):
         for pname in case.get("params", {}):
             if pname not in params:
                 raise RuleError(f"tests[{i}].params: unknown param {pname!r}", source=path)
+        pinned = [key for key in ("message", "recommend") if key in case]
+        if pinned and case["expect"] != "fired":
+            raise RuleError(f"tests[{i}].{pinned[0]}: only a case that expects fired has a message and "
+                            f"recommendations", source=path)
+        for knob in case.get("recommend", {}):
+            if knob not in knobs:
+                raise RuleError(f"tests[{i}].recommend: the rule recommends no {knob!r}", source=path,
+                                hint=f"it recommends: {', '.join(sorted(knobs)) or 'nothing'}")
 
 
 def load_rules(extra_dirs: Iterable[Path] = (), *, include_bundled: bool = True,

@@ -129,6 +129,21 @@ def test_rules_check_runs_test_cases_and_reports_broken_files(cli, tmp_path):
     assert "broken.yaml" in result.stderr and "when.op" in result.stderr and "greater" in result.stderr
 
 
+def test_rules_check_fails_a_case_whose_message_or_value_is_wrong(cli, tmp_path):
+    bundled = Path(__file__).resolve().parents[2] / "rules"
+    text = (bundled / "overfitting/OF003-acc-gap-heavy.yaml").read_text()
+    text = text.replace("id: OF003", "id: TEAM003").replace("name: acc-gap-heavy", "name: team-gap")
+    text = text.replace('message: "15.0 points above', 'message: "15.5 points above', 1)
+    text = text.replace("recommend: {dropout: 0.6, weight_decay: null}", "recommend: {dropout: 0.5, weight_decay: null}")
+    (tmp_path / "TEAM003.yaml").write_text(text)
+    result = cli("rules", "check", str(tmp_path))
+    assert result.returncode == 1
+    fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 2 and "does not contain '15.5 points above" in fails[0]
+    assert "dropout: expected 0.5, got 0.6" in fails[1]
+    assert "1 rule(s), 2 of 4 test case(s) pass" in result.stdout
+
+
 def test_folder_without_logs_is_an_error_not_an_empty_report(cli, tmp_path):
     (tmp_path / "notes.txt").write_text("nothing to see\n")
     result = cli("diagnose", str(tmp_path))

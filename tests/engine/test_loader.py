@@ -258,3 +258,21 @@ def test_a_broken_user_bibliography_is_one_line_naming_it(tmp_path):
     with pytest.raises(RuleError, match=r"bibliography\.yaml: team-study\.kind: 'rumour' is not one of") as err:
         load_rules([tmp_path], known_signals=specs())
     assert "\n" not in str(err.value)
+
+
+# ------------------------------------------------------------ case expectations (issue 16)
+
+
+def test_case_expectations_are_checked_against_the_rule(tmp_path):
+    doc = _doc()
+    doc["tests"][1]["message"] = "8.0 points"
+    with pytest.raises(RuleError, match=r"tests\[1\]\.message: only a case that expects fired"):
+        load_rule_file(_write(tmp_path, doc), specs())
+    doc = _doc()
+    doc["tests"][0]["recommend"] = {"label_smoothing": 0.1}
+    with pytest.raises(RuleError, match=r"tests\[0\]\.recommend: the rule recommends no 'label_smoothing'"):
+        load_rule_file(_write(tmp_path, doc), specs())
+    doc = _doc()
+    doc["tests"][0]["recommend"] = {"dropout": [0.3]}
+    assert any("tests[0].recommend.dropout" in e for e in schema.validate(doc))
+    assert not ORACLE.is_valid(doc)
