@@ -2,9 +2,11 @@
 
 Candidates are joint configurations of the recommended knobs within the rules' ranges
 (:func:`search_space`), in this order (:func:`candidates`): the rules' own joint suggestion;
-its neighbours (every knob at the strong and the weak end of its range together, then each knob
-left at its current setting, then each knob alone at either end); then a scrambled Sobol
-sample of the whole box (space-filling, Optuna's ``QMCSampler``). Early stopping is not a
+its neighbours (every knob at the strong end of its range together; each knob left at its
+current setting, which finds the one rule whose advice hurts this model; every knob at the
+weak end; each knob alone at either end); then a scrambled Sobol sample of the whole box
+(space-filling, Optuna's ``QMCSampler``). The budget usually ends the list early, so the order
+puts first what most often matters. Early stopping is not a
 dimension: every curve is valued at each candidate patience without training
 (:mod:`.trials`).
 
@@ -35,6 +37,7 @@ TRAINED_KNOBS = ("dropout", "weight_decay", "normalization", "residual", "grad_c
                  "learning_rate", "optimizer")
 CATEGORICAL_KNOBS = ("normalization", "residual", "optimizer")
 LOG_KNOBS = ("weight_decay", "learning_rate", "grad_clip_norm")
+REGULARIZERS = ("dropout", "weight_decay", "label_smoothing")
 DROPOUT_MAX = 0.7
 # Spans around a suggestion whose rule gives no range: a factor of 10 for decay (its useful
 # values span decades: 1e-4 for SGD CNNs to 0.1 for LLMs), 3 for learning rate and clipping,
@@ -63,16 +66,14 @@ class Dimension:
 
     @property
     def strong(self) -> Any:
-        """The end of the range that regularizes more (or the suggestion, for choices)."""
-        if self.categorical:
-            return self.suggested
-        return self.low if self.knob in ("learning_rate", "grad_clip_norm") else self.high
+        """The end of the range that regularizes more; the suggestion for knobs that do not
+        regularize (choices, learning rate, clipping: their ends are not "more" of anything)."""
+        return self.high if self.knob in REGULARIZERS and not self.categorical else self.suggested
 
     @property
     def weak(self) -> Any:
-        if self.categorical:
-            return self.suggested
-        return self.high if self.knob in ("learning_rate", "grad_clip_norm") else self.low
+        """The end of the range that regularizes less (the suggestion where that means nothing)."""
+        return self.low if self.knob in REGULARIZERS and not self.categorical else self.suggested
 
 
 def as_number(v: Any) -> float | None:
@@ -91,8 +92,14 @@ def round_sig(v: float) -> float:
     return float(f"{v:.3g}")
 
 
-def dimension(rec: Recommendation, current: Any) -> Dimension | None:
-    """The search dimension of one recommendation (``None`` when nothing differs from current)."""
+def dimension(rec: Recommendation, current: Any, bounds: tuple[float, ...] = ()) -> Dimension | None:
+    """The search dimension of one recommendation (``None`` when nothing differs from current).
+
+    A numeric knob spans the hull of its recommendation's value and range and of ``bounds``
+    (the values and ranges every other rule that fired gave for the same knob): each rule's
+    range is evidence for where the value can sit, and the merged recommendation keeps only
+    the strongest rule's.
+    """
     knob = rec.knob
     if knob in CATEGORICAL_KNOBS:
         if rec.value == current:
@@ -101,8 +108,8 @@ def dimension(rec: Recommendation, current: Any) -> Dimension | None:
     s = as_number(rec.value)
     if s is None:
         return None
-    bounds = [b for b in (rec.range or []) if as_number(b) is not None] + [s]
-    lo, hi = min(map(float, bounds)), max(map(float, bounds))
+    span = [float(b) for b in (*(rec.range or []), *bounds) if as_number(b) is not None] + [s]
+    lo, hi = min(span), max(span)
     if lo == hi:
         if knob == "dropout":
             lo, hi = max(0.0, s - 0.2), min(DROPOUT_MAX, s + 0.2)
@@ -117,13 +124,26 @@ def dimension(rec: Recommendation, current: Any) -> Dimension | None:
     return Dimension(knob, s, current, low=lo, high=hi, log=log)
 
 
-def search_space(recommendations: list[Recommendation], current: dict[str, Any]) -> list[Dimension]:
+def rule_bounds(findings: list[Any]) -> dict[str, tuple[float, ...]]:
+    """Every numeric value and range bound the fired rules recommend, per knob."""
+    out: dict[str, list[float]] = {}
+    for finding in findings:
+        if finding.status != "fired":
+            continue
+        for rec in finding.recommendations:
+            values = [rec.value, *(rec.range or [])]
+            out.setdefault(rec.knob, []).extend(float(v) for v in values if as_number(v) is not None)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def search_space(recommendations: list[Recommendation], current: dict[str, Any],
+                 bounds: dict[str, tuple[float, ...]] | None = None) -> list[Dimension]:
     """The dimensions of the knobs the probe can train with, in the report's order."""
     out = []
     for rec in recommendations:
         if rec.knob not in TRAINED_KNOBS:
             continue
-        d = dimension(rec, current.get(rec.knob, rec.current))
+        d = dimension(rec, current.get(rec.knob, rec.current), (bounds or {}).get(rec.knob, ()))
         if d is not None:
             out.append(d)
     return out
@@ -144,17 +164,19 @@ def candidates(space: list[Dimension]) -> list[dict[str, Any]]:
     """
     out: list[dict[str, Any]] = [_config(space)]
     continuous = [d for d in space if not d.categorical and d.low != d.high]
-    if continuous:
-        out.append(_config(space, **{d.knob: d.strong for d in continuous}))
-        out.append(_config(space, **{d.knob: d.weak for d in continuous}))
+    graded = [d for d in continuous if d.knob in REGULARIZERS]
+    if graded:
+        out.append(_config(space, **{d.knob: d.strong for d in graded}))
     if len(space) > 1:
         for d in space:
             cfg = _config(space)
             del cfg[d.knob]
             out.append(cfg)
+    if graded:
+        out.append(_config(space, **{d.knob: d.weak for d in graded}))
     for d in continuous:
-        out.append(_config(space, **{d.knob: d.strong}))
-        out.append(_config(space, **{d.knob: d.weak}))
+        out.append(_config(space, **{d.knob: d.high}))
+        out.append(_config(space, **{d.knob: d.low}))
     unique: list[dict[str, Any]] = []
     for cfg in out:
         if cfg not in unique:

@@ -49,7 +49,7 @@ from ..errors import ConfigError
 from ..model import Note, Recommendation, Report
 from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_interval
-from .search import TRAINED_KNOBS, Screened, Screening, first_rung, search_space
+from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space
 from .trials import Curve, TrialRunner
 
 SIMULATED_KNOBS = ("early_stopping_patience",)
@@ -306,7 +306,7 @@ class _Verifier:
     def run(self) -> VerifyResult:
         unverified = self.unverifiable()
         space = search_space([r for r in self.report.recommendations if r.knob not in unverified],
-                             self.label_current)
+                             self.label_current, rule_bounds(self.report.findings))
         base0 = baseline_curve(self.report, self.seeds[0], self.classification)
         if base0 is None:
             base0 = self.train({}, self.seeds[0], "baseline")

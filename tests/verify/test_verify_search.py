@@ -28,7 +28,7 @@ def test_dimensions_span_the_rules_ranges():
     wd = dimension(rec("weight_decay", 0.05, [0.01, 0.1]), 0.0)
     assert (wd.low, wd.high, wd.log) == (0.01, 0.1, True)
     lr = dimension(rec("learning_rate", 1e-4), 1e-3)           # no range: a factor 3 either side
-    assert lr.low == pytest.approx(1e-4 / 3, rel=1e-2) and lr.high == pytest.approx(3e-4) and lr.strong == lr.low
+    assert lr.low == pytest.approx(1e-4 / 3, rel=1e-2) and lr.high == pytest.approx(3e-4) and lr.strong == 1e-4
     assert dimension(rec("dropout", 0.6), 0.0).high == DROPOUT_MAX
     norm = dimension(rec("normalization", "layernorm"), "batchnorm")
     assert norm.categorical and norm.choices == ("layernorm", "batchnorm")
@@ -42,8 +42,8 @@ def test_candidates_start_with_the_rules_joint_suggestion_then_its_neighbours():
     cands = candidates(space)
     assert cands[0] == {"dropout": 0.3, "weight_decay": 0.05}
     assert cands[1] == {"dropout": 0.6, "weight_decay": 0.1}      # everything at the strong end
-    assert cands[2] == {"dropout": 0.3, "weight_decay": 0.01}     # everything at the weak end
-    assert {"weight_decay": 0.05} in cands and {"dropout": 0.3} in cands   # each knob left as it is
+    assert cands[2:4] == [{"weight_decay": 0.05}, {"dropout": 0.3}]  # each knob left as it is
+    assert cands[4] == {"dropout": 0.3, "weight_decay": 0.01}     # everything at the weak end
     assert len(cands) == len({tuple(sorted(c.items())) for c in cands})
 
 
@@ -80,3 +80,19 @@ def test_successive_halving_prunes_a_candidate_that_trails_at_the_first_rung():
     assert (first.pruned, worse.pruned, better.pruned) == (False, True, False)
     assert worse.curve.steps == 50               # stopped at the first rung
     assert screening.leader() is better and better.value == 85.0
+
+
+def test_a_knob_spans_every_fired_rules_range():
+    from regadvisor.model import Finding
+    from regadvisor.probe.search import rule_bounds
+
+    def finding(status, *recs):
+        return Finding("X", "t", "overfitting", "warning", "medium", status, recommendations=list(recs))
+
+    findings = [finding("fired", rec("dropout", 0.1, [0.1, 0.2])), finding("fired", rec("dropout", 0.3, [0.2, 0.6])),
+                finding("passed", rec("dropout", 0.05, [0.0, 0.7]))]
+    bounds = rule_bounds(findings)
+    assert sorted(bounds["dropout"]) == [0.1, 0.1, 0.2, 0.2, 0.3, 0.6]       # passed rules do not count
+    merged = rec("dropout", 0.1, [0.1, 0.2])                                 # the strongest rule's, as merged
+    space = search_space([merged], {"dropout": 0.0}, bounds)
+    assert (space[0].low, space[0].high, space[0].suggested) == (0.1, 0.6, 0.1)
