@@ -56,6 +56,9 @@ def count_spikes(values: list[float]) -> tuple[int, float]:
     "train_loss_progress_lost": "How much of the drop from the start to the lowest loss the end gave back: "
                                 "(end − low) / (start − low); 1 = back where it started. Tells a blow-up from a "
                                 "near-zero loss that wobbles (0.0003 → 0.002 is ×7 yet loses nothing).",
+    "train_loss_rise_z": "The end's rise above the lowest training loss in noise standard deviations of the "
+                         "curve (second-difference noise): a per-step loss of batch 4 wanders by a good part of "
+                         "its level, so its lowest single step is not a low the run left behind.",
     "loss_spike_count": "Training-loss spikes (see module docstring).",
     "loss_spike_max_ratio": "Largest spike over its neighbourhood's mean.",
     "grad_norm_median": "Median logged global gradient norm.",
@@ -98,6 +101,8 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
             low, start, end = min(values), smooth[0], smooth[-1]
             out["train_loss_explosion"] = end / low if low > 0 else None
             out["train_loss_progress_lost"] = (end - low) / (start - low) if start > low else math.inf
+            sigma = _stats.noise_sigma(values)  # of single steps, as the low is a single step
+            out["train_loss_rise_z"] = (end - low) / sigma if sigma else None
             out["loss_spike_count"], out["loss_spike_max_ratio"] = count_spikes(values)
     grad = run.get("grad_norm")
     if grad is not None:
