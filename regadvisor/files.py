@@ -61,12 +61,15 @@ def open_regular(path: str | Path, error: type[UserError] = LogReadError) -> Bin
 def read_capped(path: str | Path, limit: int, what: str, error: type[UserError] = LogReadError) -> bytes:
     """The whole of a small file, refused with ``error`` when it is larger than ``limit`` bytes
     (``what`` says what the file should be, for the message)."""
+    too_large = error(f"is larger than {limit / 2**20:g} MiB, too large for {what}", source=path,
+                      hint="pass the file the tool wrote, not a concatenation or another file")
     with open_regular(path, error) as f:
+        if os.fstat(f.fileno()).st_size > limit:
+            raise too_large
         try:
-            data = f.read(limit + 1)
+            data = f.read(limit + 1)  # (the file may have grown since)
         except OSError as exc:
             raise error(f"could not be read: {exc.strerror or exc}", source=path) from None
     if len(data) > limit:
-        raise error(f"is larger than {limit / 2**20:g} MiB, too large for {what}", source=path,
-                    hint="pass the file the tool wrote, not a concatenation or another file")
+        raise too_large
     return data

@@ -13,7 +13,7 @@ import os
 import pytest
 
 OPTIONAL = ["numpy", "tensorboard", "mlflow", "wandb", "matplotlib", "scipy", "jsonschema", "torch",
-            "lightning", "transformers", "accelerate"]
+            "lightning", "transformers", "accelerate", "hypothesis"]
 
 
 @pytest.mark.skipif(not os.environ.get("CI"), reason="only enforced in CI")

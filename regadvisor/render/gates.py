@@ -35,7 +35,7 @@ def render(outcome: Outcome, *, color: bool = False, width: int = 80) -> str:
     for report in outcome.reports:
         gates = [f for f in report.findings if f.category == GATE_CATEGORY]
         if gates:
-            table = Table(title=f"Gates · {report.source}", box=box.SIMPLE_HEAD, show_edge=False,
+            table = Table(title=Text(f"Gates · {report.source}"), box=box.SIMPLE_HEAD, show_edge=False,
                           title_justify="left")
             for column in ("gate", "limit", "measured", "status"):
                 table.add_column(column)

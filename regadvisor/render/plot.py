@@ -47,8 +47,17 @@ class Plot:
     marks: PlotMarks
 
 
+_PLOTTABLE = 1e300
+"""Coordinates beyond ±1e300 are left out like NaN: matplotlib's autoscaling subtracts the axis
+ends, and a curve spanning -1e308 to 1e308 overflows it (LinAlgError, "arange: cannot compute length")."""
+
+
+def _plottable(x: float) -> bool:
+    return math.isfinite(x) and abs(x) < _PLOTTABLE
+
+
 def _finite(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and _plottable(x) else None
 
 
 def _points(series: Series, axis: str, n_eval: int) -> tuple[list[float], list[float]]:
@@ -58,7 +67,7 @@ def _points(series: Series, axis: str, n_eval: int) -> tuple[list[float], list[f
     loss every few steps) is spread evenly over the same span, 0 … n_eval - 1.
     """
     xs, ys = [], []
-    finite = [(v, s, e) for v, s, e in zip(series.values, series.steps, series.epochs) if math.isfinite(v)]
+    finite = [(v, s, e) for v, s, e in zip(series.values, series.steps, series.epochs) if _plottable(v)]
     for i, (v, s, e) in enumerate(finite):
         if axis == "step":
             x = s
@@ -66,7 +75,7 @@ def _points(series: Series, axis: str, n_eval: int) -> tuple[list[float], list[f
             x = e
         else:
             x = i * (n_eval - 1) / (len(finite) - 1) if len(finite) > 1 and n_eval > 1 else float(i)
-        if math.isfinite(x):
+        if _plottable(x):
             xs.append(x)
             ys.append(v)
     return xs, ys

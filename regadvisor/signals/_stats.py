@@ -10,6 +10,13 @@ MAD_TO_SIGMA = 1.4826
 MIN_NOISE_POINTS = 8
 
 
+def mean(xs: Sequence[float]) -> float:
+    """The mean of finite values, which cannot overflow: ``statistics.fmean([1e308, 1e308])``
+    raises OverflowError (the sum is out of range), each value divided first cannot be."""
+    n = len(xs)
+    return math.fsum(x / n for x in xs) if n else math.nan
+
+
 def median(xs: Sequence[float]) -> float:
     s = sorted(xs)
     n = len(s)

@@ -7,7 +7,6 @@ predicts the uniform distribution over K classes has cross-entropy ln K and accu
 from __future__ import annotations
 
 import math
-import statistics
 from typing import Any
 
 from . import _stats
@@ -16,8 +15,10 @@ from .registry import SignalContext, provides
 
 
 def _num_classes(facts: dict[str, Any]) -> int | None:
+    """The class count when it is a usable one: a NaN, an infinity or a 4,000-digit integer from a
+    hand-edited config is no count (and would overflow ``1 / K``)."""
     k = facts.get("num_classes")
-    return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) and k >= 2 else None
+    return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) and 2 <= k < 2**53 else None
 
 
 def _change_z(values: list[float], tenth: int) -> float | None:
@@ -26,7 +27,7 @@ def _change_z(values: list[float], tenth: int) -> float | None:
     sigma = _stats.noise_sigma(_stats.bucket_means(values, 2000))
     if sigma is None:
         return None
-    delta = statistics.fmean(values[-tenth:]) - statistics.fmean(values[:tenth])
+    delta = _stats.mean(values[-tenth:]) - _stats.mean(values[:tenth])
     se = sigma * math.sqrt(2 / tenth)
     if se == 0:
         return 0.0 if delta == 0 else math.copysign(1e6, delta)

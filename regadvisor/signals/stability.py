@@ -121,8 +121,8 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
         peak = max(finite) if finite else None
         out["learning_rate_all_zero"] = bool(finite) and peak <= 0
     fact = run.facts.get("learning_rate")
-    if peak is None and isinstance(fact, (int, float)) and not isinstance(fact, bool):
-        peak = float(fact)
+    if peak is None and isinstance(fact, (int, float)) and not isinstance(fact, bool) and abs(fact) < 1e300:
+        peak = float(fact)  # (a 4,000-digit integer from a hand-edited config is no learning rate)
     if peak:
         out["learning_rate_peak"] = peak
         out["suggested_lr_lower"] = float(f"{peak / 10:.3g}")

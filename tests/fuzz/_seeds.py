@@ -122,6 +122,8 @@ def mlflow_db(path: Path, *, runs=None, metrics=None, params=None) -> Path:
                    for key, offset in (("train_loss", 0.0), ("val_loss", 0.1))]
     params = [("r1", "lr", "0.001")] if params is None else params
     with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA synchronous = OFF")  # a test file: no fsync per commit
+        conn.execute("PRAGMA journal_mode = MEMORY")
         for statement in MLFLOW_SCHEMA:
             conn.execute(statement)
         conn.execute("INSERT INTO experiments VALUES (0, 'Default', 'active')")
@@ -145,6 +147,7 @@ def mlflow_run_dir(root: Path, *, meta: str | None = None, metrics: dict[str, st
     lines = {key: "".join(f"1700000000000 {1.0 / (s + 1) + off} {s}\n" for s in range(6))
              for key, off in (("train_loss", 0.0), ("val_loss", 0.1))}
     for key, text in (lines if metrics is None else metrics).items():
+        (run / "metrics" / key).parent.mkdir(parents=True, exist_ok=True)  # a key with / nests folders
         (run / "metrics" / key).write_text(text)
     for key, text in ({"lr": "0.001"} if params is None else params).items():
         (run / "params" / key).write_text(text)

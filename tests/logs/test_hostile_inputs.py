@@ -17,8 +17,8 @@ import pytest
 from regadvisor.errors import LogReadError, UserError
 from regadvisor.logs import _io
 from regadvisor.logs.read import find_runs, read_log
-from regadvisor.logs.text import parse_line
 from regadvisor.logs.registry import ReadOptions
+from regadvisor.logs.text import parse_line
 from tests.fuzz import _seeds as seeds
 
 

@@ -85,3 +85,24 @@ def test_the_cli_error_line_is_one_escaped_line(tmp_path, cli):
     result = cli("diagnose", str(path))
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "\x1b" not in result.stderr, result.stderr
+
+
+def extreme_run(values: list[float], facts: dict) -> Run:
+    steps = [float(i) for i in range(len(values))]
+    series = {name: Series.from_points(name, values, steps, steps, original_name=name)
+              for name in ("train_loss", "val_loss", "train_acc", "val_acc")}
+    return Run(source="runs/[/]extreme[bold]/metrics.csv", format="csv", series=series, facts=facts)
+
+
+@pytest.mark.parametrize("values, facts", [
+    ([1e308, -1e308] * 6, {}),  # every mean and span of these overflows unless computed with care
+    ([1e308] * 12, {"learning_rate": 10**4000, "num_classes": 10**4000}),
+    ([1.0 / (i + 1) for i in range(12)], {"num_classes": float("inf"), "learning_rate": float("nan")}),
+])
+def test_values_and_facts_at_the_ends_of_the_float_range_judge_and_render(values, facts):
+    pytest.importorskip("matplotlib")
+    from regadvisor.render.plot import render
+
+    reports = analyze([extreme_run(values, facts)])
+    assert_well_formed(render_all(reports))  # the gate summary's title holds the source as text, not markup
+    assert render(reports[0]).png.startswith(b"\x89PNG")
