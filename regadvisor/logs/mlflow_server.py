@@ -89,6 +89,7 @@ class _DeadlineSocket(socket.socket):
     def adopt(cls, sock: socket.socket, deadline: float) -> "_DeadlineSocket":
         adopted = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
         adopted.deadline = deadline
+        adopted.settimeout(max(0.001, deadline - time.monotonic()))  # for sending the request, too
         return adopted
 
     def recv_into(self, buffer, nbytes: int = 0, flags: int = 0) -> int:  # noqa: D102 (socket API)
