@@ -48,7 +48,7 @@ def parse_params(pairs: Iterable[str]) -> dict[str, str]:
 
 def parse_knobs(pairs: Iterable[str]) -> dict[str, Any]:
     """Parse ``--set KNOB=VALUE`` options; values are read as YAML scalars (numbers, booleans, strings)."""
-    import yaml
+    from .safe_yaml import load_yaml
 
     knobs = {}
     for pair in pairs:
@@ -56,7 +56,7 @@ def parse_knobs(pairs: Iterable[str]) -> dict[str, Any]:
         if not sep or not name.strip():
             raise ConfigError(f"--set {pair!r} is not of the form KNOB=VALUE", source="--set",
                               hint="e.g. --set dropout=0.3 --set normalization=layernorm")
-        knobs[name.strip()] = yaml.safe_load(raw)
+        knobs[name.strip()] = load_yaml(raw, f"--set {name.strip()}", ConfigError)
     return knobs
 
 

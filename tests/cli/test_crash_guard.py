@@ -65,3 +65,10 @@ def test_hostile_inputs_through_the_cli_exit_2_never_1(cli, tmp_path):
     for name in ("nested.jsonl", "events.out.tfevents.1.x", "deep.json"):
         result = cli("diagnose", str(tmp_path / name))
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, (name, result.stderr)
+
+
+@pytest.mark.parametrize("value", ["[unclosed", "!!timestamp 'nope'", "&a [*a]"])
+def test_a_set_value_that_is_not_yaml_is_one_line_and_exit_2(cli, value):
+    result = cli("probe", "examples/models/adam_l2.py", "--set", f"dropout={value}")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "--set dropout" in result.stderr
