@@ -25,6 +25,7 @@ _FACT_NAMES = {
     "dropout_prob": "dropout", "hidden_dropout_prob": "dropout", "hidden_dropout": "dropout",
     "optimizer": "optimizer", "optim": "optimizer", "optimizer_name": "optimizer",
     "num_classes": "num_classes", "n_classes": "num_classes", "num_labels": "num_classes",
+    "nb_classes": "num_classes", "num_class": "num_classes", "n_class": "num_classes",
     "label_smoothing": "label_smoothing", "label_smoothing_factor": "label_smoothing",
     "max_grad_norm": "grad_clip_norm", "gradient_clip_val": "grad_clip_norm", "grad_clip": "grad_clip_norm",
     "max_epochs": "max_epochs", "num_train_epochs": "max_epochs", "epochs": "max_epochs",

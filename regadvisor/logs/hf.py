@@ -69,6 +69,27 @@ def _model_config_facts(builder: RunBuilder, config: Path) -> None:
         return
     if isinstance(data, dict):
         add_facts(builder.facts, {k: data[k] for k in _MODEL_CONFIG_KEYS if k in data}, keep_raw=False)
+        labels = _label_count(data)
+        if labels is not None:
+            builder.facts.setdefault("num_classes", labels)
+
+
+def _label_count(config: dict) -> int | None:
+    """How many classes a transformers ``config.json`` names in ``id2label``.
+
+    ``num_labels`` is a property there, not saved; ``id2label`` is, but every config carries the
+    default two ``LABEL_0``/``LABEL_1`` entries whatever the head (a language model too), so two
+    default labels count only when the architecture is a classifier
+    (``...ForSequenceClassification``, ``...ForImageClassification``, ...).
+    """
+    id2label = config.get("id2label")
+    if not isinstance(id2label, dict) or len(id2label) < 2:
+        return None
+    default = sorted(map(str, id2label.values())) == ["LABEL_0", "LABEL_1"]
+    architectures = config.get("architectures")
+    classifier = isinstance(architectures, list) and any(
+        isinstance(a, str) and a.endswith("Classification") for a in architectures)
+    return len(id2label) if classifier or not default else None
 
 
 def _sniff(path: Path, head: bytes) -> float:

@@ -45,6 +45,7 @@ def _change_z(values: list[float], tenth: int) -> float | None:
     "num_classes": "Number of classes, from the hyperparameters or the probe.",
     "chance_loss": "Cross-entropy of a uniform guess, ln K (needs num_classes).",
     "train_loss_over_chance": "Final training loss over chance_loss: near 1 means it learned nothing.",
+    "val_loss_over_chance": "Final validation loss over chance_loss.",
     "chance_acc": "Accuracy of a uniform guess, 1/K.",
     "val_acc_best_over_chance": "Best validation accuracy minus chance accuracy (fraction).",
 })
@@ -69,6 +70,11 @@ def learning_signals(ctx: SignalContext) -> dict[str, Any]:
             out["train_loss_change_z"] = _change_z(values, tenth)
             if k:
                 out["train_loss_over_chance"] = end / math.log(k)
+    val = run.get("val_loss")
+    if val is not None and k:
+        finite = [v for v in val.values if math.isfinite(v)]
+        if finite:
+            out["val_loss_over_chance"] = finite[-1] / math.log(k)
     val_acc = run.get("val_acc")
     if val_acc is not None and k:
         values = as_fraction([v for v in val_acc.values if math.isfinite(v)])

@@ -62,6 +62,17 @@ def test_model_config_beside_the_state_gives_dropout(tmp_path):
     assert run.facts["dropout"] == 0.1 and run.facts["num_classes"] == 5 and "vocab_size" not in run.facts
 
 
+@pytest.mark.parametrize("config, classes", [
+    ({"architectures": ["BertForSequenceClassification"], "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}, 2),
+    ({"id2label": {str(i): name for i, name in enumerate(["neg", "neu", "pos"])}}, 3),
+    ({"architectures": ["GPT2LMHeadModel"], "id2label": {"0": "LABEL_0", "1": "LABEL_1"}}, None),  # the default
+])
+def test_class_count_from_id2label(tmp_path, config, classes):
+    path = _state(tmp_path, [{"loss": 2.0, "step": 1, "epoch": 0.1}])
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    assert read_log(path).facts.get("num_classes") == classes
+
+
 def test_state_without_log_history_is_an_error(tmp_path):
     from regadvisor.errors import LogReadError
 

@@ -78,3 +78,26 @@ def test_scores_are_judged_higher_is_better(monitor):
     assert report.signals["monitor"] == monitor
     assert report.signals["best_index"] == 4 and report.signals["best_value"] == 0.61
     assert report.signals["val_worsening_rel"] == pytest.approx((0.61 - 0.595) / 0.61)  # median after the best
+
+
+def test_losses_only_run_at_chance_is_not_learning(tmp_path):
+    """A Trainer run with losses only, falling 13% (2.45 → 2.13, more than flatness allows) to 92%
+    of chance (ln 10 = 2.303): only the class count in config.json shows it learned nothing."""
+    import json
+    import random
+
+    rng = random.Random(0)
+    history = []
+    for step in range(1, 201):
+        history.append({"loss": 2.45 - 0.32 * step / 200 + rng.gauss(0, 0.01), "step": step, "epoch": step / 20})
+        if step % 20 == 0:
+            history.append({"eval_loss": 2.40 - 0.25 * step / 200, "step": step, "epoch": step / 20})
+    (tmp_path / "trainer_state.json").write_text(json.dumps({"log_history": history}))
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["ViTForImageClassification"],
+                                                      "id2label": {str(i): f"digit {i}" for i in range(10)}}))
+    report = _diagnose(tmp_path / "trainer_state.json")
+    assert report.signals["chance_loss"] == pytest.approx(2.302585)
+    assert report.verdict == "not-learning"
+    assert "NL004" in {f.rule_id for f in report.fired()}
+    (tmp_path / "config.json").unlink()
+    assert _diagnose(tmp_path / "trainer_state.json").verdict == "healthy"  # without K: nothing to compare to
