@@ -51,6 +51,7 @@ class Series:
     steps: array = field(default_factory=lambda: array("d"))
     epochs: array = field(default_factory=lambda: array("d"))
     original_name: str | None = None
+    part_of: str | None = None  # a component of a summed loss (YOLO's box/cls/dfl): the canonical whole
 
     def append(self, value: float, step: float | None = None, epoch: float | None = None) -> None:
         self.values.append(value)

@@ -25,7 +25,7 @@ CANONICAL = (
     "train_r2", "val_r2", "test_r2", "val_map",
     "grad_norm", "learning_rate",
 )
-HIGHER_IS_BETTER = ("_acc", "_r2", "_map")
+HIGHER_IS_BETTER = ("_acc", "_r2", "_map", "_map50", "_precision", "_recall", "_f1")
 """Suffixes of the canonical metrics where a larger value is better; every other (the losses) is lower-is-better."""
 
 _SPLIT_WORDS = {
@@ -57,7 +57,7 @@ _WHOLE = {
     "lr": "learning_rate", "learning_rate": "learning_rate", "lr_0": "learning_rate",
     "lr_pg0": "learning_rate", "lr_adam": "learning_rate", "lr_adamw": "learning_rate",
     "lr_sgd": "learning_rate", "lr0": "learning_rate", "x_lr0": "learning_rate",
-    # YOLO results.csv: the box/cls/dfl losses are summed by the reader into train/val loss.
+    # YOLO results.csv: the reader sums the box/cls/dfl training losses; mAP50-95 is its validation score.
     "metrics_precision_b": "val_precision", "metrics_recall_b": "val_recall",
     "metrics_map50_95_b": "val_map", "metrics_map50_b": "val_map50",
 }

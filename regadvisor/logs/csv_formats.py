@@ -45,6 +45,7 @@ class _Plan:
     epoch: int | None = None
     epoch_is_row: bool = False  # Keras history without a usable epoch column: row i is epoch i
     sums: list[tuple[str, list[int]]] = field(default_factory=list)  # YOLO: name ← sum of columns
+    parts: dict[str, str] = field(default_factory=dict)  # YOLO: column → the loss it is a component of
 
 
 def _key(cell: str) -> str:
@@ -119,14 +120,17 @@ _YOLO_PART_SUFFIXES = ("_loss", "_oo")
 
 
 def _yolo_plan(header: list[str], options: ReadOptions) -> _Plan:
-    """Ultralytics logs box, class and DFL (and seg/pose) losses separately; their sum is the
-    objective it minimises, so it becomes ``train/loss`` and ``val/loss``; the parts are kept."""
+    """Ultralytics logs box, class and DFL (and seg/pose) losses separately. Their training sum is
+    the objective it minimises, so it becomes ``train/loss``; on validation they are judged one
+    by one, since they can move in opposite directions (box +13%, dfl +11%, cls −24% in one run),
+    and the run is monitored by mAP50-95, by which Ultralytics itself picks its best checkpoint."""
     plan = _generic_plan(header, options)
     for split in ("train", "val"):
-        parts = [i for i, name, _ in plan.metrics
+        parts = [(i, name) for i, name, _ in plan.metrics
                  if _key(name).startswith(f"{split}/") and _key(name).endswith(_YOLO_PART_SUFFIXES)]
-        if parts:
-            plan.sums.append((f"{split}/loss", parts))
+        plan.parts.update({name: f"{split}_loss" for _, name in parts})
+        if parts and split == "train":
+            plan.sums.append((f"{split}/loss", [i for i, _ in parts]))
     return plan
 
 
@@ -158,6 +162,7 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_c
             require_metrics(path, [name for _, name, _ in plan.metrics] + [name for name, _ in plan.sums],
                             options.metric_map, columns=header, counted=plan.step is not None or plan.epoch is not None)
             _stream(reader, header, plan, builder, path)
+            builder.parts.update(plan.parts)
         except csv.Error as exc:
             raise LogReadError(f"is not a well-formed CSV file (line {reader.line_num}: {exc})", source=path,
                                hint="check the file, or pass --log-format for another format") from None

@@ -86,6 +86,7 @@ class RunBuilder:
         self._order: list[str] = []
         self.facts: dict[str, Any] = {}
         self.warnings: list[str] = []
+        self.parts: dict[str, str] = {}  # raw name → the canonical loss it is a component of
 
     def add(self, raw_name: str, value: float, step: float | None = None, epoch: float | None = None) -> None:
         """Add one point of the metric spelled ``raw_name``."""
@@ -146,11 +147,13 @@ class RunBuilder:
             candidates.sort(key=lambda c: (c[1].stand_in, rank.get(c[1].granularity, 1), -len(c[2])))
             raw, _, series = candidates[0]
             series.name = canonical
+            series.part_of = self.parts.get(raw)
             out[canonical] = series
             for other_raw, m, other in candidates[1:]:
                 alt = f"{canonical}_{m.granularity}" if m.granularity else f"{canonical}_{other_raw}"
                 other.name = alt
                 out.setdefault(alt, other)
+        self._mark_parts(out)
         for split in ("val", "test"):
             self._promote_named_set(out, split)
         self._promote_test_to_validation(out)
@@ -166,12 +169,23 @@ class RunBuilder:
         order = {raw: i for i, raw in enumerate(self._order)}
         return min(keys, key=lambda k: order.get(out[k].original_name or k, 0))
 
+    def _mark_parts(self, out: dict[str, Series]) -> None:
+        """Without a whole validation loss, ``val/box_loss`` beside ``train/box_loss`` is a part of
+        a summed loss (YOLO's box/cls/dfl read from TensorBoard), judged as a part, not an
+        evaluation set: a set is evaluated, never trained on."""
+        if "val_loss" in out:
+            return
+        for key, series in out.items():
+            if key.startswith("val_") and key.endswith("_loss") and f"train_{key[len('val_'):]}" in out:
+                series.part_of = series.part_of or "val_loss"
+
     def _promote_named_set(self, out: dict[str, Series], split: str) -> None:
         """``eval_g0_loss`` is ``val_loss`` when no plain one was logged, and ``eval_g0_accuracy``,
         from the same set, ``val_acc``: the loss and accuracy judged must come from one set."""
         if f"{split}_loss" in out:
             return
-        named = [k for k in out if k.startswith(f"{split}_") and k.endswith("_loss") and k != f"{split}_loss"]
+        named = [k for k in out if k.startswith(f"{split}_") and k.endswith("_loss") and k != f"{split}_loss"
+                 and out[k].part_of is None]
         if not named:
             return
         first = self._first_logged(out, named)

@@ -81,6 +81,33 @@ def _z_score(delta: float, sigma: float | None) -> float | None:
     return min(delta / sigma, 1e6)
 
 
+@dataclass(frozen=True)
+class Rise:
+    """How far a curve (oriented so lower is better) ends above its best point."""
+
+    best_index: int
+    best: float
+    worsening: float  # median of the last three points after the best, minus the best (0 when none)
+    sigma: float | None  # the curve's point-to-point noise (_stats.noise_sigma); None below 8 points
+
+    @property
+    def relative(self) -> float:
+        return self.worsening / (abs(self.best) or 1.0)
+
+    @property
+    def z(self) -> float | None:
+        return _z_score(self.worsening, self.sigma)
+
+
+def rise_after_best(oriented: list[float]) -> Rise:
+    """The best point of ``oriented`` and how far the curve ends above it, in its own units and
+    in units of its noise (the median of the last three points, so one noisy point does not count)."""
+    best_i = min(range(len(oriented)), key=oriented.__getitem__)
+    tail = oriented[best_i + 1:][-3:]
+    worsening = (_stats.median(tail) - oriented[best_i]) if tail else 0.0
+    return Rise(best_i, oriented[best_i], worsening, _stats.noise_sigma(_stats.bucket_means(oriented, 400)))
+
+
 def describe_position(curve: Curve, i: int) -> str:
     """A point's place in words, using whatever the log recorded."""
     step, epoch = curve.position(i)
@@ -162,12 +189,8 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
     n = len(curve)
     sign = 1.0 if lower_is_better(name) else -1.0
     oriented = [sign * v for v in curve.values]
-    best_i = min(range(n), key=oriented.__getitem__)
-    best = oriented[best_i]
-    scale = abs(best) if best != 0 else 1.0
-    sigma = _stats.noise_sigma(_stats.bucket_means(oriented, 400))
-    tail = oriented[best_i + 1:][-3:]
-    worsening = (_stats.median(tail) - best) if tail else 0.0
+    rise = rise_after_best(oriented)
+    best_i, sigma = rise.best_index, rise.sigma
     smooth = _stats.running_mean(oriented, 3)
     onset_i = min(range(n), key=smooth.__getitem__)
     post = oriented[best_i + 1:]
@@ -190,9 +213,9 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
         "final_value": curve.values[-1],
         "best_position": describe_position(curve, best_i),
         "evals_since_best": n - 1 - best_i,
-        "val_noise_rel": None if sigma is None else sigma / scale,
-        "val_worsening_rel": worsening / scale,
-        "val_worsening_z": _z_score(worsening, sigma),
+        "val_noise_rel": None if sigma is None else sigma / (abs(rise.best) or 1.0),
+        "val_worsening_rel": rise.relative,
+        "val_worsening_z": rise.z,
         "val_post_best_trend": _stats.kendall_tau(_stats.bucket_means(post)),
         "onset_step": _clean(curve.steps[onset_i]),
         "onset_epoch": _clean(curve.epochs[onset_i]),

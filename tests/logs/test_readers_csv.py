@@ -111,14 +111,15 @@ def test_fastai_na_cells_are_missing_values(tmp_path):
     assert run.warnings == []
 
 
-def test_yolo_results_csv_sums_the_loss_parts():
+def test_yolo_results_csv_sums_the_training_parts_and_keeps_validation_parts_apart():
     run = read_log(GEN / "yolo" / "results.csv")
     assert run.format == "yolo"
     parts = [run.series[f"train_{p}_loss"].values[0] for p in ("box", "cls", "dfl")]
     assert run.series["train_loss"].values[0] == pytest.approx(sum(parts))
-    vparts = [run.series[f"val_{p}_loss"].values[-1] for p in ("box", "cls", "dfl")]
-    assert run.series["val_loss"].values[-1] == pytest.approx(sum(vparts))
-    assert len(run.series["val_loss"]) == 10 and list(run.series["val_loss"].epochs) == list(range(10))
+    assert "val_loss" not in run.series
+    assert {run.series[f"val_{p}_loss"].part_of for p in ("box", "cls", "dfl")} == {"val_loss"}
+    assert len(run.series["val_map"]) == 10 and list(run.series["val_map"].epochs) == list(range(10))
+    assert run.series["val_map"].original_name == "metrics/mAP50-95(B)"
     assert run.series["learning_rate"].original_name == "lr/pg0"
     assert run.facts["learning_rate"] == 0.01 and run.facts["batch_size"] == 16 and run.facts["optimizer"] == "sgd"
 
