@@ -170,7 +170,8 @@ def read(path: str | Path, *, log_format: str | None = None, metrics: dict[str, 
 
 def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
                  metrics: dict[str, str]) -> list[Report]:
-    """One report per run found under ``paths``; with ``log_format`` each path is one run of it."""
+    """One report per run found under ``paths`` (and per run of a file that holds several one after
+    another); with ``log_format`` each path is one run of it."""
     from .logs.read import find_runs
 
     targets: list[str | Path] = []
@@ -181,7 +182,9 @@ def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str 
                                hint="pass a log file (metrics.csv, trainer_state.json, events.out.tfevents.*, ...) "
                                     "or a folder that holds one")
         targets.extend(found)
-    return [analyze(read(t, log_format=log_format, metrics=metrics), ruleset) for t in targets]
+    runs = [read(t, log_format=log_format, metrics=metrics) for t in targets]
+    # An appended log holds several runs one after another: each is judged, as the runs of a folder are.
+    return [analyze(r, ruleset) for run in runs for r in (*run.earlier, run)]
 
 
 def diagnose_runs(
@@ -190,7 +193,8 @@ def diagnose_runs(
     params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
 ) -> Outcome:
     """``regadvisor diagnose`` as a function: one report per run found under ``paths`` (a folder
-    or store of many runs gives many), judged at ``fail_on`` (see :func:`judge`)."""
+    or store of many runs gives many, and so does a log holding several runs one after another),
+    judged at ``fail_on`` (see :func:`judge`)."""
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
@@ -202,7 +206,8 @@ def diagnose(
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None,
 ) -> Report:
-    """Read one training log and judge it."""
+    """Read one training log and judge it (of a log holding several runs one after another, the
+    last: its warnings name the others, ``PATH#K`` picks one)."""
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     run = read(path, log_format=log_format, metrics={**settings.metrics, **(metrics or {})})

@@ -108,6 +108,8 @@ class Run:
     facts: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     name: str | None = None
+    earlier: list["Run"] = field(default_factory=list, repr=False, compare=False)
+    """Runs logged before this one in the same file (an appended log), oldest first."""
 
     def __post_init__(self) -> None:
         """Sanitise the text a reader (or the probe) hands over: this is where log text enters,

@@ -27,6 +27,7 @@ from ._io import (
     require_metrics,
 )
 from .aliases import _SPLIT_WORDS, canonical_name, normalise
+from .appended import restarts
 from .facts import add_sidecar_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register
 
@@ -44,6 +45,8 @@ class _Plan:
     step: int | None = None
     epoch: int | None = None
     epoch_is_row: bool = False  # Keras history without a usable epoch column: row i is epoch i
+    restarts: str | None = None  # runs appended one after another: "back" (a count falls back) or
+    # "repeat" (one row per epoch, so the same epoch again starts over too); None: one run a file
     sums: list[tuple[str, list[int]]] = field(default_factory=list)  # YOLO: name ← sum of columns
     parts: dict[str, str] = field(default_factory=dict)  # YOLO: column → the loss it is a component of
 
@@ -72,13 +75,14 @@ def _split_header(header: list[str], options: ReadOptions) -> tuple[int | None, 
 
 def _generic_plan(header: list[str], options: ReadOptions) -> _Plan:
     step, epoch, metrics = _split_header(header, options)
-    return _Plan([(i, header[i], _PLAIN) for i in metrics], step=step, epoch=epoch)
+    return _Plan([(i, header[i], _PLAIN) for i in metrics], step=step, epoch=epoch, restarts="back")
 
 
 def _lightning_plan(header: list[str], options: ReadOptions) -> _Plan:
     """Training columns and validation columns get roles: validation values wait until the next
     training value proves training went on after them (see :func:`_finish_held`)."""
     plan = _generic_plan(header, options)
+    plan.restarts = None  # each run writes its own version_N/metrics.csv
     roles = []
     for i, name, _ in plan.metrics:
         canonical = canonical_name(name, options.metric_map).canonical
@@ -95,6 +99,7 @@ def _keras_plan(header: list[str], options: ReadOptions) -> _Plan:
         plan.epoch = 0
     if plan.epoch is None:
         plan.epoch_is_row = True
+    plan.restarts = "repeat"  # CSVLogger(append=True) starts the epoch again at 0 on every fit()
     return plan
 
 
@@ -102,6 +107,7 @@ def _fastai_plan(header: list[str], options: ReadOptions) -> _Plan:
     """fastai's Recorder writes metrics (``accuracy``, ``error_rate``) without a split word, but
     computes them on the validation set, so they are read as ``valid_<name>``."""
     plan = _generic_plan(header, options)
+    plan.restarts = "repeat"  # CSVLogger(append=True) writes its header again and restarts the epoch
     mapped = set(options.metric_map.values())
     renamed = []
     for i, name, role in plan.metrics:
@@ -125,6 +131,7 @@ def _yolo_plan(header: list[str], options: ReadOptions) -> _Plan:
     by one, since they can move in opposite directions (box +13%, dfl +11%, cls −24% in one run),
     and the run is monitored by mAP50-95, by which Ultralytics itself picks its best checkpoint."""
     plan = _generic_plan(header, options)
+    plan.restarts = None  # a resumed training continues its epochs; a new one writes train2/
     for split in ("train", "val"):
         parts = [(i, name) for i, name, _ in plan.metrics
                  if _key(name).startswith(f"{split}/") and _key(name).endswith(_YOLO_PART_SUFFIXES)]
@@ -141,7 +148,7 @@ def _number(cell: str) -> float | None:
         return None
 
 
-def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_checked: bool = False) -> RunBuilder:
+def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan) -> RunBuilder:
     """Stream ``path`` into a RunBuilder according to the plan ``make_plan`` draws from its header."""
     check_text(path)
     builder = RunBuilder(path, fmt, options)
@@ -155,10 +162,6 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_c
                 raise LogReadError("is empty", source=path, hint="pass a log that has data")
             header = [c.strip() for c in header]
             plan = make_plan(header, options)
-            if epochs_checked and plan.epoch is not None and not _epochs_increase(path, plan.epoch):
-                builder.warn(f"column {header[plan.epoch]!r} does not increase (a resumed or appended log); "
-                             "using the row number as the epoch")
-                plan.epoch, plan.epoch_is_row = None, True
             require_metrics(path, [name for _, name, _ in plan.metrics] + [name for name, _ in plan.sums],
                             options.metric_map, columns=header, counted=plan.step is not None or plan.epoch is not None)
             _stream(reader, header, plan, builder, path)
@@ -167,23 +170,6 @@ def _read_csv(path: Path, fmt: str, options: ReadOptions, make_plan, *, epochs_c
             raise LogReadError(f"is not a well-formed CSV file (line {reader.line_num}: {exc})", source=path,
                                hint="check the file, or pass --log-format for another format") from None
     return builder
-
-
-def _epochs_increase(path: Path, column: int) -> bool:
-    """Whether a Keras-style epoch column strictly increases; CSVLogger(append=True) restarts it
-    at 0 on every ``fit`` call, and a run of one-epoch fits leaves it stuck at 0."""
-    previous = None
-    with open_text(path) as f:
-        reader = csv.reader(f)
-        next(reader, None)
-        for row in reader:
-            value = _number(row[column].strip()) if len(row) > column else None
-            if value is None:
-                continue
-            if previous is not None and value <= previous:
-                return False
-            previous = value
-    return True
 
 
 class _Columns:
@@ -209,6 +195,21 @@ class _Columns:
                 builder.extend(name, values, steps, epochs)
 
 
+def _bind(plan: _Plan):
+    """Fresh columns and the bound appenders of every metric and sum the plan reads."""
+    columns = _Columns()
+    cols = [(i, role, name, *columns.appenders(name)) for i, name, role in plan.metrics]
+    sums = [(name, parts, columns.appenders(name)) for name, parts in plan.sums]
+    return columns, cols, sums
+
+
+def _next_segment(columns: _Columns, builder: RunBuilder, plan: _Plan):
+    """The log starts over: what was gathered goes to the builder as one segment (see .appended)."""
+    columns.hand_to(builder)
+    builder.new_segment()
+    return _bind(plan)
+
+
 def _value(cell: str) -> float:
     try:
         return float(cell)
@@ -219,10 +220,11 @@ def _value(cell: str) -> float:
 def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: Path) -> None:
     """The hot loop: one pass, one ``float()`` per non-empty cell, values appended to arrays."""
     width = len(header)
-    columns = _Columns()
-    cols = [(i, role, name, *columns.appenders(name)) for i, name, role in plan.metrics]
-    sums = [(name, parts, columns.appenders(name)) for name, parts in plan.sums]
+    columns, cols, sums = _bind(plan)
     si, ei, epoch_is_row = plan.step, plan.epoch, plan.epoch_is_row
+    restart, repeat = plan.restarts, plan.restarts == "repeat"
+    first = None  # (epoch, step) where the current segment began
+    last_epoch = last_step = NAN
     pending: list[tuple[str, float, float, float]] = []
     last_train_epoch = last_eval_step = NAN
     non_numeric: dict[int, int] = {}
@@ -251,6 +253,18 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
             # Epoch cells repeat for thousands of rows: convert each distinct one once.
             epoch_cell = row[ei]
             epoch = _value(epoch_cell)
+        if restart is not None:
+            if (step != step or epoch != epoch) and [c.strip() for c in row] == header:
+                columns, cols, sums = _next_segment(columns, builder, plan)  # fastai writes its header again
+                first, last_epoch, last_step = None, NAN, NAN
+                continue
+            if (epoch < last_epoch or step < last_step or (repeat and epoch == last_epoch)) and restarts(
+                    (epoch, step), (last_epoch, last_step), first, repeat=repeat):
+                columns, cols, sums = _next_segment(columns, builder, plan)
+                first = None
+            if first is None:
+                first = (epoch, step)
+            last_epoch, last_step = epoch, step
         rows += 1
         for i, role, name, put_value, put_step, put_epoch in cols:
             cell = row[i]
@@ -398,7 +412,7 @@ def read_lightning(path: Path, options: ReadOptions) -> Run:
 
 def read_keras(path: Path, options: ReadOptions) -> Run:
     """Keras CSVLogger, or a ``history.history`` saved as CSV (unprefixed metrics are training)."""
-    return _read_csv(path, "keras", options, _keras_plan, epochs_checked=True).build()
+    return _read_csv(path, "keras", options, _keras_plan).build()
 
 
 def read_fastai(path: Path, options: ReadOptions) -> Run:

@@ -59,7 +59,7 @@ def _add_record(builder: RunBuilder, record: Mapping, options: ReadOptions) -> N
 def read_jsonl(path: Path, options: ReadOptions) -> Run:
     """One JSON object per line; a last line cut off mid-write is skipped with a warning."""
     check_text(path)
-    builder = RunBuilder(path, "jsonl", options)
+    builder = RunBuilder(path, "jsonl", options, split_runs=True)
     broken = None
     records = 0
     with open_text(path) as f:
@@ -105,7 +105,7 @@ def read_json(path: Path, options: ReadOptions) -> Run:
     """A JSON dump: a Keras ``history.history`` (name → per-epoch list; entry i is epoch i,
     counted from 0 as Keras' CSVLogger does), or per-step records."""
     data = load_json(path)
-    builder = RunBuilder(path, "json", options)
+    builder = RunBuilder(path, "json", options, split_runs=True)
     columns = {k: v for k, v in data.items() if isinstance(v, list)} if isinstance(data, dict) else {}
     if columns and all(json_number(x) is not None for v in columns.values() for x in v):
         for key, values in columns.items():

@@ -193,8 +193,9 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
 
     ``fmt`` forces a format by name (``--log-format``); otherwise it is detected. A folder holding
     exactly one run is read as that run; one holding several is an error that lists them (the
-    CLI diagnoses each through :func:`find_runs`). Every failure a user can fix is a
-    :class:`~regadvisor.errors.LogReadError` naming the file.
+    CLI diagnoses each through :func:`find_runs`). A file holding several runs one after another
+    (an appended log) reads as its last, with the others as ``earlier``; ``FILE#K`` reads run K.
+    Every failure a user can fix is a :class:`~regadvisor.errors.LogReadError` naming the file.
     """
     options = options or ReadOptions()
     by_scheme = _scheme_format(path)
@@ -221,8 +222,9 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
         if chosen is None:
             raise LogReadError("is not a training log regadvisor recognises", source=source,
                                hint=f"pass --log-format with one of {', '.join(sorted(registered))}")
+    appended = member is not None and chosen.find_runs is None  # FILE#K: run K of a file holding several
     try:
-        run = chosen.read(source, options)
+        run = chosen.read(store if appended else source, options)
     except (UnicodeError, csv.Error, ValueError, OverflowError, RecursionError) as exc:
         raise LogReadError(f"could not be read as {chosen.name}: {exc.__class__.__name__}: {exc}", source=source,
                            hint="check the file, or pass --log-format for another format") from None
@@ -231,7 +233,18 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
                            hint="check the path and its permissions") from None
     require_metrics(source, [s.original_name or k for k, s in run.series.items()], options.metric_map,
                     counted=any(s.has_steps or s.has_epochs for s in run.series.values()))
-    return run
+    return _one_of(run, store, member) if appended else run
+
+
+def _one_of(run: Run, store: Path, member: str) -> Run:
+    """Run ``member`` (counted from 1) of a file holding several one after another."""
+    runs = [*run.earlier, run]
+    if not member.isdigit() or not 1 <= int(member) <= len(runs):
+        raise LogReadError(f"holds {len(runs)} run(s) one after another; #{member} is not one of them", source=store,
+                           hint=f"address one as {store}#1" + (f" … {store}#{len(runs)}" if len(runs) > 1 else ""))
+    chosen = runs[int(member) - 1]
+    chosen.earlier = []
+    return chosen
 
 
 def _refuse_documents(path: Path) -> None:

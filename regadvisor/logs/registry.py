@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..model import Run, Series
 from .aliases import CANONICAL, MetricName, canonical_name
+from .appended import Segments, split
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ def formats() -> dict[str, LogFormat]:
     return dict(_FORMATS)
 
 
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
 class RunBuilder:
     """Collects raw (name, value, step, epoch) points and builds a :class:`Run`.
 
@@ -77,7 +82,7 @@ class RunBuilder:
     when no plain validation loss was logged.
     """
 
-    def __init__(self, source: Path | str, fmt: str, options: ReadOptions | None = None):
+    def __init__(self, source: Path | str, fmt: str, options: ReadOptions | None = None, *, split_runs: bool = False):
         self.source = str(source)
         self.format = fmt
         self.options = options or ReadOptions()
@@ -87,12 +92,16 @@ class RunBuilder:
         self.facts: dict[str, Any] = {}
         self.warnings: list[str] = []
         self.parts: dict[str, str] = {}  # raw name → the canonical loss it is a component of
+        self._split = split_runs  # points arrive in file order: find where the count restarts
+        self._segments = Segments(detect=split_runs)
 
     def add(self, raw_name: str, value: float, step: float | None = None, epoch: float | None = None) -> None:
         """Add one point of the metric spelled ``raw_name``."""
         series = self._series.get(raw_name)
         if series is None:
             series = self._new_series(raw_name)
+        if self._split:
+            self._segments.point(series.name, len(series), step, epoch)
         series.append(value, step, epoch)
 
     def _new_series(self, raw_name: Any) -> Series:
@@ -119,8 +128,10 @@ class RunBuilder:
         n = len(values)
         if series is None:
             series = self._new_series(raw_name)
+        self._segments.point(series.name, len(series), None, None)
+        if not series:
             columns = (values, steps, epochs)
-            if not series and all(isinstance(c, array) and c.typecode == "d" and len(c) == n for c in columns if c is not None):
+            if all(isinstance(c, array) and c.typecode == "d" and len(c) == n for c in columns if c is not None):
                 series.values = values
                 series.steps = steps if steps is not None else array("d", [math.nan]) * n
                 series.epochs = epochs if epochs is not None else array("d", [math.nan]) * n
@@ -133,12 +144,55 @@ class RunBuilder:
         if message not in self.warnings:
             self.warnings.append(message)
 
+    def new_segment(self) -> None:
+        """The log starts over here (a reader saw its header again, or its count restart)."""
+        self._segments.new_segment()
+
     def build(self, name: str | None = None) -> Run:
-        """Resolve names and return the run."""
-        resolved: dict[str, list[tuple[str, MetricName, Series]]] = {}
-        for raw in self._order:
+        """Resolve names and return the run; of a file holding several runs one after another
+        (see :mod:`.appended`), the last, with the others as its ``earlier``."""
+        series = {raw: self._series[raw] for raw in self._order}
+        if not self._segments.several:
+            return self._build(series, self.source, list(self.warnings), name)
+        found = split(series, self._order, self._segments, self._reference)
+        notes = list(self.warnings)
+        if found.continued:
+            notes.append(f"the epoch or step count starts again {_times(found.continued)} where the loss carries on: "
+                         "read as one run resumed, its counts shifted to follow on")
+        if len(found.runs) == 1:
+            return self._build(found.runs[0], self.source, notes, name)
+        n = len(found.runs)
+        placed = [f"run {k} of {n} in {self.source}, one after another (the epoch or step count starts again "
+                  "where each begins)" for k in range(1, n)]
+        placed.append(f"{self.source} holds {n} runs one after another (the epoch or step count starts again); "
+                      f"this is the last, #{n}: diagnosing the file judges each, {self.source}#K one of them")
+        runs = [self._build(cut, f"{self.source}#{k}", notes + [placed[k - 1]], name)
+                for k, cut in enumerate(found.runs, 1)]
+        runs[-1].earlier = runs[:-1]
+        return runs[-1]
+
+    def _reference(self, order: list[str]) -> tuple[str, bool] | None:
+        """The metric that tells a new run from a resumed one, and whether lower is better:
+        the training loss, else the validation loss, else an accuracy."""
+        names: dict[str, list[tuple[bool, str]]] = {}
+        for raw in order:
             m = canonical_name(raw, self.options.metric_map)
-            resolved.setdefault(m.canonical, []).append((raw, m, self._series[raw]))
+            names.setdefault(m.canonical, []).append((m.stand_in, raw))
+        for canonical, lower in (("train_loss", True), ("val_loss", True), ("train_acc", False), ("val_acc", False)):
+            if canonical in names:
+                return min(names[canonical])[1], lower
+        return None
+
+    def _build(self, series_by_raw: dict[str, Series], source: str, warnings: list[str], name: str | None) -> Run:
+        """Resolve the names of one run's series and return it (``warnings`` is the run's own list)."""
+        def note(message: str) -> None:
+            if message not in warnings:
+                warnings.append(message)
+
+        resolved: dict[str, list[tuple[str, MetricName, Series]]] = {}
+        for raw, series in series_by_raw.items():
+            m = canonical_name(raw, self.options.metric_map)
+            resolved.setdefault(m.canonical, []).append((raw, m, series))
         out: dict[str, Series] = {}
         for canonical, candidates in resolved.items():
             # Finer granularity first: step-level curves carry the noise and spikes we measure;
@@ -154,16 +208,16 @@ class RunBuilder:
                 other.name = alt
                 out.setdefault(alt, other)
         self._mark_parts(out)
-        for split in ("val", "test"):
-            self._promote_named_set(out, split)
-        self._promote_test_to_validation(out)
+        for split_word in ("val", "test"):
+            self._promote_named_set(out, split_word, note)
+        self._promote_test_to_validation(out, note)
         for canonical, series in out.items():
             # sum() is one C loop (4x cheaper than the generator); only a non-finite total (a
             # NaN/inf, or an overflow) pays for counting point by point.
             bad = 0 if math.isfinite(sum(series.values)) else sum(1 for v in series.values if not math.isfinite(v))
             if bad:
-                self.warn(f"{series.original_name}: {bad} NaN/inf value(s)")
-        return Run(self.source, self.format, out, dict(self.facts), list(self.warnings), name=name)
+                note(f"{series.original_name}: {bad} NaN/inf value(s)")
+        return Run(source, self.format, out, dict(self.facts), warnings, name=name)
 
     def _first_logged(self, out: dict[str, Series], keys: list[str]) -> str:
         order = {raw: i for i, raw in enumerate(self._order)}
@@ -179,7 +233,7 @@ class RunBuilder:
             if key.startswith("val_") and key.endswith("_loss") and f"train_{key[len('val_'):]}" in out:
                 series.part_of = series.part_of or "val_loss"
 
-    def _promote_named_set(self, out: dict[str, Series], split: str) -> None:
+    def _promote_named_set(self, out: dict[str, Series], split: str, note: Callable[[str], None]) -> None:
         """``eval_g0_loss`` is ``val_loss`` when no plain one was logged, and ``eval_g0_accuracy``,
         from the same set, ``val_acc``: the loss and accuracy judged must come from one set."""
         if f"{split}_loss" in out:
@@ -191,17 +245,17 @@ class RunBuilder:
         first = self._first_logged(out, named)
         out[f"{split}_loss"] = out[first]
         others = ", ".join(out[k].original_name or k for k in sorted(named) if k != first)
-        note = (f"several {split} sets logged; using {out[first].original_name} as {split}_loss"
+        said = (f"several {split} sets logged; using {out[first].original_name} as {split}_loss"
                 + (f" (others: {others})" if others else ""))
         prefix = first[: -len("loss")]
         same_set = [k for k in out if k.startswith(prefix)
                     and canonical_name(f"{split}_{k[len(prefix):]}").canonical == f"{split}_acc"]
         if same_set and f"{split}_acc" not in out:
             out[f"{split}_acc"] = out[same_set[0]]
-            note += f" and {out[same_set[0]].original_name} as {split}_acc"
-        self.warn(note + f"; pick another with --metric {split}_loss=NAME")
+            said += f" and {out[same_set[0]].original_name} as {split}_acc"
+        note(said + f"; pick another with --metric {split}_loss=NAME")
 
-    def _promote_test_to_validation(self, out: dict[str, Series]) -> None:
+    def _promote_test_to_validation(self, out: dict[str, Series], note: Callable[[str], None]) -> None:
         """A test metric evaluated through training is the run's validation when none was logged.
 
         PyTorch's MNIST example prints ``Test set: Average loss: ...`` after every epoch, and
@@ -216,6 +270,6 @@ class RunBuilder:
             out[f"val_{key[len('test_'):]}"] = out[key]
         if promoted:
             names = " and ".join(out[k].original_name or k for k in promoted)
-            self.warn(f"no validation metric logged; {names}, evaluated {len(out[promoted[0]])} times during "
-                      f"training, {'are' if len(promoted) > 1 else 'is'} judged as validation "
-                      "(name another with --metric val_loss=NAME)")
+            note(f"no validation metric logged; {names}, evaluated {len(out[promoted[0]])} times during "
+                 f"training, {'are' if len(promoted) > 1 else 'is'} judged as validation "
+                 "(name another with --metric val_loss=NAME)")

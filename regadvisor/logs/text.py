@@ -173,8 +173,8 @@ def read_text(path: Path, options: ReadOptions) -> Run:
     and is skipped.
     """
     check_text(path)
-    builder = RunBuilder(path, "text", options)
-    unknown = RunBuilder(path, "text", options)  # lines that count something under names we do not know
+    builder = RunBuilder(path, "text", options, split_runs=True)
+    unknown = RunBuilder(path, "text", options, split_runs=True)  # lines that count something under names we do not know
     unknown_lines = 0
     names_seen: Counter[str] = Counter()
     current_epoch = None

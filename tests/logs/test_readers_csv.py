@@ -79,10 +79,10 @@ def test_keras_history_json_matches_its_csv():
         assert list(from_json.series[name].epochs) == list(from_csv.series[name].epochs)
 
 
-def test_keras_appended_log_with_stuck_epoch_uses_row_numbers():
-    run = read_log(GEN / "keras" / "appended.csv")
-    assert list(run.series["val_loss"].epochs) == [0, 1, 2, 3]
-    assert any("does not increase" in w for w in run.warnings)
+def test_keras_loop_of_one_epoch_fits_is_one_run_continued():
+    run = read_log(GEN / "keras" / "appended.csv")  # four fit(epochs=1) calls appended: epoch 0 every row
+    assert list(run.series["val_loss"].epochs) == [0, 1, 2, 3] and run.earlier == []
+    assert any("starts again 3 times where the loss carries on" in w for w in run.warnings)
 
 
 def test_keras_history_without_epoch_column(tmp_path):
