@@ -74,3 +74,29 @@ def test_no_recommendation_is_surer_than_its_verdict():
             continue
         ceiling = CONFIDENCES.index(report.verdict_confidence)
         assert all(CONFIDENCES.index(r.confidence) <= ceiling for r in report.recommendations), run
+
+
+def test_train_mode_regularization_is_not_underfitting():
+    """Alpha dropout on: training accuracy (taken in train mode) ends 3.4 points below validation."""
+    report = diagnose(REAL_LOGS / "text/homl_fashion_alpha_dropout.txt")
+    status = {f.rule_id: f.status for f in report.findings}
+    assert status["DA003"] == "fired" and status["UF001"] == "not-applicable" and report.verdict == "healthy"
+
+
+def test_epoch_averaged_training_accuracy_lagging_early_is_still_underfitting():
+    """Keras averages training accuracy over each epoch: 6.9 points below validation at epoch 4 of a
+    fast-learning run, 2.3 at the end. That lag is not noisy labels; the run underfits."""
+    report = diagnose(REAL_LOGS / "text/homl_fashion_relu_100_layers_sgd.txt")
+    status = {f.rule_id: f.status for f in report.findings}
+    assert status["DA003"] == "passed" and status["UF001"] == "fired"
+
+
+def test_a_file_of_two_runs_is_judged_run_by_run():
+    from regadvisor.api import diagnose_runs
+
+    path = REAL_LOGS / "text/homl3_stacked_autoencoder_two_runs.txt"
+    reports = diagnose_runs([path]).reports
+    assert [r.source for r in reports] == [f"{path}#1", f"{path}#2"]
+    assert [len(r.run.series["val_loss"]) for r in reports] == [10, 10]
+    assert reports[0].run.series["train_loss"].values[0] == 0.0202  # the first model
+    assert reports[1].run.series["train_loss"].values[0] == 0.1377  # a new one: its loss starts over
