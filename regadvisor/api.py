@@ -19,7 +19,7 @@ from .engine.loader import Rule, RuleSet, apply_overrides, load_rules, select
 from .errors import ConfigError, LogReadError
 from .gates import compile_gates, enforce_required
 from .model import Note, Outcome, Report, Run
-from .signals.registry import SignalContext, SignalSpec, specs
+from .signals.registry import SignalContext, SignalParam, SignalSpec, param_defaults, signal_params, specs
 
 if TYPE_CHECKING:
     from .explain import Explanation
@@ -85,9 +85,9 @@ def _all_rules(rules: Iterable[str | Path], params: dict[str, Any] | None, setti
     """Every rule (bundled and extra folders), parameter overrides applied, none left out."""
     ruleset = load_rules([*settings.rules, *(Path(r) for r in rules)], known_signals=specs())
     if settings.params:
-        ruleset = apply_overrides(ruleset, settings.params, str(settings.source or "pyproject.toml"))
+        ruleset = apply_overrides(ruleset, settings.params, str(settings.source or "pyproject.toml"), param_defaults())
     if params:
-        ruleset = apply_overrides(ruleset, params, "--param")
+        ruleset = apply_overrides(ruleset, params, "--param", param_defaults())
     return ruleset
 
 
@@ -111,6 +111,11 @@ def check_rules(folder: str | Path) -> tuple[RuleSet, list[str]]:
 def signal_specs() -> dict[str, SignalSpec]:
     """Every signal rules can test, by name, with what it measures."""
     return specs()
+
+
+def signal_parameters() -> dict[str, SignalParam]:
+    """The choices signals make (``--param signals.NAME=VALUE``), by name, with defaults and sources."""
+    return signal_params()
 
 
 def log_formats() -> dict[str, str]:
@@ -143,7 +148,7 @@ def judge(reports: list[Report], *, fail_on: str | None = None, settings: Settin
 
 def analyze(run: Run, ruleset: RuleSet) -> Report:
     """Measure the signals the selected rules need, judge them, and build the report."""
-    ctx = SignalContext(run)
+    ctx = SignalContext(run, ruleset.signal_params())
     for name in SUMMARY_SIGNALS:
         ctx.get(name)
     findings = evaluator.evaluate(ruleset, ctx.get, run.facts)

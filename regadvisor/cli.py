@@ -62,7 +62,7 @@ MetricOpt = Annotated[List[str], typer.Option("--metric", metavar="NAME=COLUMN",
 RulesOpt = Annotated[List[Path], typer.Option("--rules", metavar="DIR", help="Extra folder of rule files (repeatable).")]
 SelectOpt = Annotated[List[str], typer.Option("--select", metavar="RULE", help="Only these rules (id, name or category; repeatable).")]
 IgnoreOpt = Annotated[List[str], typer.Option("--ignore", metavar="RULE", help="Skip these rules (id, name or category; repeatable).")]
-ParamOpt = Annotated[List[str], typer.Option("--param", metavar="RULE.PARAM=VALUE", help="Override a rule parameter: --param OF003.min_gap=0.12 (repeatable).")]
+ParamOpt = Annotated[List[str], typer.Option("--param", metavar="RULE.PARAM=VALUE", help="Override a rule parameter: --param OF003.min_gap=0.12, or a signal parameter: --param signals.spike_ratio=4 (repeatable; `rules signals` lists them).")]
 FailOnOpt = Annotated[Optional[str], typer.Option("--fail-on", metavar="LEVEL", autocompletion=_completer(FAIL_ON), help=f"Exit 1 when a finding of this severity or worse fires: {', '.join(FAIL_ON)} [default: the config's fail-on, else error].")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", metavar="FORMAT", autocompletion=_completer(FORMATS), help=f"Report format: {', '.join(FORMATS)} [default: terminal; github inside GitHub Actions].")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file (atomically) instead of stdout.")]
@@ -424,11 +424,14 @@ def rules_check(
 
 @rules_app.command("signals")
 def rules_signals() -> None:
-    """List the signals rules can test, with what each measures."""
+    """List the signals rules can test, with what each measures, and the signals' parameters."""
     from . import api
 
     for name, spec in sorted(api.signal_specs().items()):
         typer.echo(f"{name}\n    {spec.doc}")
+    typer.echo("\nparameters (override with --param signals.NAME=VALUE):")
+    for name, param in api.signal_parameters().items():
+        typer.echo(f"{name} = {param.default!r}\n    {param.doc} [{param.evidence}]")
 
 
 def main() -> None:

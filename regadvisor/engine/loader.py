@@ -28,6 +28,7 @@ from . import schema
 
 
 BIBLIOGRAPHY = "bibliography.yaml"
+SIGNALS = "signals"  # the override namespace of signal parameters: --param signals.spike_ratio=4
 Sources = dict[str, dict[str, str]]
 
 
@@ -92,17 +93,16 @@ class RuleSet:
         params.update(self.overrides.get(rule.id, {}))
         return params
 
+    def signal_params(self) -> dict[str, Any]:
+        """The signal parameters the user overrode (``signals.NAME``), by name."""
+        return dict(self.overrides.get(SIGNALS, {}))
+
     def get(self, key: str) -> Rule | None:
         for rule in self.rules:
             if key in (rule.id, rule.name):
                 return rule
         return None
 
-    def required_signals(self) -> set[str]:
-        out: set[str] = set()
-        for rule in self.rules:
-            out |= rule.signals()
-        return out
 
 
 def iter_leaves(condition: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -284,6 +284,8 @@ def load_rules(extra_dirs: Iterable[Path] = (), *, include_bundled: bool = True,
             raise RuleError("no rule files (*.yaml) in this folder", source=folder)
         for path in files:
             rule = load_rule_file(path, known, sources)
+            if rule.name == SIGNALS:
+                raise RuleError(f"name: {SIGNALS!r} is reserved for signal parameters", source=path)
             for key in (rule.id, rule.name):
                 if key in seen:
                     raise RuleError(f"rule {key} is defined twice (also in {seen[key]})", source=path)
@@ -310,8 +312,22 @@ def select(ruleset: RuleSet, select: Iterable[str] = (), ignore: Iterable[str] =
     return RuleSet(kept, ruleset.digest, dict(ruleset.overrides))
 
 
-def apply_overrides(ruleset: RuleSet, overrides: dict[str, Any], source: str) -> RuleSet:
-    """Apply ``{"OF001.max_gap": 0.1}`` or ``{"OF001": {"max_gap": 0.1}}`` parameter overrides."""
+def _number_like(default: Any, value: Any, name: str, source: str) -> Any:
+    """``value`` as the type of a numeric ``default`` (command-line values arrive as strings)."""
+    if not isinstance(default, (int, float)) or isinstance(default, bool):
+        return value
+    try:
+        text = str(value)
+        return float(value) if isinstance(default, float) or "." in text or "e" in text.lower() else int(value)
+    except (TypeError, ValueError):
+        raise RuleError(f"{name} must be a number, got {value!r}", source=source) from None
+
+
+def apply_overrides(ruleset: RuleSet, overrides: dict[str, Any], source: str,
+                    signal_params: dict[str, Any] | None = None) -> RuleSet:
+    """Apply ``{"OF001.max_gap": 0.1}`` or ``{"OF001": {"max_gap": 0.1}}`` parameter overrides.
+
+    ``signals.NAME`` overrides a signal parameter; ``signal_params`` are their defaults."""
     merged = {k: dict(v) for k, v in ruleset.overrides.items()}
     flat: list[tuple[str, str, Any]] = []
     for key, value in overrides.items():
@@ -323,18 +339,22 @@ def apply_overrides(ruleset: RuleSet, overrides: dict[str, Any], source: str) ->
         else:
             raise RuleError(f"parameter override {key!r} must be RULE.PARAM", source=source)
     for rule_key, param, value in flat:
-        rule = ruleset.get(rule_key)
-        if rule is None:
-            raise RuleError(f"no rule called {rule_key!r}", source=source, hint="`regadvisor rules list` shows them")
-        defaults = rule.param_defaults()
+        owner, defaults = _override_target(ruleset, rule_key, signal_params, source)
         if param not in defaults:
             names = ", ".join(defaults) or "none"
-            raise RuleError(f"rule {rule.id} has no parameter {param!r} (it has: {names})", source=source)
-        default = defaults[param]
-        if isinstance(default, (int, float)) and not isinstance(default, bool):
-            try:
-                value = float(value) if isinstance(default, float) or "." in str(value) or "e" in str(value).lower() else int(value)
-            except (TypeError, ValueError):
-                raise RuleError(f"{rule.id}.{param} must be a number, got {value!r}", source=source) from None
-        merged.setdefault(rule.id, {})[param] = value
+            what = "signals have" if owner == SIGNALS else f"rule {owner} has"
+            raise RuleError(f"{what} no parameter {param!r} (it has: {names})", source=source,
+                            hint="`regadvisor rules signals` lists the signal parameters" if owner == SIGNALS else None)
+        merged.setdefault(owner, {})[param] = _number_like(defaults[param], value, f"{owner}.{param}", source)
     return RuleSet(list(ruleset.rules), ruleset.digest, merged)
+
+
+def _override_target(ruleset: RuleSet, key: str, signal_params: dict[str, Any] | None,
+                     source: str) -> tuple[str, dict[str, Any]]:
+    """Whose parameters ``key`` names (a rule's id, or the signals), and their defaults."""
+    if key == SIGNALS:
+        return SIGNALS, dict(signal_params or {})
+    rule = ruleset.get(key)
+    if rule is None:
+        raise RuleError(f"no rule called {key!r}", source=source, hint="`regadvisor rules list` shows them")
+    return rule.id, rule.param_defaults()

@@ -16,7 +16,7 @@ from typing import Any
 from ..logs.aliases import HIGHER_IS_BETTER
 from ..model import Run, Series
 from . import _stats
-from .registry import SignalContext, provides
+from .registry import SignalContext, SignalParam, provides
 
 
 @dataclass(frozen=True)
@@ -131,14 +131,24 @@ def evaluation_unit(curve: Curve) -> str:
     return "evaluations"
 
 
-def suggested_patience(oriented: list[float], min_delta: float, cap: int = 20) -> tuple[int, int]:
-    """Patience that would not have stopped this run before its best, with a margin.
+CURVE_PARAMS = (
+    SignalParam("confidence_medium_from", 8, "Evaluations from which data_confidence is 'medium' rather than "
+                "'low'.", "data-confidence"),
+    SignalParam("confidence_high_from", 20, "Evaluations from which data_confidence is 'high'.", "data-confidence"),
+    SignalParam("patience_margin", 1.5, "suggested_patience is this many times the patience that would just "
+                "have reached the best evaluation.", "patience-margin"),
+    SignalParam("patience_min", 3, "The smallest patience suggested (evaluations).", "patience-margin"),
+    SignalParam("patience_max", 20, "The largest patience suggested (evaluations).", "patience-margin"),
+    SignalParam("still_improving_within", 2, "val_still_improving holds when the best evaluation is one of the "
+                "last this many.", "recent-best"),
+)
+
+
+def longest_wait_before_best(oriented: list[float], min_delta: float) -> int:
+    """The longest run of evaluations without an improvement before the best one.
 
     Walks the curve as an early stopper would (an improvement must beat the best so far by
-    ``min_delta``) and finds the longest wait between improvements up to the global best: that
-    is the smallest patience that still reaches the best. The suggestion is 1.5× that, at least
-    3 and at most ``cap`` (the 5–20 range practitioners use; a heuristic, not a law).
-    Returns (suggested, longest wait observed).
+    ``min_delta``); one more than this is the smallest patience that still reaches the best.
     """
     best_i = min(range(len(oriented)), key=oriented.__getitem__)
     best, since, longest = oriented[0], 0, 0
@@ -148,16 +158,29 @@ def suggested_patience(oriented: list[float], min_delta: float, cap: int = 20) -
         else:
             since += 1
             longest = max(longest, since)
-    return int(min(cap, max(3, math.ceil(1.5 * (longest + 1))))), longest
+    return longest
+
+
+def suggested_patience(longest_wait: int, margin: float, floor: int, cap: int) -> int:
+    """The patience to suggest: ``margin`` times the one that would just have reached the best
+    (``longest_wait + 1``), within ``[floor, cap]`` (the ``patience_*`` signal parameters)."""
+    return int(min(cap, max(floor, math.ceil(margin * (longest_wait + 1)))))
+
+
+def data_confidence(n_evaluations: int, medium_from: int, high_from: int) -> str:
+    """How far a curve of ``n_evaluations`` points supports a verdict: 'low', 'medium' or 'high'."""
+    if n_evaluations < medium_from:
+        return "low"
+    return "medium" if n_evaluations < high_from else "high"
 
 
 @provides({
     "monitor": "Which validation metric the run is judged by: 'val_loss' when logged, else 'val_acc', else "
                "'val_map' (detection mAP50-95) or 'val_r2'.",
     "n_evaluations": "Number of finite validation points of the monitored metric.",
-    "data_confidence": "How far the curve's length supports a verdict: 'low' below 8 evaluations, "
-                       "'medium' below 20, else 'high' (heuristic: a trend test on fewer than ~8 points "
-                       "cannot separate a rise from noise at usual noise levels).",
+    "data_confidence": "How far the curve's length supports a verdict: 'low' below confidence_medium_from "
+                       "evaluations (8), 'medium' below confidence_high_from (20), else 'high'; it caps the "
+                       "verdict's confidence.",
     "evaluation_unit": "'epochs' when validation ran once per epoch, else 'evaluations' (the unit of patience).",
     "best_index": "0-based index of the best validation point (lowest loss, highest accuracy or score).",
     "best_step": "Training step of the best validation point (None when the log has no steps).",
@@ -176,11 +199,12 @@ def suggested_patience(oriented: list[float], min_delta: float, cap: int = 20) -
     "onset_step": "Step where overfitting sets in: the minimum of the 3-point smoothed validation curve.",
     "onset_epoch": "Epoch of that onset.",
     "suggested_patience": "Early-stopping patience (in evaluation_unit) that would have reached this run's "
-                          "best evaluation, with a 1.5× margin, clamped to 3–20.",
+                          "best evaluation, times patience_margin (1.5), within patience_min–patience_max (3–20).",
     "longest_wait_before_best": "Longest run of evaluations without an improvement before the best one.",
     "suggested_min_delta": "Minimum improvement an early stopper should require: the curve's noise σ.",
-    "val_still_improving": "True when the best validation point is one of the last two evaluations.",
-})
+    "val_still_improving": "True when the best validation point is one of the last still_improving_within (2) "
+                           "evaluations.",
+}, CURVE_PARAMS)
 def curve_signals(ctx: SignalContext) -> dict[str, Any]:
     found = monitored(ctx.run)
     if found is None:
@@ -194,17 +218,13 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
     smooth = _stats.running_mean(oriented, 3)
     onset_i = min(range(n), key=smooth.__getitem__)
     post = oriented[best_i + 1:]
-    patience, longest = suggested_patience(oriented, sigma or 0.0)
-    if n < 8:
-        data_conf = "low"
-    elif n < 20:
-        data_conf = "medium"
-    else:
-        data_conf = "high"
+    longest = longest_wait_before_best(oriented, sigma or 0.0)
+    patience = suggested_patience(longest, ctx.param("patience_margin"), ctx.param("patience_min"),
+                                  ctx.param("patience_max"))
     return {
         "monitor": name,
         "n_evaluations": n,
-        "data_confidence": data_conf,
+        "data_confidence": data_confidence(n, ctx.param("confidence_medium_from"), ctx.param("confidence_high_from")),
         "evaluation_unit": evaluation_unit(curve),
         "best_index": best_i,
         "best_step": _clean(curve.steps[best_i]),
@@ -222,7 +242,7 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
         "suggested_patience": patience,
         "longest_wait_before_best": longest,
         "suggested_min_delta": sigma,
-        "val_still_improving": best_i >= n - 2,
+        "val_still_improving": best_i >= n - ctx.param("still_improving_within"),
     }
 
 

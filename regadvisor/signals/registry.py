@@ -6,6 +6,11 @@ with a docstring per signal that says what it measures and where the idea comes 
 engine asks a :class:`SignalContext` for the signals its selected rules require; only the
 providers of those signals run, once each. A signal that cannot be measured from this run is
 ``None``; rules that need it are reported as skipped, naming it.
+
+Where a signal cannot be defined without a choice — when a loss point is a spike, how much
+margin a suggested patience gets, how many evaluations a confident verdict needs — the choice
+is a :class:`SignalParam`: declared with its default, its doc and its source (a bibliography
+key), and overridable like a rule's parameter (``--param signals.spike_ratio=4``).
 """
 
 from __future__ import annotations
@@ -27,12 +32,26 @@ class SignalSpec:
     provider: str
 
 
+@dataclass(frozen=True)
+class SignalParam:
+    """A choice a signal's definition makes, tunable like a rule parameter.
+
+    ``evidence`` is a key of the rules' bibliography (``rules/bibliography.yaml``): the source
+    of the value, or the ``heuristic`` entry that says why it was chosen."""
+
+    name: str
+    default: int | float
+    doc: str
+    evidence: str
+
+
 _PROVIDERS: dict[str, ProviderFn] = {}
 _SPECS: dict[str, SignalSpec] = {}
+_PARAMS: dict[str, SignalParam] = {}
 
 
-def provides(signals: dict[str, str]) -> Callable[[ProviderFn], ProviderFn]:
-    """Register the decorated function as the provider of ``signals`` (name → doc)."""
+def provides(signals: dict[str, str], params: tuple[SignalParam, ...] = ()) -> Callable[[ProviderFn], ProviderFn]:
+    """Register the decorated function as the provider of ``signals`` (name → doc), reading ``params``."""
 
     def wrap(fn: ProviderFn) -> ProviderFn:
         key = f"{fn.__module__}.{fn.__name__}"
@@ -41,6 +60,10 @@ def provides(signals: dict[str, str]) -> Callable[[ProviderFn], ProviderFn]:
             if name in _SPECS and _SPECS[name].provider != key:
                 raise RuntimeError(f"signal {name!r} provided twice: {_SPECS[name].provider} and {key}")
             _SPECS[name] = SignalSpec(name, doc, key)
+        for param in params:
+            if _PARAMS.get(param.name, param) != param:
+                raise RuntimeError(f"signal parameter {param.name!r} declared twice, differently")
+            _PARAMS[param.name] = param
         return fn
 
     return wrap
@@ -53,21 +76,35 @@ def specs() -> dict[str, SignalSpec]:
     return dict(_SPECS)
 
 
+def signal_params() -> dict[str, SignalParam]:
+    """Every signal parameter, by name."""
+    specs()
+    return dict(sorted(_PARAMS.items()))
+
+
+def param_defaults() -> dict[str, Any]:
+    """Every signal parameter's default value, by name."""
+    return {name: param.default for name, param in signal_params().items()}
+
+
 class SignalContext:
-    """Lazily computed signals of one run; providers may ask it for other signals."""
+    """Lazily computed signals of one run; providers may ask it for other signals.
 
-    def __init__(self, run: Run, overrides: dict[str, Any] | None = None):
+    ``params`` overrides signal parameters by name (the rest keep their defaults)."""
+
+    def __init__(self, run: Run, params: dict[str, Any] | None = None):
         self.run = run
-        self._values: dict[str, Any] = dict(overrides or {})
+        self._values: dict[str, Any] = {}
         self._running: set[str] = set()
-        self._memo: dict[str, Any] = {}
-        specs()
+        defaults = param_defaults()
+        unknown = sorted(set(params or {}) - set(defaults))
+        if unknown:
+            raise KeyError(f"unknown signal parameter(s) {', '.join(unknown)}")
+        self._params = {**defaults, **(params or {})}
 
-    def memo(self, key: str, compute: Callable[[], Any]) -> Any:
-        """Share an intermediate result (an aligned curve, say) between providers."""
-        if key not in self._memo:
-            self._memo[key] = compute()
-        return self._memo[key]
+    def param(self, name: str) -> Any:
+        """The value of signal parameter ``name`` for this analysis."""
+        return self._params[name]
 
     def get(self, name: str) -> Any:
         """The value of signal ``name`` (``None`` when this run cannot show it)."""

@@ -1,8 +1,9 @@
 """Divergence, loss spikes and gradient-norm health.
 
-A spike is a training-loss point far above its neighbourhood: at least ``SPIKE_RATIO`` times
-the mean of the ``SPIKE_HALF_WINDOW`` points on either side (the point itself excluded), and
-more than ``SPIKE_SIGMAS`` robust standard deviations of such residuals above it. A local
+A spike is a training-loss point far above its neighbourhood: at least ``spike_ratio`` times
+the mean of the ``spike_half_window`` points on either side (the point itself excluded), and
+more than ``spike_sigmas`` robust standard deviations of such residuals above it (signal
+parameters, see ``STABILITY_PARAMS``). A local
 reference follows the curve's trend, so the high losses at the start of training are not
 spikes; the ratio floor keeps ordinary mini-batch noise (hard batches at 2× the loss) from
 counting. Prefix sums keep the cost linear for million-step logs.
@@ -14,11 +15,15 @@ import math
 from typing import Any
 
 from . import _stats
-from .registry import SignalContext, provides
+from .registry import SignalContext, SignalParam, provides
 
-SPIKE_HALF_WINDOW = 10
-SPIKE_RATIO = 3.0
-SPIKE_SIGMAS = 10.0
+STABILITY_PARAMS = (
+    SignalParam("spike_ratio", 3.0, "A loss spike is at least this many times its neighbourhood's mean.", "spikes"),
+    SignalParam("spike_sigmas", 10.0, "A loss spike is also more than this many robust standard deviations "
+                "(of every point's residual from its neighbourhood) above that mean.", "spikes"),
+    SignalParam("spike_half_window", 10, "The neighbourhood: this many points on either side.", "spikes"),
+    SignalParam("lr_reduction", 10.0, "suggested_lr_lower is the peak learning rate divided by this.", "lr-step"),
+)
 _MAD_SAMPLE = 100_000
 
 
@@ -26,9 +31,9 @@ def _nonfinite(values) -> int:
     return sum(1 for v in values if not math.isfinite(v))
 
 
-def count_spikes(values: list[float]) -> tuple[int, float]:
-    """Number of spikes and the largest spike as a ratio to its neighbourhood's mean."""
-    n, h = len(values), SPIKE_HALF_WINDOW
+def count_spikes(values: list[float], ratio: float, sigmas: float, half_window: int) -> tuple[int, float]:
+    """Number of spikes and the largest spike as a ratio to its neighbourhood's mean (module docstring)."""
+    n, h = len(values), int(half_window)
     prefix = [0.0]
     for v in values:
         prefix.append(prefix[-1] + v)
@@ -41,7 +46,7 @@ def count_spikes(values: list[float]) -> tuple[int, float]:
     sigma = _stats.MAD_TO_SIGMA * _stats.mad(sample)
     spikes, worst = 0, 1.0
     for v, m, r in zip(values, local, residuals):
-        if m > 0 and v >= SPIKE_RATIO * m and r > SPIKE_SIGMAS * sigma:
+        if m > 0 and v >= ratio * m and r > sigmas * sigma:
             spikes += 1
             worst = max(worst, v / m)
     return spikes, worst
@@ -72,8 +77,9 @@ def count_spikes(values: list[float]) -> tuple[int, float]:
                           "else the learning rate from the hyperparameters.",
     "learning_rate_all_zero": "True when a learning rate was logged and every logged value is 0: the optimizer "
                               "never moved the weights.",
-    "suggested_lr_lower": "One tenth of the peak learning rate: the usual first step after divergence.",
-})
+    "suggested_lr_lower": "The peak learning rate divided by lr_reduction (10): the usual first step after "
+                          "divergence.",
+}, STABILITY_PARAMS)
 def stability_signals(ctx: SignalContext) -> dict[str, Any]:
     run = ctx.run
     out: dict[str, Any] = {}
@@ -103,7 +109,8 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
             out["train_loss_progress_lost"] = (end - low) / (start - low) if start > low else math.inf
             sigma = _stats.noise_sigma(values)  # of single steps, as the low is a single step
             out["train_loss_rise_z"] = (end - low) / sigma if sigma else None
-            out["loss_spike_count"], out["loss_spike_max_ratio"] = count_spikes(values)
+            out["loss_spike_count"], out["loss_spike_max_ratio"] = count_spikes(
+                values, ctx.param("spike_ratio"), ctx.param("spike_sigmas"), ctx.param("spike_half_window"))
     grad = run.get("grad_norm")
     if grad is not None:
         finite = [v for v in grad.values if math.isfinite(v)]
@@ -125,5 +132,5 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
         peak = float(fact)  # (a 4,000-digit integer from a hand-edited config is no learning rate)
     if peak:
         out["learning_rate_peak"] = peak
-        out["suggested_lr_lower"] = float(f"{peak / 10:.3g}")
+        out["suggested_lr_lower"] = float(f"{peak / ctx.param('lr_reduction'):.3g}")
     return out

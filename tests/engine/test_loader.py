@@ -203,9 +203,12 @@ def test_broken_bibliography_entries_are_rejected_by_both_validators(breakage):
 
 
 def test_every_source_is_cited_and_every_rule_cites_from_the_bibliography():
+    from regadvisor.signals.registry import signal_params
+
     sources = bibliography()
     ruleset = load_rules(known_signals=specs())
     cited = {key for rule in ruleset.rules for key in rule.spec["evidence"]}
+    cited |= {param.evidence for param in signal_params().values()}
     assert cited == set(sources), f"uncited: {set(sources) - cited}"
     of003 = ruleset.get("OF003")
     assert list(of003.evidence) == of003.spec["evidence"]

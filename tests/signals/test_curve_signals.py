@@ -10,10 +10,15 @@ import pytest
 from regadvisor.api import analyze, load_ruleset
 from regadvisor.model import Run, Series
 from regadvisor.signals import _stats
-from regadvisor.signals.curves import suggested_patience
+from regadvisor.errors import RuleError
+from regadvisor.signals.curves import data_confidence, longest_wait_before_best, suggested_patience
 from regadvisor.signals.gap import align
-from regadvisor.signals.registry import SignalContext
+from regadvisor.signals.registry import SignalContext, param_defaults, signal_params
 from regadvisor.signals.stability import count_spikes
+
+DEFAULTS = param_defaults()
+SPIKES = {"ratio": DEFAULTS["spike_ratio"], "sigmas": DEFAULTS["spike_sigmas"],
+          "half_window": DEFAULTS["spike_half_window"]}
 
 RULES = load_ruleset()
 
@@ -128,10 +133,60 @@ def test_kendall_tau_extremes():
 def test_suggested_patience_covers_the_longest_wait_before_the_best():
     # Improvements at 0, 1, then a 4-evaluation plateau, then the best at index 6.
     oriented = [1.0, 0.9, 0.95, 0.92, 0.93, 0.91, 0.8, 0.85, 0.9]
-    patience, longest = suggested_patience(oriented, min_delta=0.0)
-    assert longest == 4 and patience == 8  # ceil(1.5 × 5)
-    assert suggested_patience([1.0, 0.5, 0.4], 0.0)[0] == 3  # floor of 3
-    assert suggested_patience([1.0] + [1.0] * 40 + [0.1], 0.0)[0] == 20  # cap of 20
+    assert longest_wait_before_best(oriented, min_delta=0.0) == 4
+    assert longest_wait_before_best(oriented, min_delta=0.2) == 6  # no point beats the first by 0.2
+    assert suggested_patience(4, margin=1.5, floor=3, cap=20) == 8  # ceil(1.5 × 5)
+    assert suggested_patience(0, margin=1.5, floor=3, cap=20) == 3
+    assert suggested_patience(40, margin=1.5, floor=3, cap=20) == 20
+    assert suggested_patience(4, margin=1.0, floor=3, cap=6) == 5
+
+
+def test_data_confidence_cut_offs():
+    assert [data_confidence(n, 8, 20) for n in (3, 7, 8, 19, 20)] == ["low", "low", "medium", "medium", "high"]
+
+
+def _spiky_run(n=400):
+    run = Run("generated", "test")
+    values = [1.0 + 0.05 * math.sin(i) for i in range(n)]
+    for i in (100, 200, 300):
+        values[i] = 3.5  # 3.5x the neighbourhood: spikes at the default ratio of 3, not at 4
+    run.series["train_loss"] = Series.from_points("train_loss", values, steps=range(1, n + 1))
+    run.series["learning_rate"] = Series.from_points("learning_rate", [0.02] * n, steps=range(1, n + 1))
+    return run
+
+
+def test_signal_parameters_change_what_the_signals_decide():
+    run = _spiky_run()
+    assert SignalContext(run).get("loss_spike_count") == 3
+    assert SignalContext(run, {"spike_ratio": 4.0}).get("loss_spike_count") == 0
+    assert SignalContext(run).get("suggested_lr_lower") == 0.002
+    assert SignalContext(run, {"lr_reduction": 4.0}).get("suggested_lr_lower") == 0.005
+    short = _run(_train_curve(10), [1.0, 0.9, 0.8, 0.7, 0.65, 0.6, 0.58, 0.57, 0.56, 0.55])
+    assert SignalContext(short).get("data_confidence") == "medium"
+    assert SignalContext(short, {"confidence_medium_from": 12}).get("data_confidence") == "low"
+    with pytest.raises(KeyError, match="unknown signal parameter"):
+        SignalContext(run, {"spike_ration": 4.0})
+
+
+def test_signal_parameters_are_overridden_like_rule_parameters():
+    run = _spiky_run()
+    assert analyze(run, load_ruleset(select_rules=["DV003"])).signals["loss_spike_count"] == 3
+    tuned = load_ruleset(select_rules=["DV003"], params={"signals.spike_ratio": "4"})
+    assert tuned.signal_params() == {"spike_ratio": 4.0}
+    report = analyze(run, tuned)
+    assert report.signals["loss_spike_count"] == 0 and report.findings[0].status == "passed"
+    with pytest.raises(RuleError, match="signals have no parameter 'spike_ration'"):
+        load_ruleset(params={"signals.spike_ration": "4"})
+    with pytest.raises(RuleError, match="signals.patience_min must be a number"):
+        load_ruleset(params={"signals.patience_min": "few"})
+
+
+def test_every_signal_parameter_is_documented_and_sourced():
+    from regadvisor.engine.loader import bibliography
+
+    sources = bibliography()
+    for name, param in signal_params().items():
+        assert param.doc and param.evidence in sources, name
 
 
 def test_align_averages_training_points_between_evaluations():
@@ -144,10 +199,10 @@ def test_align_averages_training_points_between_evaluations():
 
 def test_spikes_are_local_not_the_start_of_training():
     curve = [2.0 * math.exp(-i / 50) + 0.1 for i in range(1000)]
-    assert count_spikes(curve)[0] == 0
+    assert count_spikes(curve, **SPIKES)[0] == 0
     for i in (300, 600, 900):
         curve[i] *= 8
-    spikes, worst = count_spikes(curve)
+    spikes, worst = count_spikes(curve, **SPIKES)
     assert spikes == 3 and worst > 5
 
 
