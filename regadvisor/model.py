@@ -92,14 +92,32 @@ class Series:
         return out
 
 
+ACCURACIES: tuple[str, ...] = ("train_acc", "val_acc", "test_acc")
+"""The canonical accuracy metrics: a :class:`Run` holds them as fractions in [0, 1]."""
+
+
+def is_accuracy(name: str) -> bool:
+    """An accuracy series' name: a canonical one, or its other granularity (``val_acc_epoch``)."""
+    return any(name == acc or name.startswith(acc + "_") for acc in ACCURACIES)
+
+
+def _as_fraction(series: Series) -> None:
+    """Scale an accuracy logged in percent (93.2) to a fraction: any finite value above 1 says percent."""
+    finite = [v for v in series.values if math.isfinite(v)]
+    if finite and max(finite) > 1.0:
+        series.values = array("d", (v / 100.0 for v in series.values))
+
+
 @dataclass
 class Run:
     """Everything a reader or the probe learned about one training run.
 
     ``series`` maps canonical metric names (``train_loss``, ``val_loss``, ``val_acc``, ...; see
     :mod:`regadvisor.logs.aliases`) to their curves; metrics without a canonical name keep their
-    own. ``facts`` holds hyperparameters and inspected properties (``batch_size``,
-    ``optimizer``, ``weight_decay``, ``dropout``, ``num_classes``, ...).
+    own. Accuracies are fractions whatever the log wrote (Keras writes 0.932, many scripts 93.2):
+    they are converted once, here, so that signals and renderers never have to. ``facts`` holds
+    hyperparameters and inspected properties (``batch_size``, ``optimizer``, ``weight_decay``,
+    ``dropout``, ``num_classes``, ...).
     """
 
     source: str
@@ -124,6 +142,9 @@ class Run:
         for s in self.series.values():
             s.name = sanitise(s.name)
             s.original_name = None if s.original_name is None else sanitise(s.original_name)
+        # One series may sit under two names (a promoted evaluation set): scale it once.
+        for s in {id(s): s for name, s in self.series.items() if is_accuracy(name)}.values():
+            _as_fraction(s)
 
     def get(self, name: str) -> Series | None:
         s = self.series.get(name)

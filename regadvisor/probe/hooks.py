@@ -1,6 +1,12 @@
-"""Training instruments: gradient, activation, update and weight statistics, cheaply.
+"""Training instruments: gradient, activation, update and weight quantities, cheaply.
 
-What is measured, and why (thresholds live in the rules, not here):
+Each quantity is one class, as in cockpit (Schneider, Dangel & Hennig 2021): it gathers raw
+device tensors on the steps it is given and writes plain host data once. The instruments emit
+raw quantities only (one value per layer or tensor per sampled step); what is derived from
+them — medians over steps, the first/last layer ratio, update over weight — is computed by the
+signals (:mod:`regadvisor.signals.probe_signals`), and judged by the rules.
+
+What is measured, and why:
 
 * **Global gradient norm**, every step: the L2 norm over all parameter gradients, the same
   quantity ``clip_grad_norm_`` reports, so a probe's ``grad_norm`` curve reads like a log's.
@@ -19,16 +25,17 @@ What is measured, and why (thresholds live in the rules, not here):
   of a sequence count as examples). Activations computed with functional calls
   (``F.relu`` inside ``forward``) have no module and are seen only through the weight layer
   that produced their input.
-* **Update-to-weight ratio** ‖Δw‖/‖w‖ per parameter tensor across one optimizer step
-  (SageMaker's ``WeightUpdateRatio``; Karpathy's ~1e-3 rule of thumb) and **weight norms**.
+* **Update norms** ‖Δw‖ per parameter tensor across one optimizer step and **weight norms** ‖w‖
+  before it, whose ratio is SageMaker's ``WeightUpdateRatio`` quantity (Karpathy's ~1e-3 rule
+  of thumb).
 
 Cost tiers. ``depth="default"`` computes the global gradient norm every step (one fused
 ``_foreach_norm`` over the gradients) and everything else only on *sampled* steps: the first
 step and every ``sample_every``-th step (default 50). Forward hooks exist only during a sampled
 step's forward pass; weights are copied only around a sampled step's optimizer update.
 ``depth="full"`` samples every step. All reductions stay on the device as 0-d/1-d tensors
-appended to lists; :meth:`Instruments.summary` moves them to the host in one ``tolist()`` each,
-so there is no per-step host synchronisation on CUDA.
+appended to lists; :meth:`Instruments.summary` moves each quantity to the host in one
+``tolist()``, so there is no per-step host synchronisation on CUDA.
 
 Every hook handle is removed in ``finally`` blocks (:meth:`Instruments.close`, and after each
 sampled step), so the user's model keeps exactly the hooks it had.
@@ -36,13 +43,12 @@ sampled step), so the user's model keeps exactly the hooks it had.
 
 from __future__ import annotations
 
-import math
-import statistics
-from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from ..numbers import finite_or_none
 
 Depth = Literal["default", "full"]
 DEPTHS = ("default", "full")
@@ -56,7 +62,7 @@ _ACTIVATIONS = _RELU + _SATURATING + (
     nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish, nn.Softplus,
     nn.Hardswish, nn.RReLU,
 )
-_STAT_FIELDS = ("mean", "std", "nonpositive_fraction", "dead_fraction", "saturated_fraction")
+ACTIVATION_FIELDS = ("mean", "std", "nonpositive_fraction", "dead_fraction", "saturated_fraction")
 
 
 def layer_kind(module: nn.Module) -> str:
@@ -127,29 +133,121 @@ def _activation_stats(kind: str, inp: torch.Tensor | None, out: torch.Tensor) ->
     return torch.stack([mean, std, nonpos, dead, sat])
 
 
-def _median(values: list[float]) -> float | None:
-    vals = [v for v in values if v is not None and math.isfinite(v)]
-    return float(statistics.median(vals)) if vals else None
+def _nan(device: torch.device) -> torch.Tensor:
+    return torch.full((), float("nan"), device=device)
 
 
-def _clean(v: float | None) -> float | None:
-    return None if v is None or not math.isfinite(v) else float(v)
+class _PerSample:
+    """A quantity measured on each sampled step as one value per item (weight layer or tensor)."""
+
+    def __init__(self) -> None:
+        self._rows: list[torch.Tensor] = []
+
+    def columns(self, n_items: int) -> list[list[float | None]]:
+        """Per item, its values over the sampled steps: one host transfer, non-finite as None."""
+        rows = torch.stack(self._rows).tolist() if self._rows else []
+        return [[finite_or_none(row[i]) for row in rows] for i in range(n_items)]
 
 
-@dataclass
-class _Pending:
-    """Device tensors collected on sampled steps, synchronised once in summary()."""
+class GlobalGradNorm:
+    """‖g‖ over every parameter, each step: the quantity ``clip_grad_norm_`` reports."""
 
-    steps: list[int] = field(default_factory=list)
-    param_norms: list[torch.Tensor] = field(default_factory=list)      # per sample: (P,)
-    layer_grads: list[torch.Tensor] = field(default_factory=list)      # per sample: (L, 2) mean|g|, zero
-    updates: list[torch.Tensor] = field(default_factory=list)          # per sample: (2, P) ‖Δw‖, ‖w‖
-    activations: list[tuple[str, str, torch.Tensor]] = field(default_factory=list)
-    global_norms: list[torch.Tensor] = field(default_factory=list)
+    def __init__(self) -> None:
+        self._norms: list[torch.Tensor] = []
+
+    def record(self, param_norms: torch.Tensor) -> torch.Tensor:
+        total = torch.linalg.vector_norm(param_norms.float())
+        self._norms.append(total)
+        return total
+
+    def values(self) -> list[float]:
+        return torch.stack(self._norms).tolist() if self._norms else []
+
+
+class LayerGradNorm(_PerSample):
+    """Per weight layer, the L2 norm of its parameters' gradients (AutoTrainer's per-layer norm)."""
+
+    def record(self, param_norms: torch.Tensor, layer_params: list[list[int]]) -> None:
+        dev = param_norms.device
+        self._rows.append(torch.stack([torch.linalg.vector_norm(param_norms[idx].float()) if idx else _nan(dev)
+                                       for idx in layer_params]))
+
+
+class GradMeanAbs(_PerSample):
+    """Per weight layer, the mean |g| over its parameter entries (SageMaker's VanishingGradient quantity)."""
+
+    def record(self, layer_grads: list[list[torch.Tensor]], layer_numel: list[int], dev: torch.device) -> None:
+        self._rows.append(torch.stack([
+            torch.stack([g.abs().sum().float().to(dev) for g in gs]).sum() / numel if gs and numel else _nan(dev)
+            for gs, numel in zip(layer_grads, layer_numel)]))
+
+
+class GradZeroFraction(_PerSample):
+    """Per weight layer, the fraction of exactly-zero gradient entries (AutoTrainer's dying-ReLU symptom)."""
+
+    def record(self, layer_grads: list[list[torch.Tensor]], layer_numel: list[int], dev: torch.device) -> None:
+        self._rows.append(torch.stack([
+            torch.stack([(g == 0).sum().float().to(dev) for g in gs]).sum() / numel if gs and numel else _nan(dev)
+            for gs, numel in zip(layer_grads, layer_numel)]))
+
+
+def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
+    norms = torch._foreach_norm(tensors)
+    dev = norms[0].device
+    return torch.stack([n.to(dev) for n in norms])
+
+
+class WeightNorm(_PerSample):
+    """Per parameter tensor, ‖w‖ before a sampled step's optimizer update."""
+
+    def record(self, params: list[torch.Tensor]) -> None:
+        self._rows.append(_norms([p.detach() for p in params]))
+
+
+class UpdateNorm(_PerSample):
+    """Per parameter tensor, ‖Δw‖ across a sampled step's optimizer update."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._before: list[torch.Tensor] | None = None
+
+    def before(self, params: list[torch.Tensor]) -> None:
+        self._before = [p.detach().clone() for p in params]
+
+    def after(self, params: list[torch.Tensor]) -> None:
+        if self._before is None:
+            return
+        self._rows.append(_norms(torch._foreach_sub([p.detach() for p in params], self._before)))
+        self._before = None
+
+    def discard(self) -> None:
+        self._before = None
+
+
+class Activations:
+    """Per call of a hooked module on sampled steps: [mean, std, nonpositive, dead, saturated]
+    (``ACTIVATION_FIELDS``) of its output, as described in the module docstring."""
+
+    def __init__(self) -> None:
+        self._calls: list[tuple[str, str, torch.Tensor]] = []
+
+    def record(self, name: str, kind: str, inp: torch.Tensor | None, out: torch.Tensor) -> None:
+        self._calls.append((name, kind, _activation_stats(kind, inp, out)))
+
+    def facts(self, order: list[str]) -> list[dict[str, Any]]:
+        """One entry per module (forward order first), each field a list over its calls."""
+        rows = torch.stack([t for _, _, t in self._calls]).tolist() if self._calls else []
+        by_name: dict[str, dict[str, Any]] = {}
+        for (name, kind, _), row in zip(self._calls, rows):
+            entry = by_name.setdefault(name, {"name": name, "kind": kind, **{f: [] for f in ACTIVATION_FIELDS}})
+            for fld, value in zip(ACTIVATION_FIELDS, row):
+                entry[fld].append(finite_or_none(value))
+        names = [n for n in order if n in by_name] + [n for n in by_name if n not in order]
+        return [by_name[n] for n in names]
 
 
 class Instruments:
-    """Collects the statistics described in the module docstring around a training loop.
+    """Collects the quantities described in the module docstring around a training loop.
 
     Use in this order each step (``step`` counts from 1)::
 
@@ -180,10 +278,16 @@ class Instruments:
         self._handles: list[Any] = []
         self._sampled = False
         self._step = 0
-        self._old: list[torch.Tensor] | None = None
         self._order: list[str] = []
-        self._pending = _Pending()
+        self._steps: list[int] = []
         self._zero: dict[torch.device, torch.Tensor] = {}
+        self.grad_norm = GlobalGradNorm()
+        self.layer_grad_norm = LayerGradNorm()
+        self.grad_mean_abs = GradMeanAbs()
+        self.grad_zero_fraction = GradZeroFraction()
+        self.weight_norm = WeightNorm()
+        self.update_norm = UpdateNorm()
+        self.activations = Activations()
 
     # -- per-step protocol -------------------------------------------------------------------
     def is_sampled(self, step: int) -> bool:
@@ -211,7 +315,7 @@ class Instruments:
             raise
 
     def _make_hook(self, name: str, kind: str, record_order: bool):
-        pending = self._pending
+        activations = self.activations
         order = self._order
 
         def hook(_mod: nn.Module, inputs: Any, output: Any) -> None:
@@ -220,9 +324,8 @@ class Instruments:
                 return
             if record_order and name not in order:
                 order.append(name)
-            inp = _first_tensor(inputs)
             with torch.no_grad():
-                pending.activations.append((name, kind, _activation_stats(kind, inp, out)))
+                activations.record(name, kind, _first_tensor(inputs), out)
 
         return hook
 
@@ -230,9 +333,8 @@ class Instruments:
         while self._handles:
             self._handles.pop().remove()
 
-    def after_backward(self) -> torch.Tensor:
-        """Global gradient norm of this step (0-d tensor); per-layer stats on sampled steps."""
-        self._detach()
+    def _grads(self) -> list[torch.Tensor]:
+        """Every parameter's gradient, a shared zero where it has none (an unused parameter)."""
         grads = []
         for p in self.params:
             g = p.grad
@@ -241,141 +343,76 @@ class Instruments:
                 if g is None:
                     g = self._zero[p.device] = torch.zeros((), device=p.device)
             grads.append(g.detach())
+        return grads
+
+    def after_backward(self) -> torch.Tensor:
+        """Global gradient norm of this step (0-d tensor); per-layer quantities on sampled steps."""
+        self._detach()
+        grads = self._grads()
         if not grads:
             return torch.zeros(())
-        norms = torch._foreach_norm(grads)
-        devices = {n.device for n in norms}
-        dev = next(iter(devices))
-        stacked = torch.stack([n.to(dev) for n in norms]) if len(devices) > 1 else torch.stack(norms)
-        total = torch.linalg.vector_norm(stacked.float())
-        self._pending.global_norms.append(total)
+        norms = _norms(grads)
+        total = self.grad_norm.record(norms)
         if self._sampled:
-            self._pending.steps.append(self._step)
-            self._pending.param_norms.append(stacked)
-            rows = []
+            self._steps.append(self._step)
             with torch.no_grad():
-                for idx, numel in zip(self.layer_param_idx, self.layer_numel):
-                    gs = [grads[i] for i in idx if self.params[i].grad is not None]
-                    if not gs or numel == 0:
-                        rows.append(torch.full((2,), float("nan"), device=dev))
-                        continue
-                    abs_sum = torch.stack([g.abs().sum().float().to(dev) for g in gs]).sum()
-                    zeros = torch.stack([(g == 0).sum().float().to(dev) for g in gs]).sum()
-                    rows.append(torch.stack([abs_sum / numel, zeros / numel]))
-            if rows:
-                self._pending.layer_grads.append(torch.stack(rows))
+                layer_grads = [[grads[i] for i in idx if self.params[i].grad is not None] for idx in self.layer_param_idx]
+                self.layer_grad_norm.record(norms, self.layer_param_idx)
+                self.grad_mean_abs.record(layer_grads, self.layer_numel, norms.device)
+                self.grad_zero_fraction.record(layer_grads, self.layer_numel, norms.device)
         return total
 
     def before_update(self) -> None:
-        """Snapshot the weights before a sampled step's optimizer update."""
+        """Weight norms and a snapshot of the weights before a sampled step's optimizer update."""
         if self._sampled and self.params:
-            self._old = [p.detach().clone() for p in self.params]
+            with torch.no_grad():
+                self.weight_norm.record(self.params)
+                self.update_norm.before(self.params)
 
     def after_update(self) -> None:
-        """Record ‖Δw‖ and ‖w‖ per parameter tensor after a sampled step's update."""
-        if self._old is None:
-            return
+        """The update norms of a sampled step, once the optimizer has stepped."""
         with torch.no_grad():
-            new = [p.detach() for p in self.params]
-            diff = torch._foreach_sub(new, self._old)
-            dn = torch._foreach_norm(diff)
-            wn = torch._foreach_norm(self._old)
-            dev = dn[0].device
-            self._pending.updates.append(
-                torch.stack([torch.stack([d.to(dev) for d in dn]), torch.stack([w.to(dev) for w in wn])])
-            )
-        self._old = None
+            self.update_norm.after(self.params)
 
     def close(self) -> None:
         """Remove every hook this object attached (safe to call more than once)."""
         self._detach()
-        self._old = None
+        self.update_norm.discard()
 
     # -- results -----------------------------------------------------------------------------
     def global_norms(self) -> list[float]:
         """All per-step global gradient norms so far (one host sync)."""
-        g = self._pending.global_norms
-        return torch.stack(g).tolist() if g else []
+        return self.grad_norm.values()
 
     def summary(self) -> dict[str, Any]:
-        """Plain-Python summaries (medians over sampled steps) for ``Run.facts``.
+        """The raw quantities, as plain Python data for ``Run.facts``; each list runs over the
+        sampled steps (``instrumented_steps``), non-finite values as None.
 
-        Keys: ``probe_depth``, ``instrumented_steps``, ``layer_order`` (weight layers in forward
-        order), ``layer_stats`` (list of {name, kind, params, grad_norm, grad_mean_abs,
-        grad_zero_fraction, weight_norm}), ``grad_norm_first_last_ratio`` with
-        ``grad_ratio_layers`` (the two layers compared), ``activation_stats`` (list, forward
-        order, of {name, kind, mean, std, nonpositive_fraction, dead_fraction,
-        saturated_fraction}), ``update_weight_ratio`` (weight tensors of ≥ 2 dimensions only: biases
-        start near zero, so their ratio says little) and ``weight_norm`` (every parameter).
+        Keys: ``probe_depth``, ``sample_every``, ``instrumented_steps``, ``layer_order`` (weight
+        layers in forward order, then any never called as a module), ``layer_stats`` (that order:
+        {name, kind, params, called, grad_norm, grad_mean_abs, grad_zero_fraction}),
+        ``activation_stats`` (forward order: {name, kind, and per call each of
+        ``ACTIVATION_FIELDS``}) and ``tensor_stats`` (every trainable parameter: {name, dims,
+        weight_norm, update_norm}).
         """
-        pend = self._pending
         names = [n for n, _ in self.layers]
         order = [n for n in self._order if n in self.layer_kinds] + [n for n in names if n not in self._order]
-        param_norms = torch.stack(pend.param_norms).tolist() if pend.param_norms else []
-        layer_grads = torch.stack(pend.layer_grads).tolist() if pend.layer_grads else []
-        updates = torch.stack(pend.updates).tolist() if pend.updates else []
-        # per-layer gradient norm per sample: sqrt(sum of its parameters' squared norms)
-        per_layer_norm: dict[str, list[float]] = {n: [] for n in names}
-        for row in param_norms:
-            for n, idx in zip(names, self.layer_param_idx):
-                per_layer_norm[n].append(math.sqrt(sum(row[i] ** 2 for i in idx)) if idx else float("nan"))
-        last_weights = updates[-1][1] if updates else None
-        layer_stats = []
-        by_name = dict(zip(names, range(len(names))))
-        for n in order:
-            li = by_name[n]
-            idx = self.layer_param_idx[li]
-            layer_stats.append({
-                "name": n,
-                "kind": self.layer_kinds[n],
-                "params": self.layer_numel[li],
-                "grad_norm": _median(per_layer_norm[n]),
-                "grad_mean_abs": _median([s[li][0] for s in layer_grads]),
-                "grad_zero_fraction": _median([s[li][1] for s in layer_grads]),
-                "weight_norm": _clean(math.sqrt(sum(last_weights[i] ** 2 for i in idx))) if last_weights and idx else None,
-            })
-        # first/last ratio: embeddings excluded (their gradient touches only the rows used)
-        # and layers never called as modules (MultiheadAttention's out_proj is used functionally)
-        called = [n for n in self._order if n in self.layer_kinds] or order
-        ratio_layers = [n for n in called if self.layer_kinds[n] != "embedding"]
-        ratio = None
-        pair = None
-        if len(ratio_layers) >= 2:
-            first, last = ratio_layers[0], ratio_layers[-1]
-            pair = [first, last]
-            ratios = [
-                a / b for a, b in zip(per_layer_norm[first], per_layer_norm[last])
-                if math.isfinite(a) and math.isfinite(b) and b > 0
-            ]
-            ratio = _median(ratios)
-        acts: dict[str, dict[str, Any]] = {}
-        act_rows = torch.stack([t for _, _, t in pend.activations]).tolist() if pend.activations else []
-        collected: dict[str, list[list[float]]] = {}
-        kinds: dict[str, str] = {}
-        for (name, kind, _), row in zip(pend.activations, act_rows):
-            collected.setdefault(name, []).append(row)
-            kinds[name] = kind
-        for name, rows in collected.items():
-            entry: dict[str, Any] = {"name": name, "kind": kinds[name]}
-            for j, fld in enumerate(_STAT_FIELDS):
-                entry[fld] = _median([r[j] for r in rows])
-            acts[name] = entry
-        act_order = [n for n in self._order if n in acts] + [n for n in acts if n not in self._order]
-        uw: dict[str, float | None] = {}
-        wn: dict[str, float | None] = {}
-        for i, (pname, param) in enumerate(self.named_params):
-            if param.dim() >= 2:
-                uw[pname] = _median([u[0][i] / u[1][i] for u in updates if u[1][i] > 0])
-            wn[pname] = _clean(updates[-1][1][i]) if updates else None
+        index = {n: i for i, n in enumerate(names)}
+        grad_norm = self.layer_grad_norm.columns(len(names))
+        mean_abs = self.grad_mean_abs.columns(len(names))
+        zeros = self.grad_zero_fraction.columns(len(names))
+        weight_norm = self.weight_norm.columns(len(self.params))
+        update_norm = self.update_norm.columns(len(self.params))
         return {
             "probe_depth": self.depth,
-            "instrumented_steps": list(pend.steps),
+            "instrumented_steps": list(self._steps),
             "sample_every": self.sample_every,
             "layer_order": order,
-            "layer_stats": layer_stats,
-            "grad_norm_first_last_ratio": ratio,
-            "grad_ratio_layers": pair,
-            "activation_stats": [acts[n] for n in act_order],
-            "update_weight_ratio": uw,
-            "weight_norm": wn,
+            "layer_stats": [{"name": n, "kind": self.layer_kinds[n], "params": self.layer_numel[index[n]],
+                             "called": n in self._order, "grad_norm": grad_norm[index[n]],
+                             "grad_mean_abs": mean_abs[index[n]], "grad_zero_fraction": zeros[index[n]]}
+                            for n in order],
+            "activation_stats": self.activations.facts(self._order),
+            "tensor_stats": [{"name": pname, "dims": param.dim(), "weight_norm": weight_norm[i],
+                              "update_norm": update_norm[i]} for i, (pname, param) in enumerate(self.named_params)],
         }

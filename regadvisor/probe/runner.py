@@ -56,7 +56,7 @@ only). ``train_eval_loss`` is not a canonical name: it is the eval-mode loss on 
 training subset, the like-for-like partner of ``val_loss``.
 
 Run-level facts written here (model, optimizer and data facts: :mod:`regadvisor.probe.inspect`;
-instrument summaries: :meth:`regadvisor.probe.hooks.Instruments.summary`): ``probe_seed``,
+instrument quantities: :meth:`regadvisor.probe.hooks.Instruments.summary`): ``probe_seed``,
 ``probe_device``, ``probe_budget`` ({steps, epochs, seconds}), ``probe_steps``,
 ``probe_epochs``, ``probe_seconds``, ``stop_reason``, ``diverged``, ``diverged_at_step`` and
 ``nonfinite_loss`` (when diverged), ``interrupted``, ``steps_per_epoch``, ``knobs_requested``,

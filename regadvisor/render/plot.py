@@ -21,7 +21,6 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..model import Report, Series
-from ..signals.curves import as_fraction
 
 FIGSIZE = (9.0, 5.0)
 FIGSIZE_TWO_PANELS = (9.0, 7.5)
@@ -153,8 +152,6 @@ def render(report: Report, *, title: str | None = None) -> Plot:
     for ax, panel in zip(axes, panels):
         for name, series in (loss if panel == "loss" else acc):
             xs, ys = _points(series, axis, n_eval)
-            if panel == "accuracy":
-                ys = as_fraction(ys)
             kind = "train" if name.startswith("train") else "val"
             label = name if series.original_name in (None, name) else f"{name} ({series.original_name})"
             ax.plot(xs, ys, color=COLORS[kind], linewidth=1.2 if kind == "train" else 1.8,

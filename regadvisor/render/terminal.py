@@ -19,7 +19,6 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import Report
-from ..signals.curves import as_fraction
 from ._common import fmt, relative_source, summary_rows
 from .notes import note_text
 from .sparkline import marker_line, sparkline
@@ -85,8 +84,6 @@ def _curves(report: Report, width: int) -> Group | None:
         if series is None:
             continue
         values = [v for v in series.values if math.isfinite(v)]
-        if name.endswith("_acc"):
-            values = as_fraction(values)
         if len(values) >= 2:
             found.append((name, values, f"  {fmt(values[0])} → {fmt(values[-1])}"))
     if not found:

@@ -41,11 +41,6 @@ def finite_curve(series: Series) -> Curve:
                  [series.epochs[i] for i in keep])
 
 
-def as_fraction(values: list[float]) -> list[float]:
-    """Accuracies in [0, 1]: logs that write percentages (93.2) are scaled down."""
-    return [v / 100.0 for v in values] if values and max(values) > 1.0 else values
-
-
 MONITORS = ("val_loss", "val_acc", "val_map", "val_r2")
 """The validation metrics a run can be judged by, in order of preference."""
 
@@ -56,14 +51,12 @@ def lower_is_better(name: str) -> bool:
 
 
 def monitored(run: Run) -> tuple[str, Curve] | None:
-    """The validation metric to judge the run by: the first of ``MONITORS`` logged (accuracy as a fraction)."""
+    """The validation metric to judge the run by: the first of ``MONITORS`` logged."""
     for name in MONITORS:
         series = run.get(name)
         if series is not None:
             curve = finite_curve(series)
             if len(curve):
-                if name == "val_acc":
-                    curve = Curve(curve.name, as_fraction(curve.values), curve.steps, curve.epochs)
                 return name, curve
     return None
 

@@ -14,7 +14,7 @@ import math
 from typing import Any
 
 from ..model import Series
-from .curves import Curve, as_fraction, finite_curve, monitored
+from .curves import Curve, finite_curve, monitored
 from .registry import SignalContext, provides
 
 
@@ -102,16 +102,13 @@ def gap_signals(ctx: SignalContext) -> dict[str, Any]:
     train_acc, val_acc = run.get("train_acc"), run.get("val_acc")
     if val_acc is not None:
         va = finite_curve(val_acc)
-        va = Curve(va.name, as_fraction(va.values), va.steps, va.epochs)
         if len(va):
             out["val_acc_end"] = va.values[-1]
             best_acc_i = max(range(len(va)), key=va.values.__getitem__)
             out["val_acc_best"] = va.values[best_acc_i]
             out["val_acc_drop_from_best"] = va.values[best_acc_i] - va.values[-1]
             if train_acc is not None:
-                t = finite_curve(train_acc)
-                ta_all = Series.from_points("train_acc", as_fraction(t.values), t.steps, t.epochs)
-                ta = align(ta_all, va)
+                ta = align(train_acc, va)
                 end = _at(ta, len(va) - 1)
                 at_best = _at(ta, best_acc_i)
                 out["train_acc_end"] = end

@@ -10,7 +10,6 @@ import math
 from typing import Any
 
 from . import _stats
-from .curves import as_fraction
 from .registry import SignalContext, provides
 
 
@@ -77,7 +76,7 @@ def learning_signals(ctx: SignalContext) -> dict[str, Any]:
             out["val_loss_over_chance"] = finite[-1] / math.log(k)
     val_acc = run.get("val_acc")
     if val_acc is not None and k:
-        values = as_fraction([v for v in val_acc.values if math.isfinite(v)])
+        values = [v for v in val_acc.values if math.isfinite(v)]
         if values:
             out["val_acc_best_over_chance"] = max(values) - 1.0 / k
     return out

@@ -1,9 +1,11 @@
 """Signals from the facts that ``regadvisor probe`` measured (instruments and static inspection).
 
 Pure functions of the Run: they read ``run.facts`` (plain numbers, strings and lists written by
-:mod:`regadvisor.probe`) and never import torch. A signal is ``None`` when the run does not
-carry the fact (a log read by ``diagnose``, or a probe that could not measure it), so rules
-that need it are reported as skipped.
+:mod:`regadvisor.probe`) and never import torch. The instruments record raw quantities per
+sampled step (:meth:`regadvisor.probe.hooks.Instruments.summary`); the medians over steps, the
+first/last layer ratio and update over weight are derived here. A signal is ``None`` when the
+run does not carry the fact (a log read by ``diagnose``, or a probe that could not measure it),
+so rules that need it are reported as skipped.
 
 Where the threshold ideas come from (the thresholds themselves live in the rule tables under ``rules/``):
 
@@ -22,10 +24,10 @@ Where the threshold ideas come from (the thresholds themselves live in the rule 
 
 from __future__ import annotations
 
-import math
 import statistics
 from typing import Any
 
+from ..numbers import finite_or_none, finite_values
 from .registry import SignalContext, provides
 
 SIGNAL_VALUES: dict[str, tuple[str, ...]] = {"batchnorm_replacement": ("groupnorm", "layernorm")}
@@ -36,14 +38,16 @@ _WEIGHT_KINDS = {"linear", "conv", "embedding", "rnn", "attention"}
 _COUPLED = {"adam", "adamax", "nadam", "radam"}
 
 
-def _num(v: Any) -> float | None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        return None
-    return float(v) if math.isfinite(v) else None
+def _median(values: Any) -> float | None:
+    """Median of the finite numbers in a raw per-step list (None when there are none)."""
+    finite = finite_values(values) if isinstance(values, list) else []
+    return statistics.median(finite) if finite else None
 
 
-def _finite(values: list[Any]) -> list[float]:
-    return [float(v) for v in values if _num(v) is not None]
+def _entries(facts: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The dict entries of a list-valued fact (``layer_stats``, ``activation_stats``, ...)."""
+    value = facts.get(key)
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
 
 
 def _bool(v: Any) -> bool | None:
@@ -75,36 +79,55 @@ def structure(ctx: SignalContext) -> dict[str, Any]:
     return {
         "probe_run": is_probe,
         "architecture": arch if isinstance(arch, str) else None,
-        "depth": int(f["depth"]) if _num(f.get("depth")) is not None else None,
+        "depth": int(f["depth"]) if finite_or_none(f.get("depth")) is not None else None,
         "has_residual": _bool(f.get("has_residual")),
         "has_normalization": _bool(f.get("has_normalization")),
-        "max_dropout": _num(f.get("max_dropout")),
-        "params_per_example": _num(f.get("params_per_example")),
+        "max_dropout": finite_or_none(f.get("max_dropout")),
+        "params_per_example": finite_or_none(f.get("params_per_example")),
         "transformer_post_norm": (not tnf) if isinstance(tnf, bool) else None,
     }
 
 
 @provides({
     "grad_norm_first_last_ratio": "Median over instrumented steps of the gradient norm of the first weight layer "
-                                  "divided by the last's (embeddings excluded). AutoTrainer (Zhang et al., ICSE "
-                                  "2021): below 1e-3 is vanishing, above 70 exploding.",
+                                  "divided by the last's (layers called as modules, in forward order; embeddings "
+                                  "excluded: their gradient touches only the rows used). AutoTrainer (Zhang, Zhai, "
+                                  "Ma & Shen, ICSE 2021): below 1e-3 is vanishing, above 70 exploding.",
+    "grad_ratio_layers": "The two layers that ratio compares, 'first → last'.",
     "min_layer_grad_mean_abs": "Smallest per-layer mean |gradient| (median over instrumented steps). SageMaker "
                                "Debugger's VanishingGradient rule fires below 1e-7.",
-    "max_layer_zero_grad_fraction": "Largest fraction of exactly-zero gradient entries in one weight layer after "
-                                    "the first. AutoTrainer (Zhang et al., ICSE 2021) flags a dying ReLU at >= "
-                                    "70%. The first layer is left out: its zero gradients come from zero inputs "
-                                    "(sparse features, padding), not from dead units upstream.",
+    "max_layer_zero_grad_fraction": "Largest fraction (median over instrumented steps) of exactly-zero gradient "
+                                    "entries in one weight layer after the first. AutoTrainer (Zhang, Zhai, Ma & "
+                                    "Shen, ICSE 2021) flags a dying ReLU at >= 70%. The first layer is left out: its "
+                                    "zero gradients come from zero inputs (sparse features, padding), not from dead "
+                                    "units upstream.",
 })
 def gradients(ctx: SignalContext) -> dict[str, Any]:
-    f = ctx.run.facts
-    layers = f.get("layer_stats") if isinstance(f.get("layer_stats"), list) else []
-    mean_abs = _finite([ly.get("grad_mean_abs") for ly in layers if isinstance(ly, dict)])
-    zeros = _finite([ly.get("grad_zero_fraction") for ly in layers[1:] if isinstance(ly, dict)])
+    layers = _entries(ctx.run.facts, "layer_stats")
+    mean_abs = finite_values(_median(ly.get("grad_mean_abs")) for ly in layers)
+    zeros = finite_values(_median(ly.get("grad_zero_fraction")) for ly in layers[1:])
+    ratio, pair = _first_last_ratio(layers)
     return {
-        "grad_norm_first_last_ratio": _num(f.get("grad_norm_first_last_ratio")),
+        "grad_norm_first_last_ratio": ratio,
+        "grad_ratio_layers": pair,
         "min_layer_grad_mean_abs": min(mean_abs) if mean_abs else None,
         "max_layer_zero_grad_fraction": max(zeros) if zeros else None,
     }
+
+
+def _first_last_ratio(layers: list[dict[str, Any]]) -> tuple[float | None, str | None]:
+    """Median over steps of the first compared layer's gradient norm over the last's, and their names.
+
+    Layers never called as modules are left out when any was (MultiheadAttention's out_proj is
+    used functionally), and so are embeddings."""
+    called = [ly for ly in layers if ly.get("called")] or layers
+    compared = [ly for ly in called if ly.get("kind") != "embedding"]
+    if len(compared) < 2:
+        return None, None
+    first, last = compared[0], compared[-1]
+    pairs = zip(first.get("grad_norm") or [], last.get("grad_norm") or [])
+    ratios = [a / b for a, b in pairs if finite_or_none(a) is not None and finite_or_none(b) is not None and b > 0]
+    return _median(ratios), f"{first.get('name')} → {last.get('name')}"
 
 
 @provides({
@@ -121,16 +144,15 @@ def gradients(ctx: SignalContext) -> dict[str, Any]:
                             "Understanding the difficulty of training deep feedforward neural networks, AISTATS).",
 })
 def activations(ctx: SignalContext) -> dict[str, Any]:
-    f = ctx.run.facts
-    acts = [a for a in (f.get("activation_stats") or []) if isinstance(a, dict)]
+    acts = _entries(ctx.run.facts, "activation_stats")
     if not acts:
         return {}
-    dead = _finite([a.get("dead_fraction") for a in acts])
-    nonpos = _finite([a.get("nonpositive_fraction") for a in acts])
-    sat = _finite([a.get("saturated_fraction") for a in acts])
+    dead = finite_values(_median(a.get("dead_fraction")) for a in acts)
+    nonpos = finite_values(_median(a.get("nonpositive_fraction")) for a in acts)
+    sat = finite_values(_median(a.get("saturated_fraction")) for a in acts)
     fn = [a for a in acts if a.get("kind") not in _WEIGHT_KINDS]
     seq = fn if len(fn) >= 2 else acts
-    stds = _finite([a.get("std") for a in seq])
+    stds = finite_values(_median(a.get("std")) for a in seq)
     drift = None
     if len(stds) >= 2 and stds[0] > 0:
         drift = stds[-1] / stds[0]
@@ -143,7 +165,9 @@ def activations(ctx: SignalContext) -> dict[str, Any]:
 
 
 @provides({
-    "update_weight_ratio_median": "Median over weight tensors of ||dw||/||w|| per optimizer step. Around 1e-3 is "
+    "update_weight_ratio_median": "Median over weight tensors (two or more dimensions: biases start near zero, so "
+                                  "their ratio says little) of each tensor's median ||dw||/||w|| per instrumented "
+                                  "optimizer step. Around 1e-3 is "
                                   "the usual rule of thumb (Karpathy, CS231n notes); SageMaker Debugger's "
                                   "WeightUpdateRatio flags values outside [1e-8, 10].",
     "update_weight_ratio_min": "Smallest per-tensor ||dw||/||w|| (SageMaker Debugger WeightUpdateRatio: < 1e-8 "
@@ -152,8 +176,10 @@ def activations(ctx: SignalContext) -> dict[str, Any]:
                                "means updates swamp the weights).",
 })
 def updates(ctx: SignalContext) -> dict[str, Any]:
-    uw = ctx.run.facts.get("update_weight_ratio")
-    vals = _finite(list(uw.values())) if isinstance(uw, dict) else []
+    tensors = [e for e in _entries(ctx.run.facts, "tensor_stats") if finite_or_none(e.get("dims")) and e["dims"] >= 2]
+    vals = finite_values(_median([u / w for u, w in zip(e.get("update_norm") or [], e.get("weight_norm") or [])
+                                  if finite_or_none(u) is not None and finite_or_none(w) and w > 0])
+                         for e in tensors)
     if not vals:
         return {}
     return {
@@ -183,17 +209,17 @@ def settings(ctx: SignalContext) -> dict[str, Any]:
     f = ctx.run.facts
     coupled = _bool(f.get("adam_coupled_weight_decay"))
     if coupled is None and isinstance(f.get("optimizer"), str):
-        wd = _num(f.get("weight_decay"))
+        wd = finite_or_none(f.get("weight_decay"))
         if wd is not None:
             coupled = f["optimizer"].strip().lower() in _COUPLED and wd > 0
     bn = f.get("batchnorm_batch_size")
     return {
-        "batchnorm_min_batch_size": int(bn) if _num(bn) is not None else None,
+        "batchnorm_min_batch_size": int(bn) if finite_or_none(bn) is not None else None,
         "batchnorm_replacement": f.get("batchnorm_replacement"),
         "adam_coupled_weight_decay": coupled,
         "decay_on_bias_or_norm": _bool(f.get("decay_on_bias_or_norm")),
         "dropout_before_batchnorm": _bool(f.get("dropout_before_batchnorm")),
-        "weight_decay": _num(f.get("weight_decay")),
+        "weight_decay": finite_or_none(f.get("weight_decay")),
     }
 
 

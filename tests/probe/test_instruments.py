@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from regadvisor.model import Run
 from regadvisor.probe.hooks import Instruments
 from regadvisor.probe.inspect import (
     CallOrder,
@@ -67,16 +68,24 @@ def test_full_depth_stats_and_hooks_removed():
     s = inst.summary()
     assert s["instrumented_steps"] == [1, 2, 3]
     assert s["layer_order"] == ["0", "2", "4"]
+    # raw quantities: one value per sampled step (per call, for activations)
     acts = {a["name"]: a for a in s["activation_stats"]}
     assert [a["name"] for a in s["activation_stats"]] == ["0", "1", "2", "3", "4"]
-    assert acts["1"]["dead_fraction"] == 1.0 and acts["1"]["nonpositive_fraction"] == 1.0
-    assert acts["3"]["saturated_fraction"] is not None and acts["3"]["dead_fraction"] is None
+    assert acts["1"]["dead_fraction"] == [1.0] * 3 and acts["1"]["nonpositive_fraction"] == [1.0] * 3
+    assert None not in acts["3"]["saturated_fraction"] and acts["3"]["dead_fraction"] == [None] * 3
     layers = {ly["name"]: ly for ly in s["layer_stats"]}
-    assert layers["0"]["grad_norm"] == 0.0 and layers["0"]["grad_zero_fraction"] == 1.0
-    assert s["grad_ratio_layers"] == ["0", "4"] and s["grad_norm_first_last_ratio"] == 0.0
-    assert set(s["update_weight_ratio"]) == {"0.weight", "2.weight", "4.weight"}
-    assert s["update_weight_ratio"]["0.weight"] == 0.0 and s["update_weight_ratio"]["4.weight"] > 0
-    assert set(s["weight_norm"]) == {n for n, _ in model.named_parameters()}
+    assert layers["0"]["grad_norm"] == [0.0] * 3 and layers["0"]["grad_zero_fraction"] == [1.0] * 3
+    assert all(ly["called"] for ly in s["layer_stats"])
+    tensors = {t["name"]: t for t in s["tensor_stats"]}
+    assert set(tensors) == {n for n, _ in model.named_parameters()}
+    assert tensors["0.weight"]["update_norm"] == [0.0] * 3 and all(u > 0 for u in tensors["4.weight"]["update_norm"])
+    assert tensors["4.weight"]["weight_norm"][0] == pytest.approx(model[4].weight.norm().item(), rel=0.5)
+    # what is derived from them is a signal
+    from regadvisor.signals.registry import SignalContext
+
+    ctx = SignalContext(Run("probe", "probe", facts=s))
+    assert ctx.get("grad_norm_first_last_ratio") == 0.0 and ctx.get("grad_ratio_layers") == "0 → 4"
+    assert ctx.get("max_dead_unit_fraction") == 1.0 and ctx.get("update_weight_ratio_min") == 0.0
 
 
 def test_saturation_counts_preactivations_beyond_five():
@@ -88,7 +97,7 @@ def test_saturation_counts_preactivations_beyond_five():
     inst = Instruments(model, "full")
     _train(model, inst, steps=1, lr=0.0, inputs=x)
     acts = {a["name"]: a for a in inst.summary()["activation_stats"]}
-    assert acts["1"]["saturated_fraction"] == pytest.approx(0.5)
+    assert acts["1"]["saturated_fraction"] == [pytest.approx(0.5)]
 
 
 def test_default_depth_samples_sparsely():
@@ -107,7 +116,7 @@ def test_dead_units_in_conv_are_channels():
     inst = Instruments(model, "full")
     _train(model, inst, steps=1, inputs=torch.randn(32, 1, 6, 6))
     acts = {a["name"]: a for a in inst.summary()["activation_stats"]}
-    assert acts["1"]["dead_fraction"] == 0.5
+    assert acts["1"]["dead_fraction"] == [0.5]
 
 
 class Block(nn.Module):

@@ -26,16 +26,15 @@ RULES = load_ruleset()
 def _run(train, val, *, val_acc=None, train_acc=None, per_epoch=True):
     n = len(val)
     steps_per_epoch = max(1, len(train) // n)
-    run = Run("generated", "test")
-    run.series["train_loss"] = Series.from_points("train_loss", train, steps=range(1, len(train) + 1))
+    series = {"train_loss": Series.from_points("train_loss", train, steps=range(1, len(train) + 1))}
     epochs = list(range(n)) if per_epoch else None
     val_steps = [(i + 1) * steps_per_epoch for i in range(n)]
-    run.series["val_loss"] = Series.from_points("val_loss", val, steps=val_steps, epochs=epochs)
+    series["val_loss"] = Series.from_points("val_loss", val, steps=val_steps, epochs=epochs)
     if val_acc is not None:
-        run.series["val_acc"] = Series.from_points("val_acc", val_acc, steps=val_steps, epochs=epochs)
+        series["val_acc"] = Series.from_points("val_acc", val_acc, steps=val_steps, epochs=epochs)
     if train_acc is not None:
-        run.series["train_acc"] = Series.from_points("train_acc", train_acc, steps=val_steps, epochs=epochs)
-    return run
+        series["train_acc"] = Series.from_points("train_acc", train_acc, steps=val_steps, epochs=epochs)
+    return Run("generated", "test", series)
 
 
 def _train_curve(n_epochs, steps=20, start=2.0, end=0.1, seed=0):
@@ -115,6 +114,22 @@ def test_percent_accuracies_are_scaled():
     train_acc = [75 + 2 * i for i in range(n)]
     report = analyze(_run(_train_curve(n), [1 - 0.01 * i for i in range(n)], val_acc=val_acc, train_acc=train_acc), RULES)
     assert report.signals["acc_gap_end"] == pytest.approx(0.26)
+    assert report.signals["val_acc_best"] == pytest.approx(0.71)
+
+
+def test_a_run_holds_accuracies_as_fractions_scaled_once():
+    shared = Series.from_points("eval_g0_accuracy", [50.0, math.nan, 93.2])
+    run = Run("x", "test", {
+        "val_acc": shared, "val_g0_acc": shared,  # one series under two names (a promoted evaluation set)
+        "train_acc_epoch": Series.from_points("train_acc_epoch", [40.0, 80.0]),
+        "train_acc": Series.from_points("train_acc", [0.4, 0.8]),
+        "val_loss": Series.from_points("val_loss", [2.5, 1.5]),
+    })
+    assert list(run.series["val_acc"].values)[::2] == [0.5, pytest.approx(0.932)]
+    assert math.isnan(run.series["val_acc"].values[1])
+    assert list(run.series["train_acc_epoch"].values) == [0.4, 0.8]
+    assert list(run.series["train_acc"].values) == [0.4, 0.8]  # already fractions: untouched
+    assert list(run.series["val_loss"].values) == [2.5, 1.5]  # a loss above 1 is not a percentage
 
 
 def test_noise_sigma_recovers_known_noise():

@@ -1,0 +1,25 @@
+"""What counts as a number in data regadvisor did not write (facts, log cells, hyperparameters).
+
+``True`` is an ``int`` to Python but never a setting's value here, and NaN/inf are evidence of
+divergence in a curve but not a usable fact; these helpers say so once, for every module.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Iterable
+
+
+def is_number(value: Any) -> bool:
+    """A real number (int or float), not a bool."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite_or_none(value: Any) -> float | None:
+    """``value`` as a float when it is a finite real number, else None."""
+    return float(value) if is_number(value) and math.isfinite(value) else None
+
+
+def finite_values(values: Iterable[Any]) -> list[float]:
+    """The finite real numbers among ``values``, as floats, in order."""
+    return [float(v) for v in values if is_number(v) and math.isfinite(v)]
