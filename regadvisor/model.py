@@ -26,6 +26,12 @@ VERDICTS: tuple[str, ...] = ("healthy", "overfitting", "underfitting", "unstable
 FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
 GATE_CATEGORY = "gate"  # the category of the CI gates of ``regadvisor check`` (regadvisor.gates)
 
+
+def at_or_above(severity: str, threshold: str) -> bool:
+    """Whether ``severity`` reaches ``threshold`` (``info`` … ``error``; nothing reaches ``never``):
+    the one severity comparison behind ``--fail-on``, JUnit failures and the callbacks' ``fail_on``."""
+    return threshold != "never" and SEVERITIES.index(severity) >= SEVERITIES.index(threshold)
+
 KNOBS: tuple[str, ...] = (
     "dropout",
     "weight_decay",
@@ -234,9 +240,7 @@ class Finding:
         """
         if self.status != "fired":
             return False
-        if self.category == GATE_CATEGORY:
-            return True
-        return fail_on != "never" and SEVERITIES.index(self.severity) >= SEVERITIES.index(fail_on)
+        return self.category == GATE_CATEGORY or at_or_above(self.severity, fail_on)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -309,8 +313,7 @@ class Report:
 
     def fired(self, at_least: str = "info") -> list[Finding]:
         """Fired findings whose severity is at or above ``at_least``."""
-        floor = SEVERITIES.index(at_least)
-        return [f for f in self.findings if f.status == "fired" and SEVERITIES.index(f.severity) >= floor]
+        return [f for f in self.findings if f.status == "fired" and at_or_above(f.severity, at_least)]
 
 
 @dataclass

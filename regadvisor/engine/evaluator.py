@@ -14,6 +14,7 @@ import string
 from typing import Any, Callable
 
 from ..model import CONFIDENCES, SEVERITIES, Finding, Recommendation
+from ..numbers import is_number
 from .loader import Rule, RuleSet, iter_leaves
 
 Lookup = Callable[[str], Any]
@@ -76,7 +77,7 @@ class _Template(string.Formatter):
         return "?" if _is_missing(value) else value
 
     def format_field(self, value, format_spec):  # noqa: D102
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if is_number(value):
             if format_spec.endswith("pt"):
                 return f"{format(value * 100, format_spec[:-2] + 'f')} points"
             if format_spec.startswith("n "):
@@ -108,8 +109,7 @@ def _recommendations(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: 
         current = facts.get(rec["knob"])
         direction = rec.get("direction", "set")
         note = rec.get("note")
-        if current is not None and isinstance(value, (int, float)) and isinstance(current, (int, float)) \
-                and not isinstance(current, bool):
+        if current is not None and isinstance(value, (int, float)) and is_number(current):
             if direction == "increase" and current >= value:
                 upper = rng[1] if rng and not _is_missing(rng[1]) else None
                 if upper is None or current >= upper:

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import RuleError
+from ..numbers import is_number
 from ..safe_yaml import read_yaml
 from . import schema
-
 
 BIBLIOGRAPHY = "bibliography.yaml"
 SIGNALS = "signals"  # the override namespace of signal parameters: --param signals.spike_ratio=4
@@ -314,7 +314,7 @@ def select(ruleset: RuleSet, select: Iterable[str] = (), ignore: Iterable[str] =
 
 def _number_like(default: Any, value: Any, name: str, source: str) -> Any:
     """``value`` as the type of a numeric ``default`` (command-line values arrive as strings)."""
-    if not isinstance(default, (int, float)) or isinstance(default, bool):
+    if not is_number(default):
         return value
     try:
         text = str(value)

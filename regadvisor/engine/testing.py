@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 from ..model import Finding
+from ..numbers import is_number
 from .evaluator import evaluate_rule
 from .loader import Rule
 
@@ -24,7 +25,7 @@ def run_case(rule: Rule, case: dict[str, Any]) -> Finding:
 
 
 def _same(got: Any, want: Any) -> bool:
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (got, want))
+    numbers = all(is_number(v) for v in (got, want))
     return math.isclose(got, want, rel_tol=1e-9) if numbers else got == want
 
 

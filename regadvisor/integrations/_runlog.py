@@ -31,19 +31,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..model import SEVERITIES, Report
+from ..model import FAIL_ON, Report
+from ..numbers import is_number
+from ..output import write_atomic
 
 LOG_NAME = "metrics.jsonl"
 FACTS_NAME = "hparams.yaml"
-FAIL_ON = (*SEVERITIES, "never")
 
 
 class RegadvisorCheckFailed(RuntimeError):
     """Raised at the end of training when ``fail_on`` is set and a finding at or above it fired."""
 
     def __init__(self, report: Report, fail_on: str):
-        fired = [f.rule_id for f in report.findings if f.status == "fired"
-                 and SEVERITIES.index(f.severity) >= SEVERITIES.index(fail_on)]
+        fired = [f.rule_id for f in report.findings if f.fails(fail_on)]
         super().__init__(f"regadvisor: verdict {report.verdict}; {len(fired)} finding(s) at or above "
                          f"{fail_on!r}: {', '.join(fired)}")
         self.report = report
@@ -54,6 +54,14 @@ def check_fail_on(fail_on: str | None) -> str | None:
     if fail_on is not None and fail_on not in FAIL_ON:
         raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON)} or None, got {fail_on!r}")
     return None if fail_on == "never" else fail_on
+
+
+def dataset_size(dataset: Any) -> int | None:
+    """``len(dataset)``, or None for no dataset or an iterable one without a length (streaming)."""
+    try:
+        return len(dataset) if dataset is not None else None
+    except TypeError:
+        return None
 
 
 def next_version_dir(root: Path) -> Path:
@@ -120,10 +128,6 @@ class RunLog:
         self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 - open for the whole run
         return self
 
-    @property
-    def is_open(self) -> bool:
-        return self._file is not None
-
     def add(self, record: Mapping[str, Any], *, flush: bool = False) -> None:
         """Queue one record (values: numbers or 0-d tensors; None values are dropped)."""
         if self._file is None:
@@ -173,9 +177,8 @@ class RunLog:
         import yaml
 
         self.facts_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.facts_path.with_name(f".{self.facts_path.name}.tmp-{os.getpid()}")
-        tmp.write_text(yaml.safe_dump(dict(sorted(self.facts.items())), sort_keys=True), encoding="utf-8")
-        os.replace(tmp, self.facts_path)
+        write_atomic(self.facts_path, yaml.safe_dump(dict(sorted(self.facts.items())), sort_keys=True),
+                     what="the run's facts")
 
 
 def _to_floats(tensors: list[Any]) -> list[float]:
@@ -198,7 +201,7 @@ def _json_value(value: Any) -> Any:
             value = value.item()
         except (TypeError, ValueError):
             return None
-        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+        return value if is_number(value) else None
     return None
 
 
@@ -235,7 +238,7 @@ def report_on(log: RunLog, *, print_report: bool = True, fail_on: str | None = N
         stream.write(render(report, color=color, width=width))
         stream.write(f"regadvisor: log written to {log.path}; `regadvisor diagnose {log.path}` reads it again\n")
         stream.flush()
-    if fail_on is not None and report.fired(fail_on):
+    if fail_on is not None and any(f.fails(fail_on) for f in report.findings):
         raise RegadvisorCheckFailed(report, fail_on)
     return report
 

@@ -38,9 +38,11 @@ except ImportError as exc:  # pragma: no cover
     raise ImportError("regadvisor.integrations.huggingface needs transformers: "
                       "pip install 'regadvisor[huggingface]'") from exc
 
+from ..numbers import is_number
 from ._runlog import (
     LogSession,
     RegadvisorCheckFailed,
+    dataset_size,
 )
 
 __all__ = ["RegadvisorCheckFailed", "RegadvisorTrainerCallback"]
@@ -121,10 +123,7 @@ class RegadvisorTrainerCallback(LogSession, TrainerCallback):
                           if not isinstance(v, (list, dict)) and k not in facts and k != "residual_evidence"})
             facts.setdefault("dropout", found.get("max_dropout"))
         dataset = getattr(train_dataloader, "dataset", None)
-        try:
-            n = len(dataset) if dataset is not None else None
-        except TypeError:
-            n = None
+        n = dataset_size(dataset)
         if n:
             facts["num_train_examples"] = n
         facts["batch_size"] = args.per_device_train_batch_size
@@ -139,7 +138,7 @@ class RegadvisorTrainerCallback(LogSession, TrainerCallback):
         for key, value in logs.items():
             if key in ("step", "epoch") or key.endswith(_SKIP_SUFFIXES) or key in _SUMMARY_KEYS:
                 continue
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if is_number(value):
                 record[key] = value
             elif hasattr(value, "numel") and value.numel() == 1:
                 record[key] = value.detach()

@@ -44,9 +44,11 @@ except ImportError:  # pragma: no cover - the pre-2.0 package name
         raise ImportError("regadvisor.integrations.lightning needs Lightning: pip install 'regadvisor[lightning]'") from exc
 
 from ..logs.aliases import canonical_name
+from ..numbers import is_number
 from ._runlog import (
     LogSession,
     RegadvisorCheckFailed,
+    dataset_size,
     global_grad_norm,
 )
 
@@ -62,7 +64,7 @@ def _scalar_metrics(metrics: Mapping[str, Any]) -> dict[str, Any]:
         if hasattr(value, "numel"):
             if value.numel() == 1:
                 out[key] = value.detach()
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif is_number(value):
             out[key] = value
     return out
 
@@ -133,10 +135,7 @@ class RegadvisorCallback(LogSession, pl.Callback):
         dataset = getattr(loader, "dataset", None)
         if getattr(loader, "batch_size", None):
             facts["batch_size"] = int(loader.batch_size)
-        try:
-            n = len(dataset) if dataset is not None else None
-        except TypeError:
-            n = None
+        n = dataset_size(dataset)
         if n:
             facts["num_train_examples"] = n
             if model.get("num_trainable_parameters"):

@@ -50,7 +50,7 @@ from .registry import LogFormat, ReadOptions, RunBuilder, register, split_addres
 _STATUS = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
 """``RunStatus`` enum values as the file store writes them into ``meta.yaml``."""
 
-_EPOCH_KEY = "epoch"
+EPOCH_KEY = "epoch"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _MLFLOW_TABLES = ("experiments", "metrics", "params", "runs")
 _MAX_TEXT_FILE = 64 << 10
@@ -61,7 +61,7 @@ _MAX_META = 1 << 20
 # --------------------------------------------------------------------------- shared pieces
 
 
-def _metric_value(raw: Any, is_nan: bool = False) -> float:
+def metric_value(raw: Any, is_nan: bool = False) -> float:
     """A stored metric value as a float, undoing the SQL stores' NaN and ±inf encodings."""
     if is_nan:
         return math.nan
@@ -99,15 +99,15 @@ def _param_value(raw: Any) -> Any:
     return text
 
 
-def _add_points(builder: RunBuilder, points: Iterable[tuple[str, float, float | None]],
+def add_points(builder: RunBuilder, points: Iterable[tuple[str, float, float | None]],
                 epochs: dict[float, float]) -> None:
     """Stream (key, value, step) points into the builder, epoch looked up by step."""
     for key, value, step in points:
         builder.add(key, value, step, epochs.get(step) if step is not None else None)
 
 
-def _finish(builder: RunBuilder, *, name: str | None, status: str | None, params: dict[str, str],
-            where: str) -> Run:
+def finish_run(builder: RunBuilder, *, name: str | None, status: str | None, params: dict[str, str],
+               where: str) -> Run:
     """Turn params into facts, report an unfinished run, and refuse a run with no metrics."""
     add_facts(builder.facts, {key: _param_value(value) for key, value in params.items()})
     if status in ("RUNNING", "SCHEDULED"):
@@ -152,7 +152,7 @@ def _file_points(path: Path, key: str, builder: RunBuilder) -> Iterator[tuple[st
             try:
                 if len(parts) not in (2, 3):
                     raise ValueError
-                value = _metric_value(parts[1])
+                value = metric_value(parts[1])
                 step = float(int(parts[2])) if len(parts) == 3 else None
             except (ValueError, OverflowError):
                 bad += 1
@@ -193,17 +193,17 @@ def _read_file_run(run_dir: Path, options: ReadOptions) -> Run:
     builder = RunBuilder(run_dir, "mlflow", options)
     files = _metric_files(run_dir)
     epochs: dict[float, float] = {}
-    if _EPOCH_KEY in files:
-        epochs = {step: value for _, value, step in _file_points(files.pop(_EPOCH_KEY), _EPOCH_KEY, builder)
+    if EPOCH_KEY in files:
+        epochs = {step: value for _, value, step in _file_points(files.pop(EPOCH_KEY), EPOCH_KEY, builder)
                   if step is not None}
     for key, path in files.items():
-        _add_points(builder, _file_points(path, key, builder), epochs)
+        add_points(builder, _file_points(path, key, builder), epochs)
     tags = _read_text_files(run_dir / "tags", builder)
     name = tags.get("mlflow.runName") or meta.get("run_name") or meta.get("name") or run_dir.name
     if meta.get("lifecycle_stage") == "deleted":
         builder.warn("run is marked deleted in MLflow")
     status = _STATUS.get(meta.get("status")) if isinstance(meta.get("status"), int) else meta.get("status")
-    return _finish(builder, name=str(name), status=status, params=_read_text_files(run_dir / "params", builder),
+    return finish_run(builder, name=str(name), status=status, params=_read_text_files(run_dir / "params", builder),
                    where=str(run_dir))
 
 
@@ -289,19 +289,19 @@ def _read_sqlite(path: Path, options: ReadOptions) -> Run:
         try:
             run_uuid, name, status = _pick_sqlite_run(conn, db, wanted)
             builder = RunBuilder(f"{db}#{run_uuid}", "mlflow", options)
-            epochs = {float(step): _metric_value(value, bool(is_nan)) for value, step, is_nan in conn.execute(
-                "SELECT value, step, is_nan FROM metrics WHERE run_uuid = ? AND key = ?", (run_uuid, _EPOCH_KEY))}
+            epochs = {float(step): metric_value(value, bool(is_nan)) for value, step, is_nan in conn.execute(
+                "SELECT value, step, is_nan FROM metrics WHERE run_uuid = ? AND key = ?", (run_uuid, EPOCH_KEY))}
             rows = conn.execute(
                 "SELECT key, value, step, is_nan FROM metrics WHERE run_uuid = ? AND key != ? "
-                "ORDER BY key, step, timestamp", (run_uuid, _EPOCH_KEY))
-            _add_points(builder, ((_text(key), _metric_value(value, bool(is_nan)), float(step))
+                "ORDER BY key, step, timestamp", (run_uuid, EPOCH_KEY))
+            add_points(builder, ((_text(key), metric_value(value, bool(is_nan)), float(step))
                                   for key, value, step, is_nan in rows if key is not None), epochs)
             params = {_text(key): value for key, value in
                       conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,))}
         except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
             raise LogReadError(f"cannot read MLflow's tables ({exc.__class__.__name__}: {exc})", source=path,
                                hint="is the file a complete copy of the database?") from None
-    return _finish(builder, name=name, status=status, params=params, where=f"{db}#{run_uuid}")
+    return finish_run(builder, name=name, status=status, params=params, where=f"{db}#{run_uuid}")
 
 
 # --------------------------------------------------------------------------- discovery and registration

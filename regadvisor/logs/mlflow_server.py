@@ -279,7 +279,7 @@ def _find_run_id(server: _Server, experiment: str, run_name: str) -> str:
 
 def _history(server: _Server, run_id: str, key: str) -> Iterator[tuple[str, float, float | None]]:
     """All points of one metric, a page at a time (``next_page_token`` until absent)."""
-    from .mlflow import _metric_value
+    from .mlflow import metric_value
 
     token = None
     seen: set[int] = set()
@@ -294,7 +294,7 @@ def _history(server: _Server, run_id: str, key: str) -> Iterator[tuple[str, floa
             if points > MAX_POINTS:
                 raise server.error(f"metric {key!r} has more than {MAX_POINTS:,} points")
             # proto3 JSON leaves out fields at their default: a missing step or value is 0.
-            yield key, _metric_value(m.get("value", 0.0)), float(m.get("step", 0))
+            yield key, metric_value(m.get("value", 0.0)), float(m.get("step", 0))
         token = page.get("next_page_token")
         if not token:
             return
@@ -322,7 +322,7 @@ def read_uri(uri: str, options: ReadOptions | None = None) -> Run:
 
 
 def _read_run(server: _Server, experiment: str | None, run_ref: str, options: ReadOptions) -> Run:
-    from .mlflow import _EPOCH_KEY, _add_points, _finish
+    from .mlflow import EPOCH_KEY, add_points, finish_run
 
     run_id = run_ref if experiment is None else _find_run_id(server, experiment, run_ref)
     data = call(server, "runs/get", query={"run_id": run_id})["run"]
@@ -331,12 +331,12 @@ def _read_run(server: _Server, experiment: str | None, run_ref: str, options: Re
     params = {str(p["key"]): p.get("value", "") for p in content.get("params", [])}
     builder = RunBuilder(server.uri, "mlflow", options)
     epochs: dict[float, float] = {}
-    if _EPOCH_KEY in keys:
-        keys.remove(_EPOCH_KEY)
-        epochs = {step: value for _, value, step in _history(server, run_id, _EPOCH_KEY) if step is not None}
+    if EPOCH_KEY in keys:
+        keys.remove(EPOCH_KEY)
+        epochs = {step: value for _, value, step in _history(server, run_id, EPOCH_KEY) if step is not None}
     for key in keys:
-        _add_points(builder, _history(server, run_id, key), epochs)
+        add_points(builder, _history(server, run_id, key), epochs)
     if info.get("lifecycle_stage") == "deleted":
         builder.warn("run is marked deleted in MLflow")
-    return _finish(builder, name=info.get("run_name") or run_id, status=info.get("status"), params=params,
+    return finish_run(builder, name=info.get("run_name") or run_id, status=info.get("status"), params=params,
                   where=server.uri)

@@ -66,6 +66,7 @@ from ._io import load_json, open_text, read_head
 from ._protobuf import DecodeError, fields
 from .facts import add_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register, split_address
+from ..numbers import is_number
 
 _FILE_HEADER = struct.Struct("<4sHB")
 _IDENT, _MAGIC, _VERSION = b":W&B", 0xBEE1, 0
@@ -94,13 +95,6 @@ _CONFIG_SKIP = ("_wandb", "wandb_version")
 # --------------------------------------------------------------------------- rows → builder
 
 
-def _number(value: Any) -> float | None:
-    """A history value as a float, or None for what is not a scalar (media, tables, text)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 def _add_row(builder: RunBuilder, row: Mapping[str, float], history_step: float | None) -> None:
     step = next((row[k] for k in _STEP_KEYS if k in row), None)
     if step is None:
@@ -121,7 +115,9 @@ def _flatten(data: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, A
 
 
 def _numeric_row(data: Mapping[str, Any]) -> dict[str, float]:
-    return {name: number for name, value in _flatten(data) if (number := _number(value)) is not None}
+    """The scalars of a history row, as floats (NaN/inf kept: they are evidence of divergence);
+    media, tables and text are left out."""
+    return {name: float(value) for name, value in _flatten(data) if is_number(value)}
 
 
 # --------------------------------------------------------------------------- transaction log
@@ -234,8 +230,8 @@ def _history(buf, a: int, b: int) -> tuple[dict[str, float], float | None]:
             name, value = _item(buf, x, y)
             if isinstance(value, Mapping):
                 row.update(_numeric_row({name: value}))
-            elif (num := _number(value)) is not None:
-                row[name] = num
+            elif is_number(value):
+                row[name] = float(value)
         elif number == _HIST_STEP and wire == 2:
             for n, w, v, _ in fields(buf, x, y):
                 if n == 1 and w == 0:

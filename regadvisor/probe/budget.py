@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..errors import ConfigError
+from ..numbers import is_number
 
 DEFAULT_BUDGET = "6x"
 """Six full trainings: what six random configurations trained at full length cost, the
@@ -47,7 +48,7 @@ def parse_budget(text: str | float | None) -> Budget:
     """
     if text is None:
         text = DEFAULT_BUDGET
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
+    if is_number(text):
         if not (math.isfinite(text) and text > 0):
             raise ConfigError(f"--budget must be positive, not {text!r}", source="--budget")
         return Budget(seconds=float(text))

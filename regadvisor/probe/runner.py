@@ -85,7 +85,7 @@ from torch import nn
 from ..errors import ConfigError, ScriptError
 from ..model import KNOBS, Run, Series
 from ..reference.early_stopping import EarlyStopping
-from ..signals import _stats
+from ..signals import stats
 from . import inspect as insp
 from .discover import (
     ProbeScript,
@@ -503,9 +503,9 @@ def clearly_worse(curve: list[float], min_worsening: float, *, relative: bool) -
     if len(finite) < 2:
         return False
     best = min(finite)
-    now = _stats.median(finite[-3:])
+    now = stats.median(finite[-3:])
     margin = min_worsening * (abs(best) if relative else 1.0)
-    sigma = _stats.noise_sigma(finite)
+    sigma = stats.noise_sigma(finite)
     return now - best > max(margin, PAST_BEST_Z * sigma if sigma is not None else margin)
 
 

@@ -18,13 +18,14 @@ SCHEMA_VERSION = "1.0"
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 
-def _clean(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
+    """``value`` as strict JSON takes it: NaN/inf become null, keys text, unknown objects their str()."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_ready(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, (str, int, bool)) or value is None:
         return value
     return str(value)
@@ -32,7 +33,7 @@ def _clean(value: Any) -> Any:
 
 def report_to_dict(report: Report) -> dict[str, Any]:
     """The report as plain JSON-ready data."""
-    return _clean({
+    return json_ready({
         "schema_version": SCHEMA_VERSION,
         "tool": report.tool,
         "source": report.source,

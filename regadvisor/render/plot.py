@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..model import Report, Series
+from ..numbers import is_number
 
 FIGSIZE = (9.0, 5.0)
 FIGSIZE_TWO_PANELS = (9.0, 7.5)
@@ -56,7 +57,7 @@ def _plottable(x: float) -> bool:
 
 
 def _finite(x: Any) -> float | None:
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) and _plottable(x) else None
+    return float(x) if is_number(x) and _plottable(x) else None
 
 
 def _points(series: Series, axis: str, n_eval: int) -> tuple[list[float], list[float]]:

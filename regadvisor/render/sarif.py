@@ -21,7 +21,7 @@ from urllib.parse import quote
 from .. import __version__
 from ..model import Finding, Report
 from ._common import is_url, relative_source, sorted_fired
-from .json import _clean
+from .json import json_ready
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -155,4 +155,4 @@ def render(reports: Report | list[Report], *, base_dir: str | Path | None = None
             },
         }],
     }
-    return json.dumps(_clean(log), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    return json.dumps(json_ready(log), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

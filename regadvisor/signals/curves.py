@@ -15,8 +15,9 @@ from typing import Any
 
 from ..logs.aliases import HIGHER_IS_BETTER
 from ..model import Run, Series
-from . import _stats
+from . import stats
 from .registry import SignalContext, SignalParam, provides
+from ..numbers import finite_or_none
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,6 @@ def monitored(run: Run) -> tuple[str, Curve] | None:
     return None
 
 
-def _clean(x: float) -> float | None:
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
-
-
 def _z_score(delta: float, sigma: float | None) -> float | None:
     """``delta / sigma``, finite even for a noiseless curve (capped at 1e6)."""
     if sigma is None:
@@ -81,7 +78,7 @@ class Rise:
     best_index: int
     best: float
     worsening: float  # median of the last three points after the best, minus the best (0 when none)
-    sigma: float | None  # the curve's point-to-point noise (_stats.noise_sigma); None below 8 points
+    sigma: float | None  # the curve's point-to-point noise (stats.noise_sigma); None below 8 points
 
     @property
     def relative(self) -> float:
@@ -97,8 +94,8 @@ def rise_after_best(oriented: list[float]) -> Rise:
     in units of its noise (the median of the last three points, so one noisy point does not count)."""
     best_i = min(range(len(oriented)), key=oriented.__getitem__)
     tail = oriented[best_i + 1:][-3:]
-    worsening = (_stats.median(tail) - oriented[best_i]) if tail else 0.0
-    return Rise(best_i, oriented[best_i], worsening, _stats.noise_sigma(_stats.bucket_means(oriented, 400)))
+    worsening = (stats.median(tail) - oriented[best_i]) if tail else 0.0
+    return Rise(best_i, oriented[best_i], worsening, stats.noise_sigma(stats.bucket_means(oriented, 400)))
 
 
 def describe_position(curve: Curve, i: int) -> str:
@@ -183,7 +180,7 @@ def data_confidence(n_evaluations: int, medium_from: int, high_from: int) -> str
     "best_position": "Where the best point is, in words: 'epoch 4 (step 6875)', or 'evaluation 3 of 5'.",
     "evals_since_best": "Validation points logged after the best one.",
     "val_noise_rel": "Noise σ of the validation curve relative to its best value, from second "
-                     "differences (see _stats.noise_sigma); None below 8 points.",
+                     "differences (see stats.noise_sigma); None below 8 points.",
     "val_worsening_rel": "How much worse the monitored metric ends than its best, relative to the best "
                          "(median of the last three points after the best, so one noisy point does not count).",
     "val_worsening_z": "That worsening in units of the curve's noise σ; None when σ cannot be estimated.",
@@ -208,7 +205,7 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
     oriented = [sign * v for v in curve.values]
     rise = rise_after_best(oriented)
     best_i, sigma = rise.best_index, rise.sigma
-    smooth = _stats.running_mean(oriented, 3)
+    smooth = stats.running_mean(oriented, 3)
     onset_i = min(range(n), key=smooth.__getitem__)
     post = oriented[best_i + 1:]
     longest = longest_wait_before_best(oriented, sigma or 0.0)
@@ -220,8 +217,8 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
         "data_confidence": data_confidence(n, ctx.param("confidence_medium_from"), ctx.param("confidence_high_from")),
         "evaluation_unit": evaluation_unit(curve),
         "best_index": best_i,
-        "best_step": _clean(curve.steps[best_i]),
-        "best_epoch": _clean(curve.epochs[best_i]),
+        "best_step": finite_or_none(curve.steps[best_i]),
+        "best_epoch": finite_or_none(curve.epochs[best_i]),
         "best_value": curve.values[best_i],
         "final_value": curve.values[-1],
         "best_position": describe_position(curve, best_i),
@@ -229,9 +226,9 @@ def curve_signals(ctx: SignalContext) -> dict[str, Any]:
         "val_noise_rel": None if sigma is None else sigma / (abs(rise.best) or 1.0),
         "val_worsening_rel": rise.relative,
         "val_worsening_z": rise.z,
-        "val_post_best_trend": _stats.kendall_tau(_stats.bucket_means(post)),
-        "onset_step": _clean(curve.steps[onset_i]),
-        "onset_epoch": _clean(curve.epochs[onset_i]),
+        "val_post_best_trend": stats.kendall_tau(stats.bucket_means(post)),
+        "onset_step": finite_or_none(curve.steps[onset_i]),
+        "onset_epoch": finite_or_none(curve.epochs[onset_i]),
         "suggested_patience": patience,
         "longest_wait_before_best": longest,
         "suggested_min_delta": sigma,

@@ -9,7 +9,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _stats
+from ..numbers import is_number
+from . import stats
 from .registry import SignalContext, provides
 
 
@@ -17,16 +18,16 @@ def _num_classes(facts: dict[str, Any]) -> int | None:
     """The class count when it is a usable one: a NaN, an infinity or a 4,000-digit integer from a
     hand-edited config is no count (and would overflow ``1 / K``)."""
     k = facts.get("num_classes")
-    return int(k) if isinstance(k, (int, float)) and not isinstance(k, bool) and 2 <= k < 2**53 else None
+    return int(k) if is_number(k) and 2 <= k < 2**53 else None
 
 
 def _change_z(values: list[float], tenth: int) -> float | None:
     """(mean(last tenth) − mean(first tenth)) / (σ·√(2/n)), σ the curve's point-to-point noise
-    (:func:`_stats.noise_sigma`); capped at ±1e6 for noiseless curves."""
-    sigma = _stats.noise_sigma(_stats.bucket_means(values, 2000))
+    (:func:`stats.noise_sigma`); capped at ±1e6 for noiseless curves."""
+    sigma = stats.noise_sigma(stats.bucket_means(values, 2000))
     if sigma is None:
         return None
-    delta = _stats.mean(values[-tenth:]) - _stats.mean(values[:tenth])
+    delta = stats.mean(values[-tenth:]) - stats.mean(values[:tenth])
     se = sigma * math.sqrt(2 / tenth)
     if se == 0:
         return 0.0 if delta == 0 else math.copysign(1e6, delta)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _stats
+from ..numbers import is_number
+from . import stats
 from .registry import SignalContext, SignalParam, provides
 
 STABILITY_PARAMS = (
@@ -43,7 +44,7 @@ def count_spikes(values: list[float], ratio: float, sigmas: float, half_window: 
         local.append((prefix[hi] - prefix[lo] - values[i]) / (hi - lo - 1))
     residuals = [v - m for v, m in zip(values, local)]
     sample = residuals[:: max(1, n // _MAD_SAMPLE)]
-    sigma = _stats.MAD_TO_SIGMA * _stats.mad(sample)
+    sigma = stats.MAD_TO_SIGMA * stats.mad(sample)
     spikes, worst = 0, 1.0
     for v, m, r in zip(values, local, residuals):
         if m > 0 and v >= ratio * m and r > sigmas * sigma:
@@ -99,15 +100,15 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
     if train is not None:
         values = [v for v in train.values if math.isfinite(v)]
         if len(values) >= 10:
-            buckets = _stats.bucket_means(values, 400)
+            buckets = stats.bucket_means(values, 400)
             # ~5% of the run: a fixed 21-point window over a 60-point log averaged a three-point
             # jump from 1.4 to 37 into its neighbours and hid the divergence.
             window = max(3, len(buckets) // 20) | 1
-            smooth = _stats.running_mean(buckets, window)
+            smooth = stats.running_mean(buckets, window)
             low, start, end = min(values), smooth[0], smooth[-1]
             out["train_loss_explosion"] = end / low if low > 0 else None
             out["train_loss_progress_lost"] = (end - low) / (start - low) if start > low else math.inf
-            sigma = _stats.noise_sigma(values)  # of single steps, as the low is a single step
+            sigma = stats.noise_sigma(values)  # of single steps, as the low is a single step
             out["train_loss_rise_z"] = (end - low) / sigma if sigma else None
             out["loss_spike_count"], out["loss_spike_max_ratio"] = count_spikes(
                 values, ctx.param("spike_ratio"), ctx.param("spike_sigmas"), ctx.param("spike_half_window"))
@@ -116,9 +117,9 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
         finite = [v for v in grad.values if math.isfinite(v)]
         out["grad_norm_nonfinite"] = len(grad.values) - len(finite)
         if finite:
-            med = _stats.median(finite)
+            med = stats.median(finite)
             out["grad_norm_median"] = med
-            out["grad_norm_p90"] = _stats.quantile(finite, 0.9)
+            out["grad_norm_p90"] = stats.quantile(finite, 0.9)
             out["grad_norm_max"] = max(finite)
             out["grad_norm_spike_ratio"] = max(finite) / med if med > 0 else None
     lr = run.get("learning_rate")
@@ -128,7 +129,7 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
         peak = max(finite) if finite else None
         out["learning_rate_all_zero"] = bool(finite) and peak <= 0
     fact = run.facts.get("learning_rate")
-    if peak is None and isinstance(fact, (int, float)) and not isinstance(fact, bool) and abs(fact) < 1e300:
+    if peak is None and is_number(fact) and abs(fact) < 1e300:
         peak = float(fact)  # (a 4,000-digit integer from a hand-edited config is no learning rate)
     if peak:
         out["learning_rate_peak"] = peak

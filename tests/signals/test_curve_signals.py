@@ -9,7 +9,7 @@ import pytest
 
 from regadvisor.api import analyze, load_ruleset
 from regadvisor.model import Run, Series
-from regadvisor.signals import _stats
+from regadvisor.signals import stats
 from regadvisor.errors import RuleError
 from regadvisor.signals.curves import data_confidence, longest_wait_before_best, suggested_patience
 from regadvisor.signals.gap import align
@@ -135,14 +135,14 @@ def test_a_run_holds_accuracies_as_fractions_scaled_once():
 def test_noise_sigma_recovers_known_noise():
     rng = random.Random(1)
     xs = [1.0 - 0.001 * i + rng.gauss(0, 0.01) for i in range(400)]
-    assert _stats.noise_sigma(xs) == pytest.approx(0.01, rel=0.15)
-    assert _stats.noise_sigma(xs[:7]) is None
+    assert stats.noise_sigma(xs) == pytest.approx(0.01, rel=0.15)
+    assert stats.noise_sigma(xs[:7]) is None
 
 
 def test_kendall_tau_extremes():
-    assert _stats.kendall_tau([1, 2, 3, 4]) == 1.0
-    assert _stats.kendall_tau([4, 3, 2, 1]) == -1.0
-    assert _stats.kendall_tau([1, 2]) is None
+    assert stats.kendall_tau([1, 2, 3, 4]) == 1.0
+    assert stats.kendall_tau([4, 3, 2, 1]) == -1.0
+    assert stats.kendall_tau([1, 2]) is None
 
 
 def test_suggested_patience_covers_the_longest_wait_before_the_best():
