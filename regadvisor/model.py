@@ -10,19 +10,14 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Iterable
 
 from .sanitise import sanitise, sanitise_value
 
 NAN = float("nan")
 
-Severity = Literal["info", "warning", "error"]
 SEVERITIES: tuple[str, ...] = ("info", "warning", "error")
-Confidence = Literal["low", "medium", "high"]
 CONFIDENCES: tuple[str, ...] = ("low", "medium", "high")
-Status = Literal["fired", "passed", "skipped", "not-applicable"]
-Verdict = Literal["healthy", "overfitting", "underfitting", "unstable", "not-learning", "insufficient-data"]
-VERDICTS: tuple[str, ...] = ("healthy", "overfitting", "underfitting", "unstable", "not-learning", "insufficient-data")
 FAIL_ON: tuple[str, ...] = (*SEVERITIES, "never")
 GATE_CATEGORY = "gate"  # the category of the CI gates of ``regadvisor check`` (regadvisor.gates)
 

@@ -176,7 +176,8 @@ def _strength(rec: Recommendation) -> tuple[int, int]:
 def merge_recommendations(findings: list[Finding], max_confidence: str = "high") -> list[Recommendation]:
     """One recommendation per knob: the strongest rule's value, every rule's id and evidence.
 
-    No recommendation is surer than ``max_confidence`` (the verdict's): advice drawn from a run
+    Ordered strongest first (severity, then confidence) and, at equal strength, the knob more
+    rules ask for first. No recommendation is surer than ``max_confidence`` (the verdict's): advice drawn from a run
     too short to judge cannot be more certain than the judgement itself.
     """
     by_knob: dict[str, list[Recommendation]] = {}
@@ -193,7 +194,7 @@ def merge_recommendations(findings: list[Finding], max_confidence: str = "high")
             out.rules += [r for r in other.rules if r not in out.rules]
             out.evidence += [e for e in other.evidence if e not in out.evidence]
         merged.append(out)
-    merged.sort(key=lambda r: (_strength(r), -len(r.rules)), reverse=True)
+    merged.sort(key=lambda r: (_strength(r), len(r.rules)), reverse=True)
     return merged
 
 

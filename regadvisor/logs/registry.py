@@ -87,7 +87,6 @@ class RunBuilder:
         self.format = fmt
         self.options = options or ReadOptions()
         self._series: dict[str, Series] = {}
-        self._granularity: dict[str, str | None] = {}
         self._order: list[str] = []
         self.facts: dict[str, Any] = {}
         self.warnings: list[str] = []

@@ -355,6 +355,7 @@ class Instruments:
         total = self.grad_norm.record(norms)
         if self._sampled:
             self._steps.append(self._step)
+        if self._sampled and self.layers:
             with torch.no_grad():
                 layer_grads = [[grads[i] for i in idx if self.params[i].grad is not None] for idx in self.layer_param_idx]
                 self.layer_grad_norm.record(norms, self.layer_param_idx)

@@ -50,10 +50,12 @@ def test_merge_keeps_strongest_value_and_all_rule_ids():
     f1 = Finding("A", "t", "c", "warning", "medium", "fired", recommendations=[_rec("dropout", 0.1, "warning", "medium", "A")])
     f2 = Finding("B", "t", "c", "error", "high", "fired", recommendations=[_rec("dropout", 0.3, "error", "high", "B"),
                                                                            _rec("weight_decay", 0.05, "error", "high", "B")])
-    merged = merge_recommendations([f1, f2])
+    weak = Finding("C", "t", "c", "info", "low", "fired", recommendations=[_rec("label_smoothing", 0.1, "info", "low", "C")])
+    merged = merge_recommendations([weak, f1, f2])
     dropout = next(r for r in merged if r.knob == "dropout")
     assert dropout.value == 0.3 and dropout.rules == ["B", "A"]
-    assert [r.knob for r in merged][0] in ("dropout", "weight_decay")
+    # strongest first; at equal strength, the knob more rules asked for
+    assert [r.knob for r in merged] == ["dropout", "weight_decay", "label_smoothing"]
 
 
 def test_verdict_precedence_and_confidence_cap():

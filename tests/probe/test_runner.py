@@ -80,25 +80,38 @@ def test_budget_by_steps(tiny_script):
     assert r.run.series["val_loss"].steps[-1] == 6
 
 
-def test_budget_by_seconds(tiny_script):
-    path = tiny_script(model='''
-import time
+class _Clock:
+    """A stand-in for the probe's clock that moves only when the script's optimizer steps."""
 
-class Slow(nn.Module):
     def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(8, 2)
-    def forward(self, x):
-        time.sleep(0.02)
-        return self.fc(x)
+        self.now = 0.0
 
-def build_model():
-    return Slow()
-''')
-    r = run_probe(path, seconds=0.3, device="cpu")
-    assert r.stop_reason == "seconds"
-    assert 3 <= r.steps <= 20
-    assert r.seconds < 3
+    def perf_counter(self):
+        return self.now
+
+
+def test_budget_by_seconds(tiny_script, monkeypatch):
+    """Each optimizer step takes 0.1 s of the probe's clock: a 0.35 s budget stops after step 4
+    (0.4 s), whatever the machine's load."""
+    from regadvisor.probe import runner
+
+    clock = _Clock()
+    monkeypatch.setattr(runner, "time", clock)
+    monkeypatch.setattr(builtins, "_regadvisor_test_clock", clock, raising=False)
+    path = tiny_script("""
+import builtins
+
+class TimedSGD(torch.optim.SGD):
+    def step(self, closure=None):
+        builtins._regadvisor_test_clock.now += 0.1
+        return super().step(closure)
+
+def build_optimizer(params):
+    return TimedSGD(params, lr=0.01)
+""")
+    r = run_probe(path, seconds=0.35, device="cpu")
+    assert (r.stop_reason, r.steps) == ("seconds", 4)
+    assert r.seconds == pytest.approx(0.4) and r.run.facts["probe_seconds"] == pytest.approx(0.4)
 
 
 def test_unknown_length_trains_the_default_epochs_and_says_so(tiny_script):
@@ -323,12 +336,17 @@ def build_optimizer(params):
     assert f["knobs_applied"]["optimizer"] == "rebuilt Adam as AdamW with the same parameter groups"
 
 
-def test_early_stopping_knob(tiny_script):
-    r = run_probe(tiny_script(), epochs=30, device="cpu", knobs={"early_stopping_patience": 1, "learning_rate": 0.5})
+def test_early_stopping_knob(write_script):
+    """Validation loss by evaluation is scripted: best at the second, worse at the third, so a
+    patience of 1 stops at epoch 3; a curve that keeps improving trains its full length."""
+    turning = write_script(VAL_CURVE_SCRIPT.format(curve=[1.0, 0.8, 0.9, 0.7, 0.6, 0.5]), "turning.py")
+    r = run_probe(turning, train_epochs=6, device="cpu", knobs={"early_stopping_patience": 1})
     es = r.run.facts["early_stopping"]
-    assert es["patience"] == 1
-    assert r.stop_reason in ("early-stopping", "epochs")
-    assert es["stopped"] == (r.stop_reason == "early-stopping")
+    assert (r.stop_reason, r.epochs) == ("early-stopping", 3.0)
+    assert es["patience"] == 1 and es["stopped"] and es["best_val_loss"] == pytest.approx(0.8)
+    improving = write_script(VAL_CURVE_SCRIPT.format(curve=[1.0, 0.9, 0.8, 0.7, 0.6, 0.5]), "improving.py")
+    r = run_probe(improving, train_epochs=6, device="cpu", knobs={"early_stopping_patience": 1})
+    assert (r.stop_reason, r.epochs) == ("epochs", 6.0) and not r.run.facts["early_stopping"]["stopped"]
 
 
 def test_early_stopping_restores_the_best_weights(tiny_script):
