@@ -1,7 +1,7 @@
 """Import a probe script by path and call its functions safely.
 
-The probe script contract (fixed in DESIGN.md): a Python file defining ``build_model(**knobs)``
-and ``build_data()`` (required), and optionally ``build_optimizer(params, **knobs)`` and
+The probe script contract (a fixed interface, docs/ARCHITECTURE.md): a Python file defining
+``build_model(**knobs)`` and ``build_data()`` (required), and optionally ``build_optimizer(params, **knobs)`` and
 ``loss_fn(outputs, targets)``.
 
 Everything that can go wrong on the user's side (the file is missing, does not import, lacks a

@@ -1,10 +1,10 @@
 """Applying knobs to a probe script's model and optimizer by standard means.
 
-When ``build_model``/``build_optimizer`` do not accept a knob (DESIGN.md's probe contract), the
-probe applies it itself and records how in ``facts["knobs_applied"]`` (or why not in
-``knobs_not_applied``): ``p`` is set on existing dropout modules, norm layers are swapped with
-:func:`regadvisor.reference.swap_norms`, the optimizer is rebuilt with the same groups under
-another class or with no-decay groups from :func:`regadvisor.reference.split_decay`.
+When ``build_model``/``build_optimizer`` do not accept a knob (the probe script contract in
+docs/ARCHITECTURE.md), the probe applies it itself and records how in ``facts["knobs_applied"]``
+(or why not in ``knobs_not_applied``): ``p`` is set on existing dropout modules, norm layers are
+swapped with :func:`regadvisor.reference.swap_norms`, the optimizer is rebuilt with the same
+groups under another class or with no-decay groups from :func:`regadvisor.reference.split_decay`.
 """
 
 from __future__ import annotations

@@ -34,9 +34,9 @@ What it measures and how (the choices a reader of the numbers needs to know):
   script's folder is on ``sys.path`` only while the probe runs.
 * **Determinism.** ``random``, torch (and numpy) are seeded with ``seed`` before
   ``build_model`` and ``build_data`` run, so model init, shuffling and dropout repeat.
-* **Knobs** (DESIGN.md names) are passed to ``build_model``/``build_optimizer`` where their
-  signatures accept them, otherwise applied by standard means; ``facts["knobs_applied"]`` and
-  ``facts["knobs_not_applied"]`` say which and how. Standard means: ``dropout`` sets ``p`` on
+* **Knobs** (the fixed names of docs/ARCHITECTURE.md) are passed to ``build_model`` and
+  ``build_optimizer`` where their signatures accept them, otherwise applied by standard means;
+  ``facts["knobs_applied"]`` and ``facts["knobs_not_applied"]`` say which and how. Standard means: ``dropout`` sets ``p`` on
   existing dropout modules; ``normalization`` swaps norm layers with
   :func:`regadvisor.reference.norms.swap_norms`; ``weight_decay`` sets the decay on the groups
   that had some, or splits groups into decayed weights and undecayed biases/norm parameters

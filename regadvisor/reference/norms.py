@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 NORM_KINDS = ("batchnorm", "layernorm", "rmsnorm", "groupnorm", "none")
-"""The values of the ``normalization`` recommendation knob (DESIGN.md), in this order."""
+"""The values of the ``normalization`` recommendation knob (docs/ARCHITECTURE.md), in this order."""
 
 _LOW_PRECISION = (torch.float16, torch.bfloat16)
 
