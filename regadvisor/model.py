@@ -217,7 +217,7 @@ class Finding:
     category: str
     severity: str
     confidence: str
-    status: Status
+    status: str  # fired, passed, skipped or not-applicable
     message: str | None = None
     missing: list[str] = field(default_factory=list)
     evidence: dict[str, dict[str, str]] = field(default_factory=dict)

@@ -43,6 +43,7 @@ sampled step), so the user's model keeps exactly the hooks it had.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -191,8 +192,8 @@ class GradZeroFraction(_PerSample):
             for gs, numel in zip(layer_grads, layer_numel)]))
 
 
-def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
-    norms = torch._foreach_norm(tensors)
+def _norms(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    norms = torch._foreach_norm(list(tensors))
     dev = norms[0].device
     return torch.stack([n.to(dev) for n in norms])
 
@@ -200,7 +201,7 @@ def _norms(tensors: list[torch.Tensor]) -> torch.Tensor:
 class WeightNorm(_PerSample):
     """Per parameter tensor, ‖w‖ before a sampled step's optimizer update."""
 
-    def record(self, params: list[torch.Tensor]) -> None:
+    def record(self, params: Sequence[torch.Tensor]) -> None:
         self._rows.append(_norms([p.detach() for p in params]))
 
 
@@ -211,10 +212,10 @@ class UpdateNorm(_PerSample):
         super().__init__()
         self._before: list[torch.Tensor] | None = None
 
-    def before(self, params: list[torch.Tensor]) -> None:
+    def before(self, params: Sequence[torch.Tensor]) -> None:
         self._before = [p.detach().clone() for p in params]
 
-    def after(self, params: list[torch.Tensor]) -> None:
+    def after(self, params: Sequence[torch.Tensor]) -> None:
         if self._before is None:
             return
         self._rows.append(_norms(torch._foreach_sub([p.detach() for p in params], self._before)))

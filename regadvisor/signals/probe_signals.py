@@ -212,9 +212,9 @@ def settings(ctx: SignalContext) -> dict[str, Any]:
         wd = finite_or_none(f.get("weight_decay"))
         if wd is not None:
             coupled = f["optimizer"].strip().lower() in _COUPLED and wd > 0
-    bn = f.get("batchnorm_batch_size")
+    bn = finite_or_none(f.get("batchnorm_batch_size"))
     return {
-        "batchnorm_min_batch_size": int(bn) if finite_or_none(bn) is not None else None,
+        "batchnorm_min_batch_size": int(bn) if bn is not None else None,
         "batchnorm_replacement": f.get("batchnorm_replacement"),
         "adam_coupled_weight_decay": coupled,
         "decay_on_bias_or_norm": _bool(f.get("decay_on_bias_or_norm")),

@@ -123,11 +123,11 @@ def stability_signals(ctx: SignalContext) -> dict[str, Any]:
             out["grad_norm_max"] = max(finite)
             out["grad_norm_spike_ratio"] = max(finite) / med if med > 0 else None
     lr = run.get("learning_rate")
-    peak = None
+    peak: float | None = None
     if lr is not None:
         finite = [v for v in lr.values if math.isfinite(v)]
         peak = max(finite) if finite else None
-        out["learning_rate_all_zero"] = bool(finite) and peak <= 0
+        out["learning_rate_all_zero"] = peak is not None and peak <= 0
     fact = run.facts.get("learning_rate")
     if peak is None and is_number(fact) and abs(fact) < 1e300:
         peak = float(fact)  # (a 4,000-digit integer from a hand-edited config is no learning rate)
