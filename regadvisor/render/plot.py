@@ -56,7 +56,7 @@ def _plottable(x: float) -> bool:
     return math.isfinite(x) and abs(x) < _PLOTTABLE
 
 
-def _finite(x: Any) -> float | None:
+def _plottable_number(x: Any) -> float | None:
     return float(x) if is_number(x) and _plottable(x) else None
 
 
@@ -85,7 +85,7 @@ def _axis(report: Report, series: list[Series]) -> str:
     """Steps when every plotted series and the best point have them, else epochs, else index."""
     s = report.signals
     for axis, has, best_key in (("step", "has_steps", "best_step"), ("epoch", "has_epochs", "best_epoch")):
-        if all(getattr(x, has) for x in series) and (s.get("monitor") is None or _finite(s.get(best_key)) is not None):
+        if all(getattr(x, has) for x in series) and (s.get("monitor") is None or _plottable_number(s.get(best_key)) is not None):
             return axis
     return "evaluation"
 
@@ -98,14 +98,14 @@ def _marks(report: Report, axis: str, axes: Any, ax: Any,
     monitor = sig.get("monitor")
     if not monitor:
         return None, None, None, None
-    best_y = _finite(sig.get("best_value"))
-    best_x = {"step": _finite(sig.get("best_step")), "epoch": _finite(sig.get("best_epoch")),
-              "evaluation": _finite(sig.get("best_index"))}[axis]
+    best_y = _plottable_number(sig.get("best_value"))
+    best_x = {"step": _plottable_number(sig.get("best_step")), "epoch": _plottable_number(sig.get("best_epoch")),
+              "evaluation": _plottable_number(sig.get("best_index"))}[axis]
     # The onset is where the smoothed validation curve bottoms out; it is drawn as an
     # *overfitting* onset only when the rules concluded the run overfits.
     onset_x = None
     if report.verdict == "overfitting":
-        onset_x = {"step": _finite(sig.get("onset_step")), "epoch": _finite(sig.get("onset_epoch")),
+        onset_x = {"step": _plottable_number(sig.get("onset_step")), "epoch": _plottable_number(sig.get("onset_epoch")),
                    "evaluation": None}[axis]
     shaded = (onset_x, max(ends)) if onset_x is not None and ends else None
     for a in axes:
