@@ -75,19 +75,10 @@ def _where(path: str) -> str:
 
 
 def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+    """Append to ``errors`` every way ``value`` (at ``path``) breaks ``schema``."""
     schema = _resolve(schema, root)
     if "anyOf" in schema:
-        branch_errors: list[list[str]] = []
-        for branch in schema["anyOf"]:
-            found: list[str] = []
-            _check(value, branch, root, path, found)
-            if not found:
-                return
-            branch_errors.append(found)
-        # Report the branch that got furthest: the one whose first error is deepest, which is
-        # the branch the author evidently meant (e.g. a leaf with a bad ``op``).
-        best = max(branch_errors, key=lambda errs: (errs[0].count(".") + errs[0].count("["), -len(errs)))
-        errors.extend(best)
+        errors.extend(_any_of(value, schema["anyOf"], root, path))
         return
     types = schema.get("type")
     if types is not None:
@@ -98,32 +89,59 @@ def _check(value: Any, schema: dict[str, Any], root: dict[str, Any], path: str, 
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{_where(path)}: {value!r} is not one of {', '.join(map(str, schema['enum']))}")
     if isinstance(value, str):
-        if len(value) < schema.get("minLength", 0):
-            errors.append(f"{_where(path)}: must not be empty")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(f"{_where(path)}: {value!r} does not match {schema['pattern']}")
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            errors.append(f"{_where(path)}: needs at least {schema['minItems']} item(s)")
-        if len(value) > schema.get("maxItems", len(value)):
-            errors.append(f"{_where(path)}: takes at most {schema['maxItems']} item(s)")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                _check(item, schema["items"], root, f"{path}[{i}]", errors)
-    if isinstance(value, dict):
-        for key in schema.get("required", []):
-            if key not in value:
-                errors.append(f"{_where(path)}: missing required field {key!r}")
-        if len(value) < schema.get("minProperties", 0):
-            errors.append(f"{_where(path)}: needs at least {schema['minProperties']} entr(y/ies)")
-        props = schema.get("properties", {})
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            sub = f"{path}.{key}" if path else str(key)
-            if key in props:
-                _check(item, props[key], root, sub, errors)
-            elif extra is False:
-                allowed = ", ".join(props) if props else "none"
-                errors.append(f"{sub}: unknown field (allowed here: {allowed})")
-            elif isinstance(extra, dict):
-                _check(item, extra, root, sub, errors)
+        _check_string(value, schema, path, errors)
+    elif isinstance(value, list):
+        _check_array(value, schema, root, path, errors)
+    elif isinstance(value, dict):
+        _check_object(value, schema, root, path, errors)
+
+
+def _any_of(value: Any, branches: list[dict[str, Any]], root: dict[str, Any], path: str) -> list[str]:
+    """No errors when a branch accepts ``value``; else the errors of the branch that got furthest:
+    the one whose first error is deepest, which is the branch the author evidently meant (e.g. a
+    leaf with a bad ``op``)."""
+    branch_errors: list[list[str]] = []
+    for branch in branches:
+        found: list[str] = []
+        _check(value, branch, root, path, found)
+        if not found:
+            return []
+        branch_errors.append(found)
+    return max(branch_errors, key=lambda errs: (errs[0].count(".") + errs[0].count("["), -len(errs)))
+
+
+def _check_string(value: str, schema: dict[str, Any], path: str, errors: list[str]) -> None:
+    if len(value) < schema.get("minLength", 0):
+        errors.append(f"{_where(path)}: must not be empty")
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        errors.append(f"{_where(path)}: {value!r} does not match {schema['pattern']}")
+
+
+def _check_array(value: list[Any], schema: dict[str, Any], root: dict[str, Any], path: str, errors: list[str]) -> None:
+    if len(value) < schema.get("minItems", 0):
+        errors.append(f"{_where(path)}: needs at least {schema['minItems']} item(s)")
+    if len(value) > schema.get("maxItems", len(value)):
+        errors.append(f"{_where(path)}: takes at most {schema['maxItems']} item(s)")
+    if "items" in schema:
+        for i, item in enumerate(value):
+            _check(item, schema["items"], root, f"{path}[{i}]", errors)
+
+
+def _check_object(value: dict[str, Any], schema: dict[str, Any], root: dict[str, Any], path: str,
+                  errors: list[str]) -> None:
+    for key in schema.get("required", []):
+        if key not in value:
+            errors.append(f"{_where(path)}: missing required field {key!r}")
+    if len(value) < schema.get("minProperties", 0):
+        errors.append(f"{_where(path)}: needs at least {schema['minProperties']} entr(y/ies)")
+    props = schema.get("properties", {})
+    extra = schema.get("additionalProperties", True)
+    for key, item in value.items():
+        sub = f"{path}.{key}" if path else str(key)
+        if key in props:
+            _check(item, props[key], root, sub, errors)
+        elif extra is False:
+            allowed = ", ".join(props) if props else "none"
+            errors.append(f"{sub}: unknown field (allowed here: {allowed})")
+        elif isinstance(extra, dict):
+            _check(item, extra, root, sub, errors)

@@ -39,7 +39,7 @@ try:
     import lightning.pytorch as pl
 except ImportError:  # pragma: no cover - the pre-2.0 package name
     try:
-        import pytorch_lightning as pl
+        import pytorch_lightning as pl  # type: ignore[no-redef]
     except ImportError as exc:
         raise ImportError("regadvisor.integrations.lightning needs Lightning: pip install 'regadvisor[lightning]'") from exc
 
@@ -133,8 +133,9 @@ class RegadvisorCallback(LogSession, pl.Callback):
             facts["accumulate_grad_batches"] = trainer.accumulate_grad_batches
         loader = trainer.train_dataloader
         dataset = getattr(loader, "dataset", None)
-        if getattr(loader, "batch_size", None):
-            facts["batch_size"] = int(loader.batch_size)
+        batch_size = getattr(loader, "batch_size", None)
+        if batch_size:
+            facts["batch_size"] = int(batch_size)
         n = dataset_size(dataset)
         if n:
             facts["num_train_examples"] = n
@@ -169,7 +170,7 @@ class RegadvisorCallback(LogSession, pl.Callback):
         if loss is not None and not hasattr(loss, "detach") and not isinstance(loss, (int, float)):
             loss = None
         record = {"step": trainer.global_step, "epoch": trainer.current_epoch,
-                  "train_loss": loss.detach() if hasattr(loss, "detach") else loss,
+                  "train_loss": loss.detach() if loss is not None and hasattr(loss, "detach") else loss,
                   "grad_norm": self._grad_norm, "lr": self._lr}
         self._grad_norm = self._lr = None
         if record["train_loss"] is not None or record["grad_norm"] is not None:

@@ -19,7 +19,7 @@ class DecodeError(ValueError):
     """Bytes that do not follow the protobuf wire format."""
 
 
-def varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+def varint(buf: bytes | memoryview, pos: int, end: int) -> tuple[int, int]:
     """Decode the varint at ``pos``; return ``(value, position after it)``."""
     result = 0
     shift = 0
@@ -42,7 +42,7 @@ def signed64(value: int) -> int:
     return value - _U64 if value > _I64_MAX else value
 
 
-def fields(buf: bytes, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+def fields(buf: bytes | memoryview, pos: int, end: int) -> Iterator[tuple[int, int, int, int]]:
     """Walk the fields of the message in ``buf[pos:end]``.
 
     Yields ``(field_number, wire_type, a, b)``: for a varint ``a`` is its value; for fixed

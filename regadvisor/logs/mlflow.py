@@ -202,7 +202,8 @@ def _read_file_run(run_dir: Path, options: ReadOptions) -> Run:
     name = tags.get("mlflow.runName") or meta.get("run_name") or meta.get("name") or run_dir.name
     if meta.get("lifecycle_stage") == "deleted":
         builder.warn("run is marked deleted in MLflow")
-    status = _STATUS.get(meta.get("status")) if isinstance(meta.get("status"), int) else meta.get("status")
+    raw_status = meta.get("status")
+    status = _STATUS.get(raw_status) if isinstance(raw_status, int) else raw_status
     return finish_run(builder, name=str(name), status=status, params=_read_text_files(run_dir / "params", builder),
                    where=str(run_dir))
 
@@ -294,10 +295,10 @@ def _read_sqlite(path: Path, options: ReadOptions) -> Run:
             rows = conn.execute(
                 "SELECT key, value, step, is_nan FROM metrics WHERE run_uuid = ? AND key != ? "
                 "ORDER BY key, step, timestamp", (run_uuid, EPOCH_KEY))
-            add_points(builder, ((_text(key), metric_value(value, bool(is_nan)), float(step))
+            add_points(builder, ((_text(key) or "", metric_value(value, bool(is_nan)), float(step))
                                   for key, value, step, is_nan in rows if key is not None), epochs)
-            params = {_text(key): value for key, value in
-                      conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,))}
+            params = {_text(key) or "": value for key, value in
+                      conn.execute("SELECT key, value FROM params WHERE run_uuid = ?", (run_uuid,)) if key is not None}
         except (sqlite3.Error, TypeError, ValueError, OverflowError) as exc:
             raise LogReadError(f"cannot read MLflow's tables ({exc.__class__.__name__}: {exc})", source=path,
                                hint="is the file a complete copy of the database?") from None

@@ -94,6 +94,8 @@ def label_smoothed_cross_entropy(
 class LabelSmoothingCrossEntropy(nn.Module):
     """Module form of :func:`label_smoothed_cross_entropy` (typical ``smoothing=0.1``)."""
 
+    weight: Tensor | None
+
     def __init__(self, smoothing: float = 0.1, *, weight: Tensor | None = None,
                  ignore_index: int = -100, reduction: str = "mean"):
         super().__init__()

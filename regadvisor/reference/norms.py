@@ -39,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -100,6 +101,10 @@ class BatchNorm(nn.Module):
     the paper's setting is batches of 32 or more per device — below that, prefer GroupNorm).
     """
 
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    num_batches_tracked: Tensor | None
+
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
                  affine: bool = True, track_running_stats: bool = True,
                  device=None, dtype=None):
@@ -146,6 +151,7 @@ class BatchNorm(nn.Module):
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean, var, n)
         else:
+            assert self.running_mean is not None and self.running_var is not None  # tracked, or batch stats above
             mean = self.running_mean.to(xc.dtype)
             var = self.running_var.to(xc.dtype)
         y = (xc - mean.reshape(stat_shape)) * torch.rsqrt(var.reshape(stat_shape) + self.eps)
@@ -153,6 +159,7 @@ class BatchNorm(nn.Module):
 
     @torch.no_grad()
     def _update_running_stats(self, mean: Tensor, var: Tensor, n: int) -> None:
+        assert self.running_mean is not None and self.running_var is not None and self.num_batches_tracked is not None
         self.num_batches_tracked.add_(1)
         if self.momentum is None:
             factor = 1.0 / float(self.num_batches_tracked)
@@ -453,7 +460,7 @@ def make_norm(
     norm = _build(kind, num_features, layout, ref, eps, affine, momentum, num_groups, spatial_dims, factory)
     if spatial_dims is not None:
         # Remembered so that swap_norms can later rebuild, say, a BatchNorm2d in this place.
-        norm.spatial_dims = spatial_dims
+        norm.spatial_dims = spatial_dims  # type: ignore[assignment]  # an attribute of ours on any module
     return norm
 
 
@@ -461,6 +468,8 @@ def _build(kind, num_features, layout, ref, eps, affine, momentum, num_groups, s
     if kind == "none":
         return NoNorm(num_features, layout, spatial_dims)
 
+    norm: nn.Module
+    cls: Any
     if kind == "batchnorm":
         if ref:
             norm = BatchNorm(num_features, eps=eps, momentum=momentum, affine=affine, **factory)
@@ -582,10 +591,10 @@ def swap_norms(model: nn.Module, kind: str, *, impl: str = "torch", eps: float |
                 swaps.append(Swap(name, type(child).__name__, None, None, info))
                 continue
             features, layout, spatial, old_eps, affine = info
-            reference_tensor = next(iter(child.parameters()), None)
+            reference_tensor: Tensor | None = next(iter(child.parameters()), None)
             if reference_tensor is None:
                 reference_tensor = next(iter(child.buffers()), None)
-            factory = {}
+            factory: dict[str, Any] = {}
             if reference_tensor is not None:
                 factory = {"device": reference_tensor.device}
                 if reference_tensor.is_floating_point():

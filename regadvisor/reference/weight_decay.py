@@ -95,7 +95,7 @@ def is_norm_module(module: nn.Module) -> bool:
     their own (``LlamaRMSNorm``, ``T5LayerNorm``) — any class whose name ends in ``Norm`` or
     ``NormNd``.
     """
-    known = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
+    known: tuple[type, ...] = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm)
     rms = getattr(nn, "RMSNorm", None)
     if rms is not None:
         known = known + (rms,)
