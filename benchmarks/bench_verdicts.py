@@ -1,6 +1,6 @@
 """How often `regadvisor diagnose` gives the labelled verdict on the real-log corpus, beside trainproof.
 
-The corpus is ``tests/fixtures/real-logs/`` (110 real public runs; ``labels.csv`` holds each run's
+The corpus is ``tests/fixtures/real-logs/`` (129 real public runs; ``labels.csv`` holds each run's
 label, ``MANIFEST.md`` the definitions and where every file comes from). Both tools judge every
 run in one pass and the table shows per-label and total accuracy, and how many runs labelled
 healthy each called overfitting.

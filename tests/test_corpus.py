@@ -100,3 +100,10 @@ def test_a_file_of_two_runs_is_judged_run_by_run():
     assert [len(r.run.series["val_loss"]) for r in reports] == [10, 10]
     assert reports[0].run.series["train_loss"].values[0] == 0.0202  # the first model
     assert reports[1].run.series["train_loss"].values[0] == 0.1377  # a new one: its loss starts over
+
+
+def test_training_accuracy_below_validation_throughout_is_healthy_not_underfitting():
+    """A graph network whose training accuracy stays 3 points under validation to the end (DA003)."""
+    report = diagnose(REAL_LOGS / "text/dlm_gnn_basic_mnist.txt")
+    status = {f.rule_id: f.status for f in report.findings}
+    assert status["DA003"] == "fired" and report.verdict == "healthy"

@@ -35,7 +35,7 @@ _SPLIT_WORDS = {
     "test": "test", "testing": "test",
 }
 _METRIC_WORDS = {
-    "loss": "loss", "l": "loss", "ce": "loss", "nll": "loss", "xent": "loss", "cross_entropy": "loss",
+    "loss": "loss", "l": "loss", "ce": "loss", "nll": "loss", "xent": "loss", "cross_entropy": "loss", "cost": "loss",
     "acc": "acc", "accuracy": "acc", "top1": "acc", "top1_acc": "acc", "acc1": "acc",
     "categorical_accuracy": "acc", "sparse_categorical_accuracy": "acc", "binary_accuracy": "acc",
     "r2": "r2", "r2_score": "r2", "r_squared": "r2", "rsquared": "r2", "coefficient_of_determination": "r2",
@@ -47,7 +47,7 @@ _STAND_IN = {
 }
 _WHOLE = {
     # Keras and HF write the training metric without a split word.
-    "loss": "train_loss", "acc": "train_acc", "accuracy": "train_acc",
+    "loss": "train_loss", "cost": "train_loss", "acc": "train_acc", "accuracy": "train_acc",
     "sparse_categorical_accuracy": "train_acc", "categorical_accuracy": "train_acc",
     "binary_accuracy": "train_acc",
     # llm.c / modded-nanogpt stdout: trl = train loss, tel = test (held-out) loss used as validation.

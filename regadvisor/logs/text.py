@@ -57,8 +57,8 @@ _SPLIT_PREFIX = re.compile(
 _STEP_NAME_VALUE = re.compile(rf"^\s*(?P<step>\d+)\s+(?P<key>{_NAME})\s+(?P<num>{_NUMBER})\s*$")
 # Keras prints "Epoch 3/10" on a line of its own before the epoch's metric line.
 _EPOCH_HEADER = re.compile(r"^\s*epoch\s*[:#]?\s*(\d+)\s*(?:/\s*\d+)?\s*$", re.IGNORECASE)
-_STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch_idx", "episode",
-               "episodes"}
+_STEP_WORDS = {"step", "steps", "iter", "iters", "iteration", "it", "s", "global_step", "batch", "batch_idx",
+               "episode", "episodes"}
 _EPOCH_WORDS = {"epoch", "ep", "epochs"}
 MIN_UNKNOWN_LINES = 3
 """Lines with a step or epoch and only unknown names that make a log of unknown metrics (a reward-only
@@ -124,7 +124,7 @@ def line_pairs(line: str, options: ReadOptions) -> tuple[float | None, float | N
     prefix = _SPLIT_PREFIX.match(line)
     split = prefix.group("split").lower() if prefix else None
     step = epoch = None
-    metrics = []
+    found = []
     for m in _PAIR.finditer(line):
         key, unit, total = m.group("key"), m.group("unit"), m.group("total")
         if unit and unit != "%":
@@ -142,8 +142,22 @@ def line_pairs(line: str, options: ReadOptions) -> tuple[float | None, float | N
                 value /= 100.0
             elif total:
                 value /= float(total) or 1.0
-            metrics.append((_metric_key(key, split, user_map), value))
-    return step, epoch, metrics
+            found.append((key, value))
+    split = split or _line_split([key for key, _ in found])
+    return step, epoch, [(_metric_key(key, split, user_map), value) for key, value in found]
+
+
+def _line_split(keys: list[str]) -> str | None:
+    """The split a line names with its first loss or accuracy: ``Epoch: 3 | Valid. Acc.: 71.9% |
+    Loss: 0.99`` is a validation line (rasbt/deeplearning-models prints one such line per split),
+    so its bare ``Loss`` is the validation loss. Where the first is bare (Keras' ``loss: 0.4 -
+    val_loss: 0.5``) bare names stay training's."""
+    for key in keys:
+        canonical = canonical_name(key).canonical
+        if canonical.endswith(("_loss", "_acc")):
+            words = normalise(key).split("_")
+            return next((w for w in (words[0], words[-1]) if w in _SPLIT_WORDS and len(words) > 1), None)
+    return None
 
 
 def _is_metric_line(step: float | None, epoch: float | None, metrics: list[tuple[str, float]],

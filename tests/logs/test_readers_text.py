@@ -63,10 +63,22 @@ def test_log_that_starts_with_its_own_python_source():
     ("250 val 3.5512", 250, None, [("val loss", 3.5512)]),
     ("19072 train 3.071291", 19072, None, [("train loss", 3.071291)]),
     ("Epoch 3, 训练损失: 0.5, 准确率：0.9", None, 3, [("训练损失", 0.5), ("准确率", 0.9)]),
+    # rasbt/deeplearning-models: one line per split, its bare Loss the split's; Cost is the loss
+    ("***Epoch: 001/040 | Valid. Acc.: 33.340% | Loss: 1.714", None, 1, [("Valid. Acc.", 0.3334), ("valid Loss", 1.714)]),
+    ("Epoch: 001/020 | Batch 150/461 | Cost: 0.8999", 150, 1, [("Cost", 0.8999)]),
 ])
 def test_metric_lines(line, step, epoch, metrics):
     options = ReadOptions(metric_map={"train_loss": "训练损失"})
-    assert parse_line(line, options) == (step, epoch, metrics)
+    got_step, got_epoch, got = parse_line(line, options)
+    assert (got_step, got_epoch) == (step, epoch)
+    assert [k for k, _ in got] == [k for k, _ in metrics] and [v for _, v in got] == pytest.approx([v for _, v in metrics])
+
+
+def test_pytorch_log_with_a_line_per_split():
+    run = read_log(REAL / "text" / "dlm_alexnet_cifar10.txt")
+    assert run.series["val_loss"].original_name == "valid Loss" and len(run.series["val_loss"]) == 40
+    assert run.series["val_loss"].values[0] == pytest.approx(1.670)
+    assert len(run.series["train_loss"]) == 160 and run.series["train_loss"].steps[1] == 50  # the batch lines
 
 
 def test_transformers_training_summary_is_not_a_point(tmp_path):
