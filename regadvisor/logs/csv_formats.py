@@ -254,7 +254,8 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
             epoch_cell = row[ei]
             epoch = _value(epoch_cell)
         if restart is not None:
-            if (step != step or epoch != epoch) and [c.strip() for c in row] == header:
+            unreadable = (si is not None and step != step) or (ei is not None and epoch != epoch)
+            if unreadable and [c.strip() for c in row] == header:
                 columns, cols, sums = _next_segment(columns, builder, plan)  # fastai writes its header again
                 first, last_epoch, last_step = None, NAN, NAN
                 continue

@@ -79,7 +79,9 @@ class RunBuilder:
     evidence of divergence), prefers the finer-grained of ``train_loss_step`` and
     ``train_loss_epoch`` for the canonical name while keeping the other under its own, and
     promotes the first of several named evaluation sets (``eval_g0_loss``) to ``val_loss``
-    when no plain validation loss was logged.
+    when no plain validation loss was logged (or a test set evaluated through training). A
+    reader that adds points in file order (``split_runs``) or says where its log starts over
+    (:meth:`new_segment`) gets one run per run the file holds (:mod:`.appended`).
     """
 
     def __init__(self, source: Path | str, fmt: str, options: ReadOptions | None = None, *, split_runs: bool = False):

@@ -105,7 +105,15 @@ def _metric_key(key: str, split: str | None, metric_map: tuple[tuple[str, str], 
     return key
 
 
-def line_pairs(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
+Pairs = tuple[float | None, float | None, list[tuple[str, float]]]
+MetricMap = tuple[tuple[str, str], ...]  # ReadOptions.metric_map, hashable for the caches
+
+
+def _metric_map(options: ReadOptions) -> MetricMap:
+    return tuple(sorted(options.metric_map.items()))
+
+
+def _pairs(line: str, user_map: MetricMap) -> Pairs | None:
     """The step, epoch and ``name value`` pairs one log line holds (None for code, or for a
     training summary such as transformers' ``{'train_runtime': ..., 'train_loss': <mean of the run>}``).
 
@@ -115,7 +123,6 @@ def line_pairs(line: str, options: ReadOptions) -> tuple[float | None, float | N
     line = _ANSI.sub("", line)
     if _CODE.search(line):
         return None
-    user_map = tuple(sorted(options.metric_map.items()))
     bare = _STEP_NAME_VALUE.match(line)
     if bare:
         key = bare.group("key")
@@ -143,39 +150,44 @@ def line_pairs(line: str, options: ReadOptions) -> tuple[float | None, float | N
             elif total:
                 value /= float(total) or 1.0
             found.append((key, value))
-    split = split or _line_split([key for key, _ in found])
+    split = split or _line_split([key for key, _ in found], user_map)
     return step, epoch, [(_metric_key(key, split, user_map), value) for key, value in found]
 
 
-def _line_split(keys: list[str]) -> str | None:
+def _line_split(keys: list[str], metric_map: tuple[tuple[str, str], ...]) -> str | None:
     """The split a line names with its first loss or accuracy: ``Epoch: 3 | Valid. Acc.: 71.9% |
     Loss: 0.99`` is a validation line (rasbt/deeplearning-models prints one such line per split),
     so its bare ``Loss`` is the validation loss. Where the first is bare (Keras' ``loss: 0.4 -
     val_loss: 0.5``) bare names stay training's."""
     for key in keys:
-        canonical = canonical_name(key).canonical
-        if canonical.endswith(("_loss", "_acc")):
-            words = normalise(key).split("_")
-            return next((w for w in (words[0], words[-1]) if w in _SPLIT_WORDS and len(words) > 1), None)
+        if _canonical(key, metric_map).endswith(("_loss", "_acc")):
+            return _split_word(key)
     return None
 
 
+@lru_cache(maxsize=4096)
+def _split_word(key: str) -> str | None:
+    """The split word a name starts or ends with (``Valid. Acc.`` → ``valid``), if any."""
+    words = normalise(key).split("_")
+    return next((w for w in (words[0], words[-1]) if w in _SPLIT_WORDS and len(words) > 1), None)
+
+
 def _is_metric_line(step: float | None, epoch: float | None, metrics: list[tuple[str, float]],
-                    options: ReadOptions) -> bool:
+                    user_map: MetricMap) -> bool:
     """Why the gate: a line counts only if it names a known metric, and a lone learning rate or
     grad norm (a printed config) needs a step or a second metric beside it."""
-    user_map = tuple(sorted(options.metric_map.items()))
     known = [n for n in (_canonical(key, user_map) for key, _ in metrics) if n in CANONICAL]
     if not known:
         return False
     return step is not None or epoch is not None or len(metrics) >= 2 or known[0].endswith(("_loss", "_acc"))
 
 
-def parse_line(line: str, options: ReadOptions) -> tuple[float | None, float | None, list[tuple[str, float]]] | None:
+def parse_line(line: str, options: ReadOptions) -> Pairs | None:
     """The step, epoch and metrics one log line holds, or None when it is not a metric line
-    (see :func:`line_pairs` and :func:`_is_metric_line`)."""
-    pairs = line_pairs(line, options)
-    return pairs if pairs is not None and _is_metric_line(*pairs, options) else None
+    (see :func:`_pairs` and :func:`_is_metric_line`)."""
+    user_map = _metric_map(options)
+    pairs = _pairs(line, user_map)
+    return pairs if pairs is not None and _is_metric_line(*pairs, user_map) else None
 
 
 def read_text(path: Path, options: ReadOptions) -> Run:
@@ -187,6 +199,7 @@ def read_text(path: Path, options: ReadOptions) -> Run:
     and is skipped.
     """
     check_text(path)
+    user_map = _metric_map(options)
     builder = RunBuilder(path, "text", options, split_runs=True)
     unknown = RunBuilder(path, "text", options, split_runs=True)  # lines that count something under names we do not know
     unknown_lines = 0
@@ -197,8 +210,8 @@ def read_text(path: Path, options: ReadOptions) -> Run:
     with open_text(path) as f:
         for raw in f:
             for line in raw.split("\r"):
-                pairs = line_pairs(line, options)
-                if pairs is None or not _is_metric_line(*pairs, options):
+                pairs = _pairs(line, user_map)
+                if pairs is None or not _is_metric_line(*pairs, user_map):
                     current_epoch = _epoch_header(line, current_epoch)
                     if pairs is not None and pairs[2] and not found:
                         names_seen.update(list(dict.fromkeys(key for key, _ in pairs[2])))
