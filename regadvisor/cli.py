@@ -306,6 +306,7 @@ def probe(
     color: ColorOpt = None,
     verify: bool = typer.Option(False, "--verify", help="Measure the advice at the real training length: joint configurations screened by successive halving, the best checked on paired seeds; keep only what helps beyond noise."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help="Verification budget in full trainings of the real length (6x), seconds (120, 5m; not reproducible across machines) or trials (30t) [default: 6x, the probe included]."),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help="With --verify: trials run side by side on N worker processes [default: one per core, one per GPU]; the advice is the same for any N."),
     export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
 ) -> None:
     """Train your model with instruments attached, at its real length, then diagnose it like a log.
@@ -325,7 +326,7 @@ def probe(
                                train_steps=train_steps, depth=_choice(depth, DEPTHS, "--depth"), device=device,
                                seed=seed, knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
-                               progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
+                               progress=progress, verify=verify, budget=budget, verify_progress=vprogress, workers=workers,
                                export=(export[0], export[1]) if export else None)
         return _emit(api.judge([report], fail_on=threshold, settings=settings), chosen, output, color)
 

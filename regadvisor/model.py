@@ -271,7 +271,7 @@ class Note:
     - ``verify-skipped``: ``reason``
     - ``search-space-written``: ``path``
     - ``verified``: ``length``, ``unit``, ``length_known``, ``trainings``, ``trials``, ``seconds``,
-      ``screened``, ``pruned``, ``seeds``, ``metric``
+      ``screened``, ``pruned``, ``seeds``, ``metric``, ``workers``
     - ``verify-effect``: ``changes`` (knob → value), ``current`` (knob → setting before),
       ``effect`` (``difference``, ``uncertainty``, ``metric``, ``trials``), ``kept`` (bool)
     - ``not-verified`` (``knob``): ``reason``

@@ -274,9 +274,11 @@ class Screening:
     def reporter(self, trial: Any, classification: bool,
                  can_continue: Callable[[int], bool]) -> Callable[[EvaluationPoint], bool]:
         """The ``on_evaluation`` hook of one trial: report the score an early stopper would
-        restore now (at the lowest validation loss so far), prune at the rungs, stop when the
-        budget says so (a trial stopped for the budget keeps the values its curve can tell)."""
+        restore now (at the lowest validation loss so far), prune at the rungs, and stop when
+        training on to the next evaluation would not fit the budget (a trial stopped for the
+        budget keeps the values its curve can tell)."""
         best = [math.inf, -math.inf]  # lowest validation loss so far, and the score there
+        prev = [0]                    # the step of the previous evaluation
 
         def on_evaluation(point: EvaluationPoint) -> bool:
             if math.isfinite(point.val_loss) and point.val_loss < best[0]:
@@ -285,9 +287,11 @@ class Screening:
             trial.report(best[1], point.step)
             if trial.should_prune():
                 return True
-            if not can_continue(point.step):
+            step = point.step
+            if not can_continue(step + (step - prev[0])):  # will the next evaluation still fit?
                 self.out_of_budget.add(trial.number)
                 return True
+            prev[0] = step
             return False
 
         return on_evaluation

@@ -40,7 +40,7 @@ removed and listed in ``report.notes``; what could not be measured stays, unveri
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ from ..model import Note, Recommendation, Report
 from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_interval
 from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space
+from .parallel import Job, TrialPool, default_workers
+from .runner import EvaluationPoint
 from .trials import Curve, TrialRunner
 
 SIMULATED_KNOBS = ("early_stopping_patience",)
@@ -152,7 +154,9 @@ class VerifyResult:
     the best of them; ``effect`` its paired comparison with the baseline over ``seeds``;
     ``kept`` the knob values recommended (empty when nothing helped beyond noise);
     ``unverified`` knob → why it was not measured. ``trainings`` is the compute spent, probe
-    included, in full trainings of ``length``.
+    included, in full trainings of ``length``; ``workers`` ran the trials, and
+    ``speculative_trainings`` is the extra work they did ahead of the one-process schedule
+    (never charged, never deciding anything: :mod:`.parallel`).
     """
 
     report: Report
@@ -171,6 +175,8 @@ class VerifyResult:
     length: dict[str, int]
     length_known: bool
     current: dict[str, Any]
+    workers: int = 1
+    speculative_trainings: float = 0.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,12 +247,15 @@ def baseline_value(curve: Curve, patience: int | None) -> float:
 class _Verifier:
     def __init__(self, script: str | Path, report: Report, *, budget: Budget, seeds: int, seed: int,
                  device: str, knobs: dict[str, Any] | None, progress: Callable[[VerifyProgress], None] | None,
-                 max_trials: int = MAX_SCREENED):
+                 max_trials: int = MAX_SCREENED, workers: int | None = None):
         if seeds < 2:
             raise ConfigError("verification needs at least 2 seeds (a paired t-interval needs two pairs)",
                               source="seeds")
         facts = report.run.facts
         self.report, self.progress, self.max_trials = report, progress, max_trials
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be at least 1, not {workers}", source="--workers")
+        self.workers = workers if workers is not None else default_workers()
         self.seeds = [seed + i for i in range(seeds)]
         base = dict(facts.get("knobs_requested") or {}) if knobs is None else dict(knobs)
         self.base_patience: int | None = base.pop("early_stopping_patience", None)
@@ -312,10 +321,14 @@ class _Verifier:
             base0 = self.train({}, self.seeds[0], "baseline")
         else:
             self.ledger.charge(base0.steps)
+        unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
+        space = [d for d in space if d.knob not in unverified]
         baseline = {self.seeds[0]: base0}
-        screening = self._screen(space, base0, unverified) if space else None
-        leader = self._leader(screening, base0)
-        effect = self._decide(leader, baseline) if leader is not None else None
+        with TrialPool(self.runner, self.workers) as self.pool:
+            screening = self._screen(space, base0) if space else None
+            leader = self._leader(screening, base0)
+            effect = self._decide(leader, baseline) if leader is not None else None
+            speculative = self.pool.speculative_steps
         kept = self._kept(leader, effect)
         screened = screening.results if screening is not None else []
         result = VerifyResult(
@@ -323,7 +336,8 @@ class _Verifier:
             baseline={s: baseline_value(c, self.base_patience) for s, c in sorted(baseline.items())},
             screened=screened, leader=leader, effect=effect, kept=kept, unverified=unverified,
             trials=self.ledger.trials, seconds=self.ledger.seconds, trainings=self.ledger.trainings,
-            length=self.length, length_known=self.length_known, current=self.label_current)
+            length=self.length, length_known=self.length_known, current=self.label_current,
+            workers=self.workers, speculative_trainings=speculative / self.ledger.full_steps)
         self.tick("done")
         apply_to_report(result)
         return result
@@ -342,42 +356,59 @@ class _Verifier:
         base_steps = min(self.ledger.full_steps, DECISION_MARGIN * base.steps)
         return (len(self.seeds) - 1) * (base_steps + leader_steps)
 
-    def _screen(self, space: list[Any], base0: Curve, unverified: dict[str, str]) -> Screening:
+    def _screen(self, space: list[Any], base0: Curve) -> Screening:
         """Successive halving on the first seed while the decision for the leader still fits.
 
-        A trial may go on while the budget holds its own steps and the decision for whichever
-        of it and the current leader would lead (its own at the steps trained so far, re-checked
-        at every evaluation). Knobs the first trial (the joint suggestion, every knob set) could
-        not apply are dropped from the rest.
+        A trial may start, and go on, while the budget holds its own steps and the decision for
+        whichever of it and the current leader would lead (its own at the steps trained so far,
+        re-checked at every evaluation). The pool runs the trials as one process would decide
+        them (:meth:`.parallel.TrialPool.sequence`), on as many workers as it has.
         """
         rung = first_rung(base0, self.ledger.full_steps)
         screening = Screening(space, self.patiences(), seed=self.seeds[0], min_resource=rung,
                               max_trials=self.max_trials)
         self.planned = self.ledger.trials + screening.planned() + 2 * (len(self.seeds) - 1)
-        tried: list[dict[str, Any]] = []
-        for trial, asked in screening.configs():
-            cfg = {k: v for k, v in asked.items() if k not in unverified}
-            if not cfg or cfg in tried:
-                screening.skip(trial)
-                continue
-            tried.append(cfg)
+
+        def can_continue(steps: int) -> bool:
             lead = screening.leader()
             reserve = self._decision_cost(base0, self._leader_steps(lead)) if lead else 0.0
+            own = self._decision_cost(base0, min(self.ledger.full_steps, DECISION_MARGIN * steps))
+            return self.ledger.affords(steps + max(reserve, own), trials=1)
 
-            def can_continue(steps: int, reserve: float = reserve) -> bool:
-                own = self._decision_cost(base0, min(self.ledger.full_steps, DECISION_MARGIN * steps))
-                return self.ledger.affords(steps + max(reserve, own), trials=1)
+        asked: dict[int, tuple[Any, dict[str, Any]]] = {}   # trial number → (Optuna trial, configuration)
 
+        def jobs() -> Iterator[tuple[int, Job, Callable[[EvaluationPoint], bool] | None]]:
+            tried: list[dict[str, Any]] = []
+            for trial, cfg in screening.configs():
+                if cfg in tried:
+                    screening.skip(trial)
+                    continue
+                tried.append(cfg)
+                asked[trial.number] = (trial, cfg)
+                yield trial.number, Job(cfg, self.seeds[0]), screening.reporter(trial, self.classification,
+                                                                                can_continue)
+
+        def admit(number: int) -> bool:
             if not can_continue(rung):
-                screening.skip(trial)
-                break
-            hook = screening.reporter(trial, self.classification, can_continue)
-            curve = self.train(cfg, self.seeds[0], " + ".join(_label(k, self.label_current.get(k), v)
-                                                                 for k, v in cfg.items()), on_evaluation=hook)
-            for k, why in curve.not_applied.items():
-                unverified[k] = f"not measured: {why}"
-            screening.finish(trial, curve)
+                return False
+            self.tick(" + ".join(_label(k, self.label_current.get(k), v) for k, v in asked[number][1].items()))
+            return True
+
+        def finish(number: int, curve: Curve) -> bool:
+            self.ledger.charge(curve.steps)
+            screening.finish(asked[number][0], curve)
+            return True
+
+        self.pool.sequence(jobs(), admit, finish, drop=lambda number: screening.skip(asked[number][0]))
         return screening
+
+    def not_applicable(self, knobs: dict[str, Any]) -> dict[str, str]:
+        """Knobs the probe cannot apply to this script: a one-step run with all of them set."""
+        if not knobs:
+            return {}
+        curve = self.runner.run(knobs, self.seeds[0], steps=1)
+        self.ledger.charge(curve.steps)
+        return {k: f"not measured: {why}" for k, why in curve.not_applied.items()}
 
     def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
         """The best candidate on the screening seed, including the baseline with early stopping
@@ -396,39 +427,47 @@ class _Verifier:
         return best if best.value > baseline_value(base0, self.base_patience) else None
 
     def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> Effect:
-        """Paired trials of the leader against the baseline, then a second look if undecided."""
+        """Paired trials of the leader against the baseline, then a second look if undecided.
+
+        The seeds to run are planned from cost estimates (not from what earlier seeds cost), so
+        that the pairs are the same whether they run one after another or side by side.
+        """
         changes = dict(leader.config)
         if leader.patience is not None and leader.patience != self.base_patience:
             changes["early_stopping_patience"] = leader.patience
         effect = Effect(changes, self.metric, self.classification)
-        self._pair(effect, leader, baseline, self.seeds[0])
-        for s in self.seeds[1:]:
-            if not self._pair_new_seed(effect, leader, baseline, s):
-                break
+        self._pair(effect, leader, baseline[self.seeds[0]], leader.curve, self.seeds[0])
+        self._pairs(effect, leader, baseline, self.seeds[1:])
         if effect.undecided:
-            for s in range(self.seeds[-1] + 1, self.seeds[-1] + 1 + len(self.seeds)):
-                if not self._pair_new_seed(effect, leader, baseline, s):
-                    break
-                self.seeds.append(s)
+            more = list(range(self.seeds[-1] + 1, self.seeds[-1] + 1 + len(self.seeds)))
+            self.seeds += self._pairs(effect, leader, baseline, more)
         return effect
 
-    def _pair_new_seed(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seed: int) -> bool:
-        lead_steps = self._leader_steps(leader)
-        if not self.ledger.affords(baseline[self.seeds[0]].steps + lead_steps, trials=1 + bool(leader.config)):
-            return False
-        baseline[seed] = self.train({}, seed, "baseline")
-        self._pair(effect, leader, baseline, seed)
-        return True
+    def _pairs(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seeds: list[int]) -> list[int]:
+        """Run new pairs on as many of ``seeds`` as the budget allows; the seeds run."""
+        base_steps = min(self.ledger.full_steps, DECISION_MARGIN * baseline[self.seeds[0]].steps)
+        per_seed = base_steps + self._leader_steps(leader)
+        trials = 1 + bool(leader.config)
+        n = 0
+        while n < len(seeds) and self.ledger.affords((n + 1) * per_seed, trials=(n + 1) * trials):
+            n += 1
+        run = seeds[:n]
+        jobs = [Job({}, s) for s in run]
+        if leader.config:
+            jobs += [Job(leader.config, s, patience=leader.patience, stop_past_best=False) for s in run]
+        self.tick(f"{len(jobs)} paired trials on seeds {', '.join(map(str, run))}")
+        curves = self.pool.map(jobs)
+        for c in curves:
+            self.ledger.charge(c.steps)
+        for i, s in enumerate(run):
+            baseline[s] = curves[i]
+            self._pair(effect, leader, curves[i], curves[len(run) + i] if leader.config else None, s)
+        return run
 
-    def _pair(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seed: int) -> None:
-        base = baseline[seed]
-        if not leader.config:  # early stopping alone: replayed on the baseline's own curve
-            value = baseline_value(base, leader.patience)
-        elif seed == self.seeds[0]:
-            value = baseline_value(leader.curve, leader.patience)
-        else:
-            curve = self.train(leader.config, seed, "leader", patience=leader.patience, stop_past_best=False)
-            value = baseline_value(curve, leader.patience)
+    def _pair(self, effect: Effect, leader: Screened, base: Curve, curve: Curve | None, seed: int) -> None:
+        """One pair: the baseline's score on a seed against the leader's (early stopping alone is
+        replayed on the baseline's own curve)."""
+        value = baseline_value(base if curve is None or not leader.config else curve, leader.patience)
         sign = 1.0 if self.classification else -1.0
         effect.baseline.append(sign * baseline_value(base, self.base_patience))
         effect.with_change.append(sign * value)
@@ -451,16 +490,19 @@ def verify(
     knobs: dict[str, Any] | None = None,
     progress: Callable[[VerifyProgress], None] | None = None,
     max_trials: int = MAX_SCREENED,
+    workers: int | None = None,
 ) -> VerifyResult:
     """Measure the recommendations of ``report`` on ``script`` at the real training length.
 
     ``budget`` is ``"6x"`` full trainings by default (probe included), or seconds, or ``"30t"``
     trials (:func:`~.budget.parse_budget`). ``knobs`` are the settings every trial starts from
-    (default: those the report's probe was given). See the module docstring for the method.
+    (default: those the report's probe was given). ``workers`` trials run side by side (default:
+    one per core, one per GPU where there are several); the advice does not depend on it. See
+    the module docstring for the method.
     """
     parsed = budget if isinstance(budget, Budget) else parse_budget(budget)
     return _Verifier(script, report, budget=parsed, seeds=seeds, seed=seed, device=device, knobs=knobs,
-                     progress=progress, max_trials=max_trials).run()
+                     progress=progress, max_trials=max_trials, workers=workers).run()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -521,4 +563,4 @@ def _summary(result: VerifyResult) -> Note:
         "length": result.length[unit], "unit": unit, "length_known": result.length_known,
         "trainings": round(result.trainings, 3), "trials": result.trials, "seconds": round(result.seconds, 1),
         "screened": len(result.screened), "pruned": sum(1 for s in result.screened if s.pruned),
-        "seeds": list(result.seeds), "metric": result.metric})
+        "seeds": list(result.seeds), "metric": result.metric, "workers": result.workers})

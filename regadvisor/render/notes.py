@@ -86,8 +86,9 @@ def _verified(note: Note) -> str:
                                                   " (the length probed: the real length is unknown)")
     screened = (f"{plural(v['screened'], 'configuration')} screened on seed {v['seeds'][0]} ({v['pruned']} pruned), "
                 if v["screened"] else "")
+    workers = f" on {plural(v['workers'], 'worker')}" if v.get("workers", 1) > 1 else ""
     return (f"verified at {length}: {v['trainings']:.1f} full trainings (probe included), "
-            f"{plural(v['trials'], 'trial')}, {float(v['seconds']):.0f} s; {screened}the best paired over "
+            f"{plural(v['trials'], 'trial')}, {float(v['seconds']):.0f} s{workers}; {screened}the best paired over "
             f"{plural(len(v['seeds']), 'seed')} (same initial weights and data order), metric {v['metric']}, "
             "95% t-interval")
 

@@ -101,7 +101,7 @@ def test_a_helpful_joint_configuration_is_kept_with_its_measured_effect(scripted
     effect = effect_fn(lambda c: (80 + 25 * c.get("dropout", 0.0), 5 + 10 * c.get("dropout", 0.0), 1.0))
     s = scripted(effect)
     report = _report(effect, *_recs())
-    result = verify("m.py", report)
+    result = verify("m.py", report, workers=1)
     dropout = next(r for r in report.recommendations if r.knob == "dropout")
     assert dropout.value >= 0.45 and dropout.verified["helps"] and dropout.verified["trials"] == 3
     assert dropout.snippet == f"Dropout(p={dropout.value!r})"
@@ -113,7 +113,7 @@ def test_a_helpful_joint_configuration_is_kept_with_its_measured_effect(scripted
     assert "data_augmentation: not verified (advisory only: the probe cannot apply it)" in [note_text(n) for n in report.notes]
     # the same command, the same advice
     again = _report(effect, *_recs())
-    assert verify("m.py", again).kept == result.kept
+    assert verify("m.py", again, workers=1).kept == result.kept
     assert len(s.calls) > 10
 
 
@@ -121,7 +121,7 @@ def test_nothing_beyond_noise_means_no_change(scripted):
     effect = effect_fn(lambda c: (80.0, 19, 0.0), noise=3.0)    # no knob matters; the curve peaks at the end
     scripted(effect)
     report = _report(effect, *_recs())
-    result = verify("m.py", report)
+    result = verify("m.py", report, workers=1)
     assert result.kept == {}
     assert [r.knob for r in report.recommendations] == ["data_augmentation"]
     assert any(n.endswith("nothing measured helped beyond noise") for n in map(note_text, report.notes))
@@ -131,7 +131,7 @@ def test_early_stopping_alone_is_measured_on_the_baselines_own_curves(scripted):
     effect = effect_fn(lambda c: (85.0 - 20 * c.get("dropout", 0.0), 4, 1.5), noise=0.1)   # dropout only hurts
     s = scripted(effect)
     report = _report(effect, *_recs())
-    result = verify("m.py", report)
+    result = verify("m.py", report, workers=1)
     assert set(result.kept) == {"early_stopping_patience"}
     stop = report.recommendations[0]
     assert stop.knob == "early_stopping_patience" and stop.verified["helps"] and stop.unit == "evaluations"
@@ -143,7 +143,7 @@ def test_knobs_the_probe_cannot_apply_are_dropped_after_the_first_trial(scripted
     effect = effect_fn(lambda c: (80 + 100 * c.get("weight_decay", 0.0), 5, 1.0))
     s = scripted(effect, not_applied={"dropout"})
     report = _report(effect, *_recs())
-    result = verify("m.py", report)
+    result = verify("m.py", report, workers=1)
     assert result.unverified["dropout"].startswith("not measured: scripted")
     first, *rest = [cfg for cfg, *_ in s.calls]
     assert "dropout" in first and rest and all("dropout" not in cfg for cfg in rest)
@@ -153,7 +153,7 @@ def test_knobs_the_probe_cannot_apply_are_dropped_after_the_first_trial(scripted
 def test_a_smaller_budget_is_respected(scripted):
     effect = effect_fn(lambda c: (80 + 25 * c.get("dropout", 0.0), 5, 1.0))
     scripted(effect)
-    result = verify("m.py", _report(effect, *_recs()), budget="3x")
+    result = verify("m.py", _report(effect, *_recs()), budget="3x", workers=1)
     assert result.trainings <= 3.0 + 1e-9
-    result = verify("m.py", _report(effect, *_recs()), budget="8t")
+    result = verify("m.py", _report(effect, *_recs()), budget="8t", workers=1)
     assert result.trials <= 8

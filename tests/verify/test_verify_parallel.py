@@ -1,0 +1,103 @@
+"""Trials on several worker processes give the advice one process gives (issue: verification
+on every core): the same curves, the same pruning, the same pairs, and a dead worker is an error,
+not a hang."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from regadvisor import api
+from regadvisor.errors import ScriptError
+from regadvisor.probe.parallel import Job, TrialPool
+from regadvisor.probe.trials import TrialRunner
+from regadvisor.probe.verify import verify
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "examples" / "models"
+TINY = '''
+import torch
+from torch import nn
+EPOCHS = 4
+
+def build_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = (x[:, 0] > 0).long()
+    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)], [(x[:32], y[:32])]
+
+def build_model(dropout: float = 0.0):
+    return nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(dropout), nn.Linear(16, 2))
+'''
+
+
+def test_map_returns_the_curves_one_process_gives_in_order(tmp_path):
+    script = tmp_path / "tiny.py"
+    script.write_text(TINY)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    jobs = [Job({"dropout": 0.3}, 1), Job({}, 0), Job({"dropout": 0.1}, 2, patience=1, stop_past_best=False)]
+    with TrialPool(runner, 1) as here:
+        expected = here.map(jobs)
+    with TrialPool(runner, 2) as pool:
+        got = pool.map(jobs)
+    assert [(c.config, c.seed, c.val_loss, c.score, c.steps) for c in got] == \
+        [(c.config, c.seed, c.val_loss, c.score, c.steps) for c in expected]
+
+
+def test_a_dead_worker_is_an_error_not_a_hang(tmp_path):
+    script = tmp_path / "dies.py"
+    script.write_text(TINY + textwrap.dedent('''
+        import os
+        def build_optimizer(params):
+            os._exit(3)   # the process dies mid-trial, as when it is killed for memory
+    '''))
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    with TrialPool(runner, 2) as pool, pytest.raises(ScriptError, match="worker process exited"):
+        pool.map([Job({}, 0), Job({}, 1)])
+
+
+@pytest.fixture(scope="module")
+def both():
+    script = MODELS / "overfit_mlp.py"
+    out = {}
+    for workers in (1, 2):
+        report = api.probe(script, seed=0, device="cpu", train_epochs=8)
+        out[workers] = (report, verify(script, report, device="cpu", budget="4x", workers=workers))
+    return out
+
+
+def test_the_advice_is_the_same_on_one_and_on_two_workers(both):
+    (_, one), (_, two) = both[1], both[2]
+    assert one.kept == two.kept and one.kept
+    assert [(s.config, s.value, s.patience, s.pruned, s.curve.steps) for s in one.screened] == \
+        [(s.config, s.value, s.patience, s.pruned, s.curve.steps) for s in two.screened]
+    assert (one.effect.baseline, one.effect.with_change) == (two.effect.baseline, two.effect.with_change)
+    assert one.trainings == two.trainings <= 4.0          # the budget counts what decides, not speculation
+    assert (one.workers, two.workers) == (1, 2) and one.speculative_trainings == 0.0
+
+
+def test_the_report_says_how_many_workers_ran(both):
+    from regadvisor.render.notes import note_text
+
+    report, _ = both[2]
+    assert any(" s on 2 workers; " in note_text(n) for n in report.notes)
+
+
+def test_an_unguarded_script_calling_the_api_is_not_run_again_by_the_workers(tmp_path):
+    marker = tmp_path / "runs.txt"
+    user = tmp_path / "tune.py"  # no `if __name__ == "__main__":` guard, as in many notebooks turned scripts
+    user.write_text(textwrap.dedent(f'''
+        from regadvisor import api
+        with open({str(marker)!r}, "a") as f:
+            f.write("ran\\n")
+        api.probe({str(MODELS / "overfit_mlp.py")!r}, device="cpu", train_epochs=2, verify=True, budget="2x",
+                  workers=2)
+    '''))
+    r = subprocess.run([sys.executable, str(user)], capture_output=True, text=True, timeout=600,
+                       env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert marker.read_text() == "ran\n"
