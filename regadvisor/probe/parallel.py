@@ -226,15 +226,16 @@ class _Sequencer:
         self.order: list[Any] = []            # keys in start order
         self.running: dict[Any, _Running] = {}
         self.done: dict[Any, Curve] = {}      # finished in the worker, waiting for their turn
-        self.ended = False
+        self.exhausted = False                # no more jobs to take
+        self.ended = False                    # the sequence was ended: the rest is dropped
 
     def _start_next(self) -> None:
-        if self.ended:
+        if self.ended or self.exhausted:
             return
         try:
             key, job, decide = next(self.jobs)
         except StopIteration:
-            self.ended = True
+            self.exhausted = True
             return
         self.order.append(key)
         self.running[key] = _Running(key, job, decide)

@@ -101,3 +101,22 @@ def test_an_unguarded_script_calling_the_api_is_not_run_again_by_the_workers(tmp
                        env={"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr[-2000:]
     assert marker.read_text() == "ran\n"
+
+
+def test_a_sequence_finishes_every_job_once_the_jobs_run_out(tmp_path):
+    """More workers than jobs left: the last jobs are still decided and finished in order."""
+    script = tmp_path / "tiny.py"
+    script.write_text(TINY)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    finished, seen = [], []
+
+    def stop_at_second(point):
+        seen.append(point.step)
+        return len(seen) % 4 == 2
+
+    jobs = ((i, Job({"dropout": 0.1 * i}, 0), stop_at_second if i == 1 else None) for i in range(3))
+    with TrialPool(runner, 2) as pool:
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: finished.append((key, c.steps)) or True,
+                      drop=lambda key: pytest.fail(f"dropped {key}"))
+    assert [k for k, _ in finished] == [0, 1, 2]
+    assert dict(finished)[1] == 8 and dict(finished)[0] == dict(finished)[2] == 16   # job 1 stopped at its 2nd evaluation
