@@ -280,7 +280,7 @@ def probe(
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
     verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
-    workers: int | None = None,
+    workers: int | None = None, executor: str = "local",
     export: tuple[str, str | Path] | None = None,
 ) -> Report:
     """Run a short instrumented training of ``script`` and judge it: ``regadvisor probe`` as a function.
@@ -301,8 +301,8 @@ def probe(
                           "with `regadvisor diagnose`, which does not need it") from None
     from .probe import run_probe
 
-    if (budget is not None or export is not None or workers is not None) and not verify:
-        raise ConfigError("--budget, --workers and --export need --verify", source="--verify")
+    if (budget is not None or export is not None or workers is not None or executor != "local") and not verify:
+        raise ConfigError("--budget, --workers, --executor and --export need --verify", source="--verify")
     if verify:
         from .probe.budget import parse_budget
 
@@ -324,7 +324,7 @@ def probe(
         from .probe.verify_export import export as export_space
 
         checked = verify_report(script, report, budget=budget, seeds=verify_seeds, seed=seed, device=device,
-                                knobs=knobs, progress=verify_progress, workers=workers)
+                                knobs=knobs, progress=verify_progress, workers=workers, executor=executor)
         if export is not None:
             written = export_space(checked, export[0], export[1])
             report.notes.append(Note("search-space-written", values={"path": str(written)}))

@@ -36,6 +36,7 @@ rules_app = typer.Typer(help="List, show and check rule tables.", no_args_is_hel
 app.add_typer(rules_app, name="rules")
 
 DEPTHS = ("default", "full")
+EXECUTORS = ("local", "ray")  # regadvisor.probe.parallel.EXECUTORS, without importing torch for --help
 MAX_WIDTH = 100  # terminal reports wrap at the terminal's width, but prose reads badly wider than this
 
 
@@ -306,7 +307,8 @@ def probe(
     color: ColorOpt = None,
     verify: bool = typer.Option(False, "--verify", help="Measure the advice at the real training length: joint configurations screened by successive halving, the best checked on paired seeds; keep only what helps beyond noise."),
     budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help="Verification budget in full trainings of the real length (6x), seconds (120, 5m; not reproducible across machines) or trials (30t) [default: 6x, the probe included]."),
-    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help="With --verify: trials run side by side on N worker processes [default: one per core, one per GPU]; the advice is the same for any N."),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help="With --verify: trials run side by side on N workers [default: one per core, one per GPU; with Ray, the cluster's CPUs]; the advice is the same for any N."),
+    executor: str = typer.Option("local", "--executor", metavar="EXECUTOR", autocompletion=_completer(EXECUTORS), help="With --verify: local (processes on this machine) or ray (tasks on the Ray cluster at RAY_ADDRESS; pip install 'regadvisor[ray]')."),
     export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
 ) -> None:
     """Train your model with instruments attached, at its real length, then diagnose it like a log.
@@ -327,6 +329,7 @@ def probe(
                                seed=seed, knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
                                progress=progress, verify=verify, budget=budget, verify_progress=vprogress, workers=workers,
+                               executor=_choice(executor, EXECUTORS, "--executor"),
                                export=(export[0], export[1]) if export else None)
         return _emit(api.judge([report], fail_on=threshold, settings=settings), chosen, output, color)
 

@@ -32,7 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import ScriptError
+from ..errors import ConfigError, ScriptError
 from .runner import EvaluationPoint
 from .trials import Curve, TrialRunner
 
@@ -125,50 +125,146 @@ class _Running:
     stop_at: int | None = None  # evaluations the sequential schedule allows (None: no limit yet)
 
 
-class TrialPool:
-    """``workers`` worker processes running :class:`Job` s for one :class:`TrialRunner`.
-
-    :meth:`map` runs independent jobs; :meth:`sequence` runs jobs whose decisions depend on the
-    ones before (see the module docstring). With one worker everything runs in this process.
-    """
+class _LocalWorkers:
+    """Worker processes on this machine (``spawn``: no state inherited but what is sent)."""
 
     def __init__(self, runner: TrialRunner, workers: int):
-        self.runner, self.workers = runner, max(1, workers)
-        self.speculative_steps = 0
-        self._procs: list[Any] = []
+        ctx = mp.get_context("spawn")
+        self.jobs, self.events = ctx.Queue(), ctx.Queue()
+        self.replies = [ctx.Queue() for _ in range(workers)]
+        devices = _devices(runner.device, workers)
+        self.procs = [ctx.Process(target=_worker, daemon=True,
+                                  args=(runner, devices[i], self.jobs, self.events, self.replies[i], i))
+                      for i in range(workers)]
+        with _main_module_hidden():
+            for p in self.procs:
+                p.start()
+
+    def get(self) -> tuple[str, int, Any, Any] | None:
+        try:
+            return self.events.get(timeout=1.0)
+        except queue.Empty:
+            return None
+
+    def dead(self) -> str | None:
+        gone = [p for p in self.procs if not p.is_alive()]
+        return f"a --verify worker process exited (exit code {gone[0].exitcode})" if gone else None
+
+    def close(self) -> None:
+        for _ in self.procs:
+            self.jobs.put(None)
+        for p in self.procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+
+
+class _RayWorkers:
+    """Workers as Ray tasks on the cluster at ``RAY_ADDRESS`` (a local one when unset).
+
+    Each task runs the same worker loop as a local process, over Ray's queues, and asks Ray for
+    :func:`trial_threads` CPUs. The script is sent by path: on a cluster it must be at the same
+    path on every node (a shared filesystem, or Ray's ``runtime_env`` working_dir).
+    """
+
+    def __init__(self, runner: TrialRunner, workers: int | None):
+        import ray
+        from ray.util.queue import Queue
+
+        if not ray.is_initialized():
+            ray.init(address=os.environ.get("RAY_ADDRESS") or None, log_to_driver=False,
+                     include_dashboard=False, configure_logging=False)
+        self.ray = ray
+        if workers is None:  # the cluster's CPUs, shared as locally
+            workers = max(1, int(ray.cluster_resources().get("CPU", 1)) // trial_threads())
+        self.jobs, self.events = Queue(), Queue()
+        self.replies = [Queue() for _ in range(workers)]
+        task = ray.remote(num_cpus=trial_threads(), max_retries=0)(_worker)
+        self.refs = [task.remote(runner, None, self.jobs, self.events, self.replies[i], i) for i in range(workers)]
+
+    def get(self) -> tuple[str, int, Any, Any] | None:
+        from ray.util.queue import Empty
+
+        try:
+            return self.events.get(timeout=1.0)
+        except Empty:
+            return None
+
+    def dead(self) -> str | None:
+        finished, _ = self.ray.wait(self.refs, timeout=0)
+        if not finished:
+            return None
+        try:
+            self.ray.get(finished[0])
+        except Exception as exc:  # noqa: BLE001 - Ray wraps the task's failure; its words go to the user
+            return f"a --verify Ray worker failed: {type(exc).__name__}"
+        return "a --verify Ray worker ended early"
+
+    def close(self) -> None:
+        for _ in self.refs:
+            self.jobs.put(None)
+        self.ray.wait(self.refs, num_returns=len(self.refs), timeout=30)
+
+
+EXECUTORS = ("local", "ray")
+
+
+class TrialPool:
+    """``workers`` workers running :class:`Job` s for one :class:`TrialRunner`.
+
+    :meth:`map` runs independent jobs; :meth:`sequence` runs jobs whose decisions depend on the
+    ones before (see the module docstring). ``executor`` is ``local`` (processes on this machine;
+    with one worker everything runs in this process) or ``ray`` (tasks on a Ray cluster).
+    """
+
+    def __init__(self, runner: TrialRunner, workers: int | None = None, executor: str = "local"):
+        if executor not in EXECUTORS:
+            raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}", source="--executor")
+        if workers is not None and workers < 1:
+            raise ConfigError(f"--workers must be at least 1, not {workers}", source="--workers")
+        self.runner, self.speculative_steps = runner, 0
+        self._backend: _LocalWorkers | _RayWorkers | None = None
+        if executor == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise ConfigError("--executor ray needs Ray, which is not installed", source="--executor",
+                                  hint="pip install 'regadvisor[ray]'") from None
+            self._backend = _RayWorkers(runner, workers)
+            self.workers = len(self._backend.refs)
+            return
+        self.workers = workers if workers is not None else default_workers()
         if self.workers > 1:
-            ctx = mp.get_context("spawn")
-            self._jobs, self._events = ctx.Queue(), ctx.Queue()
-            self._replies = [ctx.Queue() for _ in range(self.workers)]
-            devices = _devices(runner.device, self.workers)
-            self._procs = [ctx.Process(target=_worker, daemon=True,
-                                       args=(runner, devices[i], self._jobs, self._events, self._replies[i], i))
-                           for i in range(self.workers)]
-            with _main_module_hidden():
-                for p in self._procs:
-                    p.start()
+            self._backend = _LocalWorkers(runner, self.workers)
+
+    @property
+    def in_process(self) -> bool:
+        return self._backend is None
+
+    def put(self, key: Any, job: Job) -> None:
+        assert self._backend is not None
+        self._backend.jobs.put((key, job))
+
+    def reply(self, slot: int, stop: bool) -> None:
+        assert self._backend is not None
+        self._backend.replies[slot].put(stop)
 
     def next_event(self) -> tuple[str, int, Any, Any]:
         """The next message from a worker; a worker that died (killed for memory, say) is an
         error here rather than a wait that never ends."""
+        assert self._backend is not None
         while True:
-            try:
-                return self._events.get(timeout=1.0)
-            except queue.Empty:
-                dead = [p for p in self._procs if not p.is_alive()]
-                if dead:
-                    raise ScriptError(f"a --verify worker process exited (exit code {dead[0].exitcode})",
-                                      source=self.runner.script,
-                                      hint="out of memory? try --workers 1, or fewer workers") from None
+            event = self._backend.get()
+            if event is not None:
+                return event
+            why = self._backend.dead()
+            if why:
+                raise ScriptError(why, source=self.runner.script, hint="out of memory? try fewer --workers")
 
     def close(self) -> None:
-        for _ in self._procs:
-            self._jobs.put(None)
-        for p in self._procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.kill()
-        self._procs = []
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
 
     def __enter__(self) -> TrialPool:
         return self
@@ -179,15 +275,15 @@ class TrialPool:
     # -- independent jobs ----------------------------------------------------------------------
     def map(self, jobs: list[Job]) -> list[Curve]:
         """Run ``jobs`` side by side; their curves in the order given."""
-        if self.workers == 1:
+        if self.in_process:
             return [run_job(self.runner, j) for j in jobs]
         for i, job in enumerate(jobs):
-            self._jobs.put((i, job))
+            self.put(i, job)
         out: dict[int, Curve] = {}
         while len(out) < len(jobs):
             kind, slot, key, payload = self.next_event()
             if kind == "eval":
-                self._replies[slot].put(False)
+                self.reply(slot, False)
             elif kind == "error":
                 raise payload
             else:
@@ -206,7 +302,7 @@ class TrialPool:
         its hook is called on its evaluations in order (True stops it there), and
         ``finish(key, curve)`` receives its curve (False ends the sequence too).
         """
-        if self.workers == 1:
+        if self.in_process:
             for key, job, decide in jobs:
                 if not admit(key):
                     drop(key)
@@ -239,7 +335,7 @@ class _Sequencer:
             return
         self.order.append(key)
         self.running[key] = _Running(key, job, decide)
-        self.pool._jobs.put((key, job))
+        self.pool.put(key, job)
 
     def run(self) -> None:
         for _ in range(self.pool.workers):
@@ -251,7 +347,7 @@ class _Sequencer:
             if kind == "error":
                 raise payload
             if kind == "eval":
-                self.pool._replies[slot].put(self._on_eval(state, payload) if state else True)
+                self.pool.reply(slot, self._on_eval(state, payload) if state else True)
             else:
                 if state is not None:
                     self.done[key] = payload
@@ -307,7 +403,7 @@ class _Sequencer:
         while self.order:
             kind, slot, key, payload = self.pool.next_event()
             if kind == "eval":
-                self.pool._replies[slot].put(True)
+                self.pool.reply(slot, True)
             elif kind == "done" and key in self.order:
                 self.pool.speculative_steps += payload.steps
                 self.order.remove(key)

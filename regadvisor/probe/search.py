@@ -271,8 +271,8 @@ class Screening:
             seen.append(cfg)
             yield trial, cfg
 
-    def reporter(self, trial: Any, classification: bool,
-                 can_continue: Callable[[int], bool]) -> Callable[[EvaluationPoint], bool]:
+    def reporter(self, trial: Any, classification: bool, can_continue: Callable[[int], bool],
+                 full_steps: int) -> Callable[[EvaluationPoint], bool]:
         """The ``on_evaluation`` hook of one trial: report the score an early stopper would
         restore now (at the lowest validation loss so far), prune at the rungs, and stop when
         training on to the next evaluation would not fit the budget (a trial stopped for the
@@ -288,7 +288,8 @@ class Screening:
             if trial.should_prune():
                 return True
             step = point.step
-            if not can_continue(step + (step - prev[0])):  # will the next evaluation still fit?
+            if step < full_steps and not can_continue(min(full_steps, step + (step - prev[0]))):
+                # the next evaluation would not fit (at the full length there is none to come)
                 self.out_of_budget.add(trial.number)
                 return True
             prev[0] = step

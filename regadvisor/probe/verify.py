@@ -50,7 +50,7 @@ from ..model import Note, Recommendation, Report
 from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_interval
 from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space
-from .parallel import Job, TrialPool, default_workers
+from .parallel import Job, TrialPool
 from .runner import EvaluationPoint
 from .trials import Curve, TrialRunner
 
@@ -247,15 +247,13 @@ def baseline_value(curve: Curve, patience: int | None) -> float:
 class _Verifier:
     def __init__(self, script: str | Path, report: Report, *, budget: Budget, seeds: int, seed: int,
                  device: str, knobs: dict[str, Any] | None, progress: Callable[[VerifyProgress], None] | None,
-                 max_trials: int = MAX_SCREENED, workers: int | None = None):
+                 max_trials: int = MAX_SCREENED, workers: int | None = None, executor: str = "local"):
         if seeds < 2:
             raise ConfigError("verification needs at least 2 seeds (a paired t-interval needs two pairs)",
                               source="seeds")
         facts = report.run.facts
         self.report, self.progress, self.max_trials = report, progress, max_trials
-        if workers is not None and workers < 1:
-            raise ConfigError(f"--workers must be at least 1, not {workers}", source="--workers")
-        self.workers = workers if workers is not None else default_workers()
+        self.workers, self.executor = workers, executor
         self.seeds = [seed + i for i in range(seeds)]
         base = dict(facts.get("knobs_requested") or {}) if knobs is None else dict(knobs)
         self.base_patience: int | None = base.pop("early_stopping_patience", None)
@@ -324,7 +322,7 @@ class _Verifier:
         unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
         space = [d for d in space if d.knob not in unverified]
         baseline = {self.seeds[0]: base0}
-        with TrialPool(self.runner, self.workers) as self.pool:
+        with TrialPool(self.runner, self.workers, self.executor) as self.pool:
             screening = self._screen(space, base0) if space else None
             leader = self._leader(screening, base0)
             effect = self._decide(leader, baseline) if leader is not None else None
@@ -337,7 +335,7 @@ class _Verifier:
             screened=screened, leader=leader, effect=effect, kept=kept, unverified=unverified,
             trials=self.ledger.trials, seconds=self.ledger.seconds, trainings=self.ledger.trainings,
             length=self.length, length_known=self.length_known, current=self.label_current,
-            workers=self.workers, speculative_trainings=speculative / self.ledger.full_steps)
+            workers=self.pool.workers, speculative_trainings=speculative / self.ledger.full_steps)
         self.tick("done")
         apply_to_report(result)
         return result
@@ -370,7 +368,7 @@ class _Verifier:
         self.planned = self.ledger.trials + screening.planned() + 2 * (len(self.seeds) - 1)
 
         def can_continue(steps: int) -> bool:
-            lead = screening.leader()
+            lead = self._leader(screening, base0)   # as the decision would pick it now, stopper alone included
             reserve = self._decision_cost(base0, self._leader_steps(lead)) if lead else 0.0
             own = self._decision_cost(base0, min(self.ledger.full_steps, DECISION_MARGIN * steps))
             return self.ledger.affords(steps + max(reserve, own), trials=1)
@@ -385,8 +383,8 @@ class _Verifier:
                     continue
                 tried.append(cfg)
                 asked[trial.number] = (trial, cfg)
-                yield trial.number, Job(cfg, self.seeds[0]), screening.reporter(trial, self.classification,
-                                                                                can_continue)
+                yield trial.number, Job(cfg, self.seeds[0]), screening.reporter(
+                    trial, self.classification, can_continue, self.ledger.full_steps)
 
         def admit(number: int) -> bool:
             if not can_continue(rung):
@@ -403,12 +401,15 @@ class _Verifier:
         return screening
 
     def not_applicable(self, knobs: dict[str, Any]) -> dict[str, str]:
-        """Knobs the probe cannot apply to this script: a one-step run with all of them set."""
+        """Knobs the probe cannot apply to this script: a one-step run with all of them set.
+
+        One optimizer step is not a training, and it is left out of the budget: charging it
+        would leave the common plan (the probe, one full candidate and a three-seed decision:
+        exactly six trainings when nothing stops early) one step short.
+        """
         if not knobs:
             return {}
-        curve = self.runner.run(knobs, self.seeds[0], steps=1)
-        self.ledger.charge(curve.steps)
-        return {k: f"not measured: {why}" for k, why in curve.not_applied.items()}
+        return {k: f"not measured: {why}" for k, why in self.runner.run(knobs, self.seeds[0], steps=1).not_applied.items()}
 
     def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
         """The best candidate on the screening seed, including the baseline with early stopping
@@ -491,18 +492,20 @@ def verify(
     progress: Callable[[VerifyProgress], None] | None = None,
     max_trials: int = MAX_SCREENED,
     workers: int | None = None,
+    executor: str = "local",
 ) -> VerifyResult:
     """Measure the recommendations of ``report`` on ``script`` at the real training length.
 
     ``budget`` is ``"6x"`` full trainings by default (probe included), or seconds, or ``"30t"``
     trials (:func:`~.budget.parse_budget`). ``knobs`` are the settings every trial starts from
     (default: those the report's probe was given). ``workers`` trials run side by side (default:
-    one per core, one per GPU where there are several); the advice does not depend on it. See
-    the module docstring for the method.
+    one per core, one per GPU where there are several); the advice does not depend on it.
+    ``executor`` ``"ray"`` runs them as tasks on the Ray cluster at ``RAY_ADDRESS``. See the
+    module docstring for the method.
     """
     parsed = budget if isinstance(budget, Budget) else parse_budget(budget)
     return _Verifier(script, report, budget=parsed, seeds=seeds, seed=seed, device=device, knobs=knobs,
-                     progress=progress, max_trials=max_trials, workers=workers).run()
+                     progress=progress, max_trials=max_trials, workers=workers, executor=executor).run()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -120,3 +120,43 @@ def test_a_sequence_finishes_every_job_once_the_jobs_run_out(tmp_path):
                       drop=lambda key: pytest.fail(f"dropped {key}"))
     assert [k for k, _ in finished] == [0, 1, 2]
     assert dict(finished)[1] == 8 and dict(finished)[0] == dict(finished)[2] == 16   # job 1 stopped at its 2nd evaluation
+
+
+def test_the_cli_knows_the_executors_without_importing_torch():
+    from regadvisor import cli
+    from regadvisor.probe import parallel
+
+    assert cli.EXECUTORS == parallel.EXECUTORS
+
+
+ray = pytest.importorskip("ray", reason="the regadvisor[ray] extra is not installed")
+
+
+@pytest.fixture(scope="module")
+def ray_head(tmp_path_factory):
+    """A real local Ray head on 127.0.0.1, as a team's cluster would be reached: by RAY_ADDRESS."""
+    import os
+
+    tmp = tmp_path_factory.mktemp("ray")
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_cli = str(Path(sys.executable).with_name("ray"))   # the venv's, whatever PATH says
+    start = subprocess.run([ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", "--port=0", "--num-cpus=2",
+                            "--include-dashboard=false", f"--temp-dir={tmp}"], capture_output=True, text=True,
+                           env=env, timeout=180)
+    assert start.returncode == 0, start.stderr[-2000:]
+    address = next(line.split("'")[1] for line in start.stdout.splitlines() if "ray start --address=" in line)
+    yield address
+    subprocess.run([ray_cli, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_ray_executor_gives_the_single_process_advice(both, ray_head, monkeypatch):
+    monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    script = MODELS / "overfit_mlp.py"
+    report = api.probe(script, seed=0, device="cpu", train_epochs=8)
+    try:
+        on_ray = verify(script, report, device="cpu", budget="4x", executor="ray", workers=2)
+    finally:
+        ray.shutdown()
+    _, one = both[1]
+    assert on_ray.kept == one.kept and on_ray.workers == 2
+    assert [(s.config, s.value) for s in on_ray.screened] == [(s.config, s.value) for s in one.screened]
