@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ConfigError, ScriptError
-from .runner import EvaluationPoint
+from .runner import PAST_BEST_FRACTION, EvaluationPoint
 from .trials import Curve, TrialRunner
 
 THREADS_ENV = "REGADVISOR_TRIAL_THREADS"
@@ -77,6 +77,7 @@ class Job:
     seed: int
     patience: int | None = None
     stop_past_best: bool = True
+    past_best_fraction: float = PAST_BEST_FRACTION
 
 
 def run_job(runner: TrialRunner, job: Job, on_evaluation: Callable[[EvaluationPoint], bool] | None = None) -> Curve:
@@ -87,7 +88,7 @@ def run_job(runner: TrialRunner, job: Job, on_evaluation: Callable[[EvaluationPo
     torch.set_num_threads(trial_threads())
     try:
         return runner.run(job.config, job.seed, patience=job.patience, on_evaluation=on_evaluation,
-                          stop_past_best=job.stop_past_best)
+                          stop_past_best=job.stop_past_best, past_best_fraction=job.past_best_fraction)
     finally:
         torch.set_num_threads(before)
 

@@ -340,6 +340,7 @@ def run_probe(
     train_epochs: int | None = None,
     train_steps: int | None = None,
     stop_past_best: bool = True,
+    past_best_fraction: float = PAST_BEST_FRACTION,
     depth: str = "default",
     device: str = "auto",
     seed: int = 0,
@@ -393,6 +394,7 @@ def run_probe(
             try:
                 plan = make_plan(ps, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
                                  train_steps=train_steps, stop_past_best=stop_past_best,
+                                 past_best_fraction=past_best_fraction,
                                  patience=knobs.get("early_stopping_patience"))
                 probe = _Probe(ps, dev, seed, knobs, depth, sample_every, eval_batches, rng)
                 return probe.run(plan, settings, progress, on_evaluation)
@@ -404,6 +406,7 @@ def run_probe(
 
 def make_plan(ps: ProbeScript, *, steps: int | None, epochs: int | None, seconds: float | None,
               train_epochs: int | None, train_steps: int | None, stop_past_best: bool,
+              past_best_fraction: float = PAST_BEST_FRACTION,
               patience: int | None) -> ProbePlan:
     """The probe's length: the real one (argument, else the script's ``EPOCHS``) unless a budget
     is given; ``DEFAULT_EPOCHS`` when neither is known."""
@@ -419,6 +422,7 @@ def make_plan(ps: ProbeScript, *, steps: int | None, epochs: int | None, seconds
             epochs = DEFAULT_EPOCHS
     return ProbePlan(steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
                      train_steps=train_steps, length_source=source, stop_past_best=stop_past_best,
+                     past_best_fraction=past_best_fraction,
                      patience=patience)
 
 
@@ -455,6 +459,7 @@ class ProbePlan:
     train_steps: int | None = None
     length_source: str | None = None
     stop_past_best: bool = True
+    past_best_fraction: float = PAST_BEST_FRACTION
     patience: int | None = None
 
     def train_length(self) -> dict[str, int] | None:
@@ -474,11 +479,12 @@ class ProbePlan:
         return None
 
 
-def past_best_patience(planned_steps: int | None) -> tuple[int, int | None]:
+def past_best_patience(planned_steps: int | None, fraction: float = PAST_BEST_FRACTION) -> tuple[int, int | None]:
     """How long a run must go without a new best before it can count as past it: (evaluations, steps).
 
-    At least ``PAST_BEST_MIN_EVALUATIONS`` (5) evaluations and a ``PAST_BEST_FRACTION`` (a
-    quarter) of the planned length without a new best validation loss or metric. That is
+    At least ``PAST_BEST_MIN_EVALUATIONS`` (5) evaluations and ``fraction`` (by default
+    ``PAST_BEST_FRACTION``, a quarter) of the planned length without a new best validation loss
+    or metric. That is
     generous next to the 5-20 epochs practitioners give an early stopper, on purpose: the
     probe stops to save time, not to regularize, and the curve it returns must show the rise
     (Prechelt 1998, "Early Stopping - But When?": validation curves often have several local
@@ -488,7 +494,7 @@ def past_best_patience(planned_steps: int | None) -> tuple[int, int | None]:
     """
     if planned_steps is None:
         return 2 * PAST_BEST_MIN_EVALUATIONS, None
-    return PAST_BEST_MIN_EVALUATIONS, math.ceil(PAST_BEST_FRACTION * planned_steps)
+    return PAST_BEST_MIN_EVALUATIONS, math.ceil(fraction * planned_steps)
 
 
 def clearly_worse(curve: list[float], min_worsening: float, *, relative: bool) -> bool:
@@ -719,7 +725,7 @@ class _Loop:
         return False
 
     def _past_best(self) -> bool:
-        evals, steps = past_best_patience(self.plan.planned_steps(self.steps_per_epoch))
+        evals, steps = past_best_patience(self.plan.planned_steps(self.steps_per_epoch), self.plan.past_best_fraction)
         waited = self.evaluations - self.improved_at_eval
         if waited < evals or (steps is not None and self.step - self.improved_at_step < steps):
             return False

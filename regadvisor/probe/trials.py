@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..reference.early_stopping import EarlyStopping
-from .runner import EvaluationPoint, ProbeResult, run_probe
+from .runner import PAST_BEST_FRACTION, EvaluationPoint, ProbeResult, run_probe
 
 COMPLETE = ("epochs", "steps")
 """Stop reasons of a run that trained its whole length."""
@@ -137,11 +137,13 @@ class TrialRunner:
 
     def run(self, config: dict[str, Any], seed: int, *, patience: int | None = None,
             on_evaluation: Callable[[EvaluationPoint], bool] | None = None, steps: int | None = None,
-            stop_past_best: bool = True) -> Curve:
+            stop_past_best: bool = True, past_best_fraction: float = PAST_BEST_FRACTION) -> Curve:
         """Train ``config`` on ``seed`` for the real length (``steps`` to cut it shorter).
 
         With ``patience`` early stopping is applied for real. ``stop_past_best=False`` trains
-        to the end (or the stopper), so that the score is what the user would get.
+        to the end (or the stopper), so that the score is what the user would get;
+        ``past_best_fraction`` is how much of the length without a new best the past-best stop
+        waits for (:func:`~.runner.past_best_patience`).
         """
         knobs = {**self.base_knobs, **config}
         if patience is not None:
@@ -153,5 +155,6 @@ class TrialRunner:
         else:
             length = {"epochs": self.length["epochs"]}
         result = run_probe(self.script, **length, device=self.device, seed=seed, knobs=knobs,
-                           on_evaluation=on_evaluation, stop_past_best=stop_past_best)
+                           on_evaluation=on_evaluation, stop_past_best=stop_past_best,
+                           past_best_fraction=past_best_fraction)
         return curve_of(result, config, seed, self.classification)
