@@ -16,10 +16,18 @@ def is_number(value: Any) -> TypeGuard[int | float]:
 
 
 def finite_or_none(value: Any) -> float | None:
-    """``value`` as a float when it is a finite real number, else None."""
-    return float(value) if is_number(value) and math.isfinite(value) else None
+    """``value`` as a float when it is a finite real number, else None. An integer too large for
+    a float (a 4,000-digit value in a hand-edited config) is not one: ``float()`` and even
+    ``math.isfinite`` raise OverflowError on it."""
+    if not is_number(value):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def finite_values(values: Iterable[Any]) -> list[float]:
     """The finite real numbers among ``values``, as floats, in order."""
-    return [float(v) for v in values if is_number(v) and math.isfinite(v)]
+    return [number for v in values if (number := finite_or_none(v)) is not None]

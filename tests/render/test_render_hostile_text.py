@@ -98,6 +98,7 @@ def extreme_run(values: list[float], facts: dict) -> Run:
     ([1e308, -1e308] * 6, {}),  # every mean and span of these overflows unless computed with care
     ([1e308] * 12, {"learning_rate": 10**4000, "num_classes": 10**4000}),
     ([1.0 / (i + 1) for i in range(12)], {"num_classes": float("inf"), "learning_rate": float("nan")}),
+    ([1.0 / (i + 1) for i in range(12)], {"weight_decay": 10**4000, "dropout": -(10**4000)}),  # found by the long fuzz
 ])
 def test_values_and_facts_at_the_ends_of_the_float_range_judge_and_render(values, facts):
     pytest.importorskip("matplotlib")
