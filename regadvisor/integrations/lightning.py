@@ -41,7 +41,8 @@ except ImportError:  # pragma: no cover - the pre-2.0 package name
     try:
         import pytorch_lightning as pl  # type: ignore[no-redef]
     except ImportError as exc:
-        raise ImportError("regadvisor.integrations.lightning needs Lightning: pip install 'regadvisor[lightning]'") from exc
+        raise ImportError("regadvisor.integrations.lightning needs Lightning: "
+                          "pip install 'regadvisor[lightning]'") from exc
 
 from ..logs.aliases import canonical_name
 from ..numbers import is_number
@@ -161,7 +162,10 @@ class RegadvisorCallback(LogSession, pl.Callback):
         self._grad_norm = global_grad_norm(pl_module.parameters())
         groups = getattr(optimizer, "param_groups", None) or []
         lr = groups[0].get("lr") if groups else None
-        self._lr = float(lr) if lr is not None and not hasattr(lr, "detach") else (lr.detach() if lr is not None else None)
+        if lr is None or hasattr(lr, "detach"):
+            self._lr = None if lr is None else lr.detach()  # a tensor learning rate: read when flushed
+        else:
+            self._lr = float(lr)
 
     def on_train_batch_end(self, trainer, pl_module, outputs: Any, batch: Any, batch_idx: int) -> None:
         if self._log is None:

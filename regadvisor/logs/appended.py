@@ -104,7 +104,8 @@ def split(series: dict[str, Series], order: list[str], segments: Segments,
     return Split(runs, sum(len(g) - 1 for g in groups))
 
 
-def _bounds(series: dict[str, Series], order: list[str], starts: list[dict[str, int]]) -> list[dict[str, tuple[int, int]]]:
+def _bounds(series: dict[str, Series], order: list[str],
+            starts: list[dict[str, int]]) -> list[dict[str, tuple[int, int]]]:
     """For each segment, each metric's [begin, end) in its series."""
     out: list[dict[str, tuple[int, int]]] = [{} for _ in starts]
     for name in order:

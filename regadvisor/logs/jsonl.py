@@ -51,7 +51,8 @@ def _add_record(builder: RunBuilder, record: Mapping, options: ReadOptions) -> N
     for key, value in items:
         low = key.lower()
         number = json_number(value)
-        if number is None or (key not in mapped and (low in STEP_NAMES or low in EPOCH_NAMES or low in BOOKKEEPING_NAMES)):
+        counter = low in STEP_NAMES or low in EPOCH_NAMES or low in BOOKKEEPING_NAMES
+        if number is None or (key not in mapped and counter):
             continue
         builder.add(key, number, step, epoch)
 

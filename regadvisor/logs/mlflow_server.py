@@ -152,7 +152,8 @@ def _parse_uri(uri: str) -> tuple[_Server, str | None, str]:
     try:
         host, port = parts.hostname, parts.port or 80  # urllib checks the port only when asked
     except ValueError:
-        raise LogReadError("the URI's port is not a number", source=shown, hint="write mlflow://HOST:PORT/...") from None
+        raise LogReadError("the URI's port is not a number", source=shown,
+                           hint="write mlflow://HOST:PORT/...") from None
     if not host:
         raise LogReadError("the URI names no host", source=shown, hint=_USAGE)
     auth = None
@@ -203,7 +204,8 @@ def _exchange(server: _Server, method: str, target: str, data: bytes | None, end
         return response.status, response.headers, b"".join(chunks)
     except TimeoutError:
         raise server.error(f"the tracking server at {server.address} did not answer {endpoint} within "
-                           f"{REQUEST_DEADLINE_S:g} s", "is the server overloaded, or is this another service?") from None
+                           f"{REQUEST_DEADLINE_S:g} s",
+                           "is the server overloaded, or is this another service?") from None
     except http.client.HTTPException as exc:
         raise server.error(f"the tracking server at {server.address} broke off its answer to {endpoint} "
                            f"({exc.__class__.__name__})", "try again; if it persists, check the server's log") from None

@@ -61,12 +61,12 @@ from typing import Any
 from ..errors import LogReadError
 from ..files import open_regular
 from ..model import Run
+from ..numbers import is_number
 from ..safe_yaml import read_yaml
 from ._io import load_json, open_text, read_head
 from ._protobuf import DecodeError, fields
 from .facts import add_facts
 from .registry import LogFormat, ReadOptions, RunBuilder, register, split_address
-from ..numbers import is_number
 
 _FILE_HEADER = struct.Struct("<4sHB")
 _IDENT, _MAGIC, _VERSION = b":W&B", 0xBEE1, 0

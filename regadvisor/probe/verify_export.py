@@ -95,7 +95,8 @@ def export(result: VerifyResult, kind: str, path: str | Path) -> Path:
     """Write the narrowed search space: ``kind`` ``"optuna"``; a ``.json`` path gets JSON (with the
     Python snippet under ``"optuna"``), any other path the Python snippet."""
     if kind != "optuna":
-        raise ConfigError(f"--export {kind!r} is not a known export", source="--export", hint="use --export optuna FILE")
+        raise ConfigError(f"--export {kind!r} is not a known export", source="--export",
+                          hint="use --export optuna FILE")
     p = Path(path)
     space = search_space(result)
     code = optuna_snippet(space)

@@ -68,7 +68,8 @@ def dropout(x: Tensor, p: float = 0.5, training: bool = True, *, generator: torc
     return x * _keep_mask(tuple(x.shape), p, x, generator)
 
 
-def channel_dropout(x: Tensor, p: float = 0.5, training: bool = True, *, generator: torch.Generator | None = None) -> Tensor:
+def channel_dropout(x: Tensor, p: float = 0.5, training: bool = True, *,
+                    generator: torch.Generator | None = None) -> Tensor:
     """Channel ("spatial") dropout: zero whole channels of an ``(N, C, *spatial)`` tensor.
 
     One keep/drop decision is drawn per (sample, channel) pair and broadcast over all spatial

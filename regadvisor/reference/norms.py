@@ -19,9 +19,9 @@ GroupNorm   groups of channels (and positions) of a sample  Wu & He 2018; CNNs w
 Only BatchNorm depends on the other samples of the batch, which is why it needs running
 statistics for evaluation and why it becomes noisy with small batches: Wu & He (2018, ECCV)
 report ResNet-50 ImageNet top-1 error with BatchNorm rising from about 23.6% at 32 images per
-GPU to 24.8% at 8, 27.3% at 4 and 34.7% at 2, while GroupNorm (32 groups) stays near 24.1%. RMSNorm drops the mean subtraction; Zhang & Sennrich (2019,
-NeurIPS) report 7% to 64% less running time than LayerNorm on their RNN/transformer models with
-comparable accuracy (measure it on your own hardware: ``benchmarks/bench_norms.py``).
+GPU to 24.8% at 8, 27.3% at 4 and 34.7% at 2, while GroupNorm (32 groups) stays near 24.1%.
+RMSNorm drops the mean subtraction; Zhang & Sennrich (2019, NeurIPS) report 7% to 64% less
+running time than LayerNorm on their RNN/transformer models with comparable accuracy (measure it on your own hardware: ``benchmarks/bench_norms.py``).
 
 Variances are the biased (divide-by-``n``) estimate when normalizing, as in every framework;
 BatchNorm's running variance stores the unbiased (``n - 1``) estimate, as torch does. They are
@@ -439,8 +439,9 @@ def make_norm(
     ``num_groups`` defaults to :func:`default_num_groups`: 32 or the largest divisor of ``C``
     below it for feature maps, and no group smaller than :data:`FEATURE_GROUP_SIZE` channels
     where there are no spatial positions to pool (``channels_last``, and ``spatial_dims`` 0 or 1,
-    i.e. ``BatchNorm1d``'s place, which may see ``(N, C)``). ``spatial_dims`` (0 to 3) selects ``torch.nn.BatchNorm1d/2d/3d`` for
-    ``impl="torch"``; left ``None``, a ``torch.nn`` BatchNorm that accepts any rank is used.
+    i.e. ``BatchNorm1d``'s place, which may see ``(N, C)``). ``spatial_dims`` (0 to 3) selects
+    ``torch.nn.BatchNorm1d/2d/3d`` for ``impl="torch"``; left ``None``, a ``torch.nn`` BatchNorm
+    that accepts any rank is used.
     ``momentum`` applies to BatchNorm only.
 
     Typical choices: BatchNorm for CNNs with batch >= 32 (Ioffe & Szegedy 2015), GroupNorm

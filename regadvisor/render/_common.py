@@ -63,7 +63,8 @@ def summary_rows(report: Report) -> list[tuple[str, str]]:
     if monitor:
         rows.append((f"best {monitor}", f"{fmt(s.get('best_value'))} at {s.get('best_position', '?')}"))
         after = int(s.get("evals_since_best") or 0)
-        rows.append((f"final {monitor}", f"{fmt(s.get('final_value'))}  ({plural(after, 'evaluation')} after the best)"))
+        rows.append((f"final {monitor}",
+                     f"{fmt(s.get('final_value'))}  ({plural(after, 'evaluation')} after the best)"))
         if s.get("val_worsening_rel") is not None:
             worse = f"{s['val_worsening_rel']:+.1%} vs best"
             if s.get("val_noise_rel") is not None:

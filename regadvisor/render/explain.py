@@ -41,7 +41,8 @@ def render(exp: Explanation, *, color: bool = False, width: int = 80) -> str:
     console.print()
     console.print(Text("What regadvisor's rules recommend", style="bold"))
     if not exp.values:
-        console.print(Text("  No bundled rule recommends this directly; see the reference docstring above.", style="dim"))
+        console.print(Text("  No bundled rule recommends this directly; see the reference docstring above.",
+                           style="dim"))
     for v in exp.values:
         rng = f" (range {fmt(v.range[0])}–{fmt(v.range[1])})" if v.range and not isinstance(v.range[0], dict) else ""
         value = fmt(v.value)
@@ -51,7 +52,8 @@ def render(exp: Explanation, *, color: bool = False, width: int = 80) -> str:
         console.print(Padding(Text(f"{v.rule_id} {v.title}: {v.knob} = {value}{rng}"), (0, 0, 0, 2)))
         for ev in v.evidence:
             loc = f", {ev['locator']}" if ev.get("locator") else ""
-            console.print(Padding(Text(f"[{ev['kind']}] {ev['citation']}{loc} — {ev['claim']}", style="dim"), (0, 0, 0, 6)))
+            source = Text(f"[{ev['kind']}] {ev['citation']}{loc} — {ev['claim']}", style="dim")
+            console.print(Padding(source, (0, 0, 0, 6)))
     for block in exp.sources:
         console.print()
         console.print(Text(f"{block.name}  ({block.path.name}:{block.line})", style="bold"))

@@ -148,7 +148,8 @@ def _comparison(reports: list[Report]) -> list[str]:
         worse = s.get("val_worsening_rel")
         rows.append([code(label), f"**{r.verdict}** ({r.verdict_confidence})",
                      escape(s.get("best_position") or "—"), fmt(s.get("best_value")),
-                     "—" if worse is None else f"{worse:+.1%}", escape(gap_text(s, short=True)), escape(changes(r) or "—")])
+                     "—" if worse is None else f"{worse:+.1%}", escape(gap_text(s, short=True)),
+                     escape(changes(r) or "—")])
     return _table(["run", "verdict", "best at", "best", "end vs best", "gap", "recommendations"], rows)
 
 

@@ -85,7 +85,8 @@ def _axis(report: Report, series: list[Series]) -> str:
     """Steps when every plotted series and the best point have them, else epochs, else index."""
     s = report.signals
     for axis, has, best_key in (("step", "has_steps", "best_step"), ("epoch", "has_epochs", "best_epoch")):
-        if all(getattr(x, has) for x in series) and (s.get("monitor") is None or _plottable_number(s.get(best_key)) is not None):
+        best_known = s.get("monitor") is None or _plottable_number(s.get(best_key)) is not None
+        if best_known and all(getattr(x, has) for x in series):
             return axis
     return "evaluation"
 

@@ -56,7 +56,8 @@ def _key_numbers(report: Report) -> Table:
     facts = report.run.facts
     if report.run.format == "probe" and facts.get("architecture"):
         table.add_row("model", f"{facts['architecture']}, depth {facts.get('depth')}, "
-                               f"{facts.get('num_trainable_parameters', 0):,} parameters, batch {facts.get('batch_size')}")
+                               f"{facts.get('num_trainable_parameters', 0):,} parameters, "
+                               f"batch {facts.get('batch_size')}")
         for key, label in (("grad_norm_first_last_ratio", "grad first/last"),
                            ("max_dead_unit_fraction", "dead units (max)"),
                            ("max_saturated_fraction", "saturated (max)"),
@@ -182,7 +183,8 @@ def render(report: Report, *, color: bool = False, width: int = 80) -> str:
         console.print(Text("Unverified: these follow from the rules' evidence, not from a measurement on your model; "
                            "`regadvisor probe --verify` measures them.", style="dim"))
     if not report.recommendations and report.verdict == "healthy":
-        console.print(Text("No change recommended: nothing in this run calls for more or less regularization.", style="green"))
+        console.print(Text("No change recommended: nothing in this run calls for more or less regularization.",
+                           style="green"))
     for warning in report.run.warnings + [note_text(n) for n in report.notes]:
         console.print(Text(f"note: {warning}", style="dim"))
     console.print(_tally(report))

@@ -15,9 +15,9 @@ from typing import Any
 
 from ..logs.aliases import HIGHER_IS_BETTER
 from ..model import Run, Series
+from ..numbers import finite_or_none
 from . import stats
 from .registry import SignalContext, SignalParam, provides
-from ..numbers import finite_or_none
 
 
 @dataclass(frozen=True)
