@@ -276,7 +276,8 @@ def probe_length_notes(result: Any) -> list[Note]:
 
 def probe(
     script: str | Path, *, steps: int | None = None, epochs: int | None = None, seconds: float | None = None,
-    train_epochs: int | None = None, train_steps: int | None = None, depth: str = "default", device: str = "auto", seed: int = 0, knobs: dict[str, Any] | None = None,
+    train_epochs: int | None = None, train_steps: int | None = None, depth: str = "default", device: str = "auto",
+    seed: int = 0, knobs: dict[str, Any] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
     verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
@@ -306,7 +307,7 @@ def probe(
     if verify:
         from .probe.budget import parse_budget
 
-        budget = parse_budget(budget)
+        verify_budget = parse_budget(budget)
         if export is not None and export[0] != "optuna":
             raise ConfigError(f"--export {export[0]!r} is not a known export", source="--export",
                               hint="use --export optuna FILE")
@@ -323,7 +324,7 @@ def probe(
         from .probe.verify import verify as verify_report
         from .probe.verify_export import export as export_space
 
-        checked = verify_report(script, report, budget=budget, seeds=verify_seeds, seed=seed, device=device,
+        checked = verify_report(script, report, budget=verify_budget, seeds=verify_seeds, seed=seed, device=device,
                                 knobs=knobs, progress=verify_progress, workers=workers, executor=executor)
         if export is not None:
             written = export_space(checked, export[0], export[1])

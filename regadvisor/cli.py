@@ -57,17 +57,36 @@ def _choice(value: str, choices: Iterable[str], option: str) -> str:
 
 
 # Options shared by diagnose, check and probe: declared once so their names and help agree.
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help="Settings file (.regadvisor.yaml or a pyproject.toml with [tool.regadvisor]) [default: the nearest one at or above the working directory].")]
-LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", metavar="FORMAT", help="Skip auto-detection and read as this format (see `regadvisor formats`).")]
-MetricOpt = Annotated[List[str], typer.Option("--metric", metavar="NAME=COLUMN", help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable).")]
-RulesOpt = Annotated[List[Path], typer.Option("--rules", metavar="DIR", help="Extra folder of rule files (repeatable).")]
-SelectOpt = Annotated[List[str], typer.Option("--select", metavar="RULE", help="Only these rules (id, name or category; repeatable).")]
-IgnoreOpt = Annotated[List[str], typer.Option("--ignore", metavar="RULE", help="Skip these rules (id, name or category; repeatable).")]
-ParamOpt = Annotated[List[str], typer.Option("--param", metavar="RULE.PARAM=VALUE", help="Override a rule parameter: --param OF003.min_gap=0.12, or a signal parameter: --param signals.spike_ratio=4 (repeatable; `rules signals` lists them).")]
-FailOnOpt = Annotated[Optional[str], typer.Option("--fail-on", metavar="LEVEL", autocompletion=_completer(FAIL_ON), help=f"Exit 1 when a finding of this severity or worse fires: {', '.join(FAIL_ON)} [default: the config's fail-on, else error].")]
-FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", metavar="FORMAT", autocompletion=_completer(FORMATS), help=f"Report format: {', '.join(FORMATS)} [default: terminal; github inside GitHub Actions].")]
-OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file (atomically) instead of stdout.")]
-ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR].")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", metavar="FILE", help=(
+    "Settings file (.regadvisor.yaml or a pyproject.toml with [tool.regadvisor]) [default: the nearest one at "
+    "or above the working directory]."
+))]
+LogFormatOpt = Annotated[Optional[str], typer.Option("--log-format", metavar="FORMAT",
+    help="Skip auto-detection and read as this format (see `regadvisor formats`).")]
+MetricOpt = Annotated[List[str], typer.Option("--metric", metavar="NAME=COLUMN",
+    help="Map a canonical metric to your column: --metric val_acc=my_acc (repeatable).")]
+RulesOpt = Annotated[List[Path], typer.Option("--rules", metavar="DIR",
+    help="Extra folder of rule files (repeatable).")]
+SelectOpt = Annotated[List[str], typer.Option("--select", metavar="RULE",
+    help="Only these rules (id, name or category; repeatable).")]
+IgnoreOpt = Annotated[List[str], typer.Option("--ignore", metavar="RULE",
+    help="Skip these rules (id, name or category; repeatable).")]
+ParamOpt = Annotated[List[str], typer.Option("--param", metavar="RULE.PARAM=VALUE", help=(
+    "Override a rule parameter: --param OF003.min_gap=0.12, or a signal parameter: --param "
+    "signals.spike_ratio=4 (repeatable; `rules signals` lists them)."
+))]
+FailOnOpt = Annotated[Optional[str], typer.Option("--fail-on", metavar="LEVEL", autocompletion=_completer(FAIL_ON),
+    help=(
+    f"Exit 1 when a finding of this severity or worse fires: {', '.join(FAIL_ON)} [default: the config's "
+    "fail-on, else error]."
+))]
+FormatOpt = Annotated[Optional[str], typer.Option(
+    "--format", "-f", metavar="FORMAT", autocompletion=_completer(FORMATS),
+    help=f"Report format: {', '.join(FORMATS)} [default: terminal; github inside GitHub Actions].")]
+OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE",
+    help="Write the report to this file (atomically) instead of stdout.")]
+ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color",
+    help="Force colour on or off [default: on for a terminal, off with NO_COLOR].")]
 
 
 def _version(value: bool) -> None:
@@ -78,7 +97,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+        help="Show the version and exit."),
 ) -> None:
     """regadvisor: regularization advice from evidence."""
 
@@ -216,7 +236,8 @@ def diagnose(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     color: ColorOpt = None,
-    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE", help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
+    plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE",
+        help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
 ) -> None:
     """Read training logs, measure the generalization gap and recommend settings.
 
@@ -242,11 +263,16 @@ def diagnose(
 @app.command()
 def check(
     logs: List[str] = typer.Argument(..., metavar="LOG", hidden=True),
-    max_acc_gap: Optional[float] = typer.Option(None, "--max-acc-gap", metavar="FRACTION", help="Fail when train − validation accuracy at the end exceeds this (0.05 = 5 points)."),
-    max_val_loss_rise: Optional[float] = typer.Option(None, "--max-val-loss-rise", metavar="FRACTION", help="Fail when validation loss ends more than this above its best (0.1 = 10%)."),
-    max_loss_gap_ratio: Optional[float] = typer.Option(None, "--max-loss-gap-ratio", metavar="RATIO", help="Fail when validation / training loss at the end exceeds this."),
-    min_val_acc: Optional[float] = typer.Option(None, "--min-val-acc", metavar="FRACTION", help="Fail when the best validation accuracy is below this."),
-    max_evals_since_best: Optional[int] = typer.Option(None, "--max-evals-since-best", metavar="N", help="Fail when more than N evaluations ran after the best one."),
+    max_acc_gap: Optional[float] = typer.Option(None, "--max-acc-gap", metavar="FRACTION",
+        help="Fail when train − validation accuracy at the end exceeds this (0.05 = 5 points)."),
+    max_val_loss_rise: Optional[float] = typer.Option(None, "--max-val-loss-rise", metavar="FRACTION",
+        help="Fail when validation loss ends more than this above its best (0.1 = 10%)."),
+    max_loss_gap_ratio: Optional[float] = typer.Option(None, "--max-loss-gap-ratio", metavar="RATIO",
+        help="Fail when validation / training loss at the end exceeds this."),
+    min_val_acc: Optional[float] = typer.Option(None, "--min-val-acc", metavar="FRACTION",
+        help="Fail when the best validation accuracy is below this."),
+    max_evals_since_best: Optional[int] = typer.Option(None, "--max-evals-since-best", metavar="N",
+        help="Fail when more than N evaluations ran after the best one."),
     no_divergence: bool = typer.Option(False, "--no-divergence", help="Fail on a NaN/inf or blown-up loss."),
     require: bool = typer.Option(False, "--require", help="Fail when a gate cannot be judged for lack of data."),
     config: ConfigOpt = None,
@@ -287,15 +313,28 @@ def check(
 @app.command()
 def probe(
     script: Path = typer.Argument(..., metavar="SCRIPT", hidden=True),
-    train_epochs: Optional[int] = typer.Option(None, "--train-epochs", metavar="N", help="How many epochs you really train (overrides the script's EPOCHS); the probe and --verify judge at this length."),
-    train_steps: Optional[int] = typer.Option(None, "--train-steps", metavar="N", help="The real training length in optimizer steps, instead of epochs."),
-    steps: Optional[int] = typer.Option(None, "--steps", metavar="N", help="Probe only this many optimizer steps (shorter than the real length)."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", metavar="N", help="Probe only this many epochs (shorter than the real length)."),
-    seconds: Optional[float] = typer.Option(None, "--seconds", metavar="S", help="Stop the probe after this many seconds; how far that gets depends on the machine, so results are not reproducible across machines [default: no limit: the real length, or until validation is clearly past its best]."),
-    depth: str = typer.Option("default", "--depth", metavar="DEPTH", autocompletion=_completer(DEPTHS), help="Instrument depth: default (cheap, sampled) or full (every step)."),
-    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto (CUDA when available), cpu or cuda[:N]."),
+    train_epochs: Optional[int] = typer.Option(None, "--train-epochs", metavar="N", help=(
+        "How many epochs you really train (overrides the script's EPOCHS); the probe and --verify judge at this"
+        " length."
+    )),
+    train_steps: Optional[int] = typer.Option(None, "--train-steps", metavar="N",
+        help="The real training length in optimizer steps, instead of epochs."),
+    steps: Optional[int] = typer.Option(None, "--steps", metavar="N",
+        help="Probe only this many optimizer steps (shorter than the real length)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", metavar="N",
+        help="Probe only this many epochs (shorter than the real length)."),
+    seconds: Optional[float] = typer.Option(None, "--seconds", metavar="S", help=(
+        "Stop the probe after this many seconds; how far that gets depends on the machine, so results are not "
+        "reproducible across machines [default: no limit: the real length, or until validation is clearly past "
+        "its best]."
+    )),
+    depth: str = typer.Option("default", "--depth", metavar="DEPTH", autocompletion=_completer(DEPTHS),
+        help="Instrument depth: default (cheap, sampled) or full (every step)."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE",
+        help="auto (CUDA when available), cpu or cuda[:N]."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed for weights and data order."),
-    knob: List[str] = typer.Option([], "--set", metavar="KNOB=VALUE", help=f"Try a setting, e.g. --set dropout=0.3 (repeatable). Knobs: {', '.join(KNOBS)}."),
+    knob: List[str] = typer.Option([], "--set", metavar="KNOB=VALUE",
+        help=f"Try a setting, e.g. --set dropout=0.3 (repeatable). Knobs: {', '.join(KNOBS)}."),
     config: ConfigOpt = None,
     rules: RulesOpt = [],
     select_rules: SelectOpt = [],
@@ -305,11 +344,24 @@ def probe(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     color: ColorOpt = None,
-    verify: bool = typer.Option(False, "--verify", help="Measure the advice at the real training length: joint configurations screened by successive halving, the best checked on paired seeds; keep only what helps beyond noise."),
-    budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help="Verification budget in full trainings of the real length (6x), seconds (120, 5m; not reproducible across machines) or trials (30t) [default: 6x, the probe included]."),
-    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help="With --verify: trials run side by side on N workers [default: one per core, one per GPU; with Ray, the cluster's CPUs]; the advice is the same for any N."),
-    executor: str = typer.Option("local", "--executor", metavar="EXECUTOR", autocompletion=_completer(EXECUTORS), help="With --verify: local (processes on this machine) or ray (tasks on the Ray cluster at RAY_ADDRESS; pip install 'regadvisor[ray]')."),
-    export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE", help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
+    verify: bool = typer.Option(False, "--verify", help=(
+        "Measure the advice at the real training length: joint configurations screened by successive halving, "
+        "the best checked on paired seeds; keep only what helps beyond noise."
+    )),
+    budget: Optional[str] = typer.Option(None, "--budget", metavar="BUDGET", help=(
+        "Verification budget in full trainings of the real length (6x), seconds (120, 5m; not reproducible "
+        "across machines) or trials (30t) [default: 6x, the probe included]."
+    )),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help=(
+        "With --verify: trials run side by side on N workers [default: one per core, one per GPU; with Ray, the"
+        " cluster's CPUs]; the advice is the same for any N."
+    )),
+    executor: str = typer.Option("local", "--executor", metavar="EXECUTOR", autocompletion=_completer(EXECUTORS), help=(
+        "With --verify: local (processes on this machine) or ray (tasks on the Ray cluster at RAY_ADDRESS; pip "
+        "install 'regadvisor[ray]')."
+    )),
+    export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE",
+        help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
 ) -> None:
     """Train your model with instruments attached, at its real length, then diagnose it like a log.
 
@@ -328,7 +380,8 @@ def probe(
                                train_steps=train_steps, depth=_choice(depth, DEPTHS, "--depth"), device=device,
                                seed=seed, knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
-                               progress=progress, verify=verify, budget=budget, verify_progress=vprogress, workers=workers,
+                               progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
+                               workers=workers,
                                executor=_choice(executor, EXECUTORS, "--executor"),
                                export=(export[0], export[1]) if export else None)
         return _emit(api.judge([report], fail_on=threshold, settings=settings), chosen, output, color)

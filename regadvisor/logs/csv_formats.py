@@ -217,14 +217,51 @@ def _value(cell: str) -> float:
         return NAN
 
 
+def _ragged_row(row: list[str], line: int, width: int, short: tuple[int, int] | None,
+                path: Path) -> tuple[int, int] | None:
+    """A row whose cell count differs from the header's, or any row after one: a blank row is
+    skipped; the last line of a log still being written is skipped too (returned, to warn
+    about); a row after such a line is an error."""
+    if not any(c.strip() for c in row):
+        return short
+    if short is not None:
+        raise LogReadError(f"line {short[0]} has {short[1]} cells but the header has {width}, and rows follow it",
+                           source=path, hint="repair the file, or pass the log of a single run")
+    return (line, len(row))
+
+
+class _Segments:
+    """Where an appended log starts over (see .appended): the header written again (fastai), or
+    an epoch or step count that falls back to where the current segment began."""
+
+    def __init__(self, plan: _Plan, header: list[str]) -> None:
+        self.header, self.repeat = header, plan.restarts == "repeat"
+        self.counts = (plan.step is not None, plan.epoch is not None)
+        self.first: tuple[float, float] | None = None  # (epoch, step) where the current segment began
+        self.last_epoch = self.last_step = NAN
+
+    def starts(self, row: list[str], step: float, epoch: float) -> str | None:
+        """``"header"`` (a header row: skip it), ``"restart"`` (this row begins a new run) or None."""
+        unreadable = (self.counts[0] and step != step) or (self.counts[1] and epoch != epoch)
+        if unreadable and [c.strip() for c in row] == self.header:
+            self.first, self.last_epoch, self.last_step = None, NAN, NAN
+            return "header"
+        restart = None
+        if (epoch < self.last_epoch or step < self.last_step or (self.repeat and epoch == self.last_epoch)) \
+                and restarts((epoch, step), (self.last_epoch, self.last_step), self.first, repeat=self.repeat):
+            restart, self.first = "restart", None
+        if self.first is None:
+            self.first = (epoch, step)
+        self.last_epoch, self.last_step = epoch, step
+        return restart
+
+
 def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: Path) -> None:
     """The hot loop: one pass, one ``float()`` per non-empty cell, values appended to arrays."""
     width = len(header)
     columns, cols, sums = _bind(plan)
     si, ei, epoch_is_row = plan.step, plan.epoch, plan.epoch_is_row
-    restart, repeat = plan.restarts, plan.restarts == "repeat"
-    first = None  # (epoch, step) where the current segment began
-    last_epoch = last_step = NAN
+    segments = _Segments(plan, header) if plan.restarts is not None else None
     pending: list[tuple[str, float, float, float]] = []
     last_train_epoch = last_eval_step = NAN
     non_numeric: dict[int, int] = {}
@@ -234,38 +271,20 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
     epoch_cell = None
     for row in reader:
         if len(row) != width or short is not None:
-            if not any(c.strip() for c in row):
-                continue
-            if short is not None:
-                line, cells = short
-                raise LogReadError(f"line {line} has {cells} cells but the header has {width}, and rows follow it",
-                                   source=path, hint="repair the file, or pass the log of a single run")
-            short = (reader.line_num, len(row))
+            short = _ragged_row(row, reader.line_num, width, short, path)
             continue
         if si is not None:
-            try:
-                step = float(row[si])
-            except ValueError:
-                step = NAN
+            step = _value(row[si])
         if epoch_is_row:
             epoch = float(rows)
         elif ei is not None and row[ei] != epoch_cell:
             # Epoch cells repeat for thousands of rows: convert each distinct one once.
             epoch_cell = row[ei]
             epoch = _value(epoch_cell)
-        if restart is not None:
-            unreadable = (si is not None and step != step) or (ei is not None and epoch != epoch)
-            if unreadable and [c.strip() for c in row] == header:
-                columns, cols, sums = _next_segment(columns, builder, plan)  # fastai writes its header again
-                first, last_epoch, last_step = None, NAN, NAN
+        if segments is not None and (starts := segments.starts(row, step, epoch)):
+            columns, cols, sums = _next_segment(columns, builder, plan)
+            if starts == "header":
                 continue
-            if (epoch < last_epoch or step < last_step or (repeat and epoch == last_epoch)) and restarts(
-                    (epoch, step), (last_epoch, last_step), first, repeat=repeat):
-                columns, cols, sums = _next_segment(columns, builder, plan)
-                first = None
-            if first is None:
-                first = (epoch, step)
-            last_epoch, last_step = epoch, step
         rows += 1
         for i, role, name, put_value, put_step, put_epoch in cols:
             cell = row[i]
@@ -274,43 +293,81 @@ def _stream(reader, header: list[str], plan: _Plan, builder: RunBuilder, path: P
             try:
                 value = float(cell)
             except ValueError:
-                if cell.strip().lower() not in _MISSING:
-                    non_numeric[i] = non_numeric.get(i, 0) + 1
+                _count_non_numeric(cell, i, non_numeric)
                 continue
             if role == _EVAL:
                 pending.append((name, value, step, epoch))
                 continue
             if role == _TRAIN:
                 if pending:  # training went on: the validation values held back were part of it
-                    for point in pending:
-                        columns.add(*point)
-                        last_eval_step = point[2]
-                    pending.clear()
+                    last_eval_step = _release(pending, columns)
                 last_train_epoch = epoch
             put_value(value)
             put_step(step)
             put_epoch(epoch)
-        for name, parts, (put_value, put_step, put_epoch) in sums:
-            values = [_number(row[i]) for i in parts]
-            if None not in values:
-                put_value(sum(values))
-                put_step(step)
-                put_epoch(epoch)
-    if rows == 0 and short is not None:
-        raise LogReadError(f"has a header but no data rows, only an incomplete line {short[0]}", source=path,
+        if sums:
+            _add_sums(sums, row, step, epoch)
+    _finish(_Ending(rows, short, pending, last_train_epoch, last_eval_step, non_numeric), header, plan,
+            columns, builder, path)
+
+
+def _count_non_numeric(cell: str, column: int, counts: dict[int, int]) -> None:
+    """A cell that is neither a number nor a missing-value marker ('nan', 'None', ...) is counted."""
+    if cell.strip().lower() not in _MISSING:
+        counts[column] = counts.get(column, 0) + 1
+
+
+def _release(pending: list[tuple[str, float, float, float]], columns: _Columns) -> float:
+    """Validation values held back until training went on: they are points of the run. Returns
+    the step of the last one."""
+    for point in pending:
+        columns.add(*point)
+    step = pending[-1][2]
+    pending.clear()
+    return step
+
+
+def _add_sums(sums, row: list[str], step: float, epoch: float) -> None:
+    """Loss parts summed into a whole loss where every part is a number on this row."""
+    for _, parts, (put_value, put_step, put_epoch) in sums:
+        values = [v for v in (_number(row[i]) for i in parts) if v is not None]
+        if len(values) == len(parts):
+            put_value(sum(values))
+            put_step(step)
+            put_epoch(epoch)
+
+
+@dataclass
+class _Ending:
+    """What the hot loop leaves to be reported once it ends."""
+
+    rows: int
+    short: tuple[int, int] | None
+    pending: list[tuple[str, float, float, float]]
+    last_train_epoch: float
+    last_eval_step: float
+    non_numeric: dict[int, int]
+
+
+def _finish(end: _Ending, header: list[str], plan: _Plan, columns: _Columns, builder: RunBuilder,
+            path: Path) -> None:
+    """The log's end: an empty or cut-off log said so, held validation values judged, the
+    columns handed to the builder, non-numeric cells counted."""
+    if end.rows == 0 and end.short is not None:
+        raise LogReadError(f"has a header but no data rows, only an incomplete line {end.short[0]}", source=path,
                            hint="the run may still be writing it; pass a log with data")
-    if rows == 0:
+    if end.rows == 0:
         # The run has started and named its metrics, but logged nothing yet: a report can say so.
         builder.warn("has a header but no data rows yet: the run has not logged a value")
         for _, name, _ in plan.metrics:
             builder.extend(name, array("d"))
-    if short is not None:
-        builder.warn(f"the last row (line {short[0]}) has {short[1]} of {width} cells and was skipped "
+    if end.short is not None:
+        builder.warn(f"the last row (line {end.short[0]}) has {end.short[1]} of {len(header)} cells and was skipped "
                      "(the run may still be writing)")
-    if pending:
-        _finish_held(pending, last_train_epoch, last_eval_step, columns, builder)
+    if end.pending:
+        _finish_held(end.pending, end.last_train_epoch, end.last_eval_step, columns, builder)
     columns.hand_to(builder)
-    for i, count in sorted(non_numeric.items()):
+    for i, count in sorted(end.non_numeric.items()):
         builder.warn(f"column {header[i]!r}: {count} non-numeric cell(s) ignored")
 
 
@@ -350,7 +407,8 @@ def _header(head: bytes) -> tuple[list[str], list[str] | None] | None:
         return None
     if len(rows) > 1:
         first = rows[1]
-        numeric = sum(1 for c in first if not c.strip() or _number(c.strip()) is not None or c.strip().lower() in _MISSING)
+        numeric = sum(1 for c in first
+                      if not c.strip() or _number(c.strip()) is not None or c.strip().lower() in _MISSING)
         if len(first) != len(header) or numeric * 2 < len(first):
             return None
         return header, first

@@ -79,7 +79,9 @@ def _scheme_format(path: str | Path) -> LogFormat | None:
 def _store_runs(path: Path, candidates: list[LogFormat], head: bytes) -> list[Path] | None:
     """The runs of a store (``mlflow.db``, ``mlruns/``, ``wandb/``) when a format that lists runs claims it."""
     score, fmt = _best(path, head, [f for f in candidates if f.find_runs is not None])
-    return fmt.find_runs(path) if fmt is not None and score >= RUN_SCORE else None
+    if fmt is None or fmt.find_runs is None or score < RUN_SCORE:
+        return None
+    return fmt.find_runs(path)
 
 
 def find_runs(path: str | Path) -> list[Path | str]:
@@ -111,7 +113,7 @@ def find_runs(path: str | Path) -> list[Path | str]:
     if member is not None:
         return [Path(path)]
     if not root.is_dir():
-        return _store_runs(root, file_formats, read_head(root)) or [root]
+        return [*(_store_runs(root, file_formats, read_head(root)) or [root])]
     runs: list[Path] = []
     examined = 0
     for folder, subdirs, files in _walk(root):
@@ -138,7 +140,7 @@ def find_runs(path: str | Path) -> list[Path | str]:
         if not found and folder_formats and _best(folder, b"", folder_formats)[0] >= RUN_SCORE:
             found.append(folder)
         runs.extend(found)
-    return _one_per_checkpoint_series(_innermost(runs))
+    return [*_one_per_checkpoint_series(_innermost(runs))]
 
 
 def _require_usable(path: Path) -> None:
@@ -200,7 +202,7 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
     options = options or ReadOptions()
     by_scheme = _scheme_format(path)
     if by_scheme is not None:
-        return by_scheme.read(str(path), options)
+        return by_scheme.read(str(path), options)  # type: ignore[arg-type]  # a URI reader takes the text
     source = Path(path)
     store, member = split_address(source)
     _require_usable(store)
@@ -233,7 +235,7 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
                            hint="check the path and its permissions") from None
     require_metrics(source, [s.original_name or k for k, s in run.series.items()], options.metric_map,
                     counted=any(s.has_steps or s.has_epochs for s in run.series.values()))
-    return _one_of(run, store, member) if appended else run
+    return _one_of(run, store, member) if appended and member is not None else run
 
 
 def _one_of(run: Run, store: Path, member: str) -> Run:
@@ -256,7 +258,7 @@ def _refuse_documents(path: Path) -> None:
 
 
 def _single_run(folder: Path, accept) -> Path:
-    runs = [r for r in find_runs(folder) if accept(r)]
+    runs = [Path(r) for r in find_runs(folder) if accept(r)]  # a folder's runs are paths, never URIs
     if not runs:
         raise LogReadError("holds no training log regadvisor recognises", source=folder,
                            hint="pass the log file itself (metrics.csv, trainer_state.json, ...) or --log-format")

@@ -201,7 +201,8 @@ def read_text(path: Path, options: ReadOptions) -> Run:
     check_text(path)
     user_map = _metric_map(options)
     builder = RunBuilder(path, "text", options, split_runs=True)
-    unknown = RunBuilder(path, "text", options, split_runs=True)  # lines that count something under names we do not know
+    # lines that count something under names we do not know
+    unknown = RunBuilder(path, "text", options, split_runs=True)
     unknown_lines = 0
     names_seen: Counter[str] = Counter()
     current_epoch = None
@@ -237,7 +238,8 @@ def read_text(path: Path, options: ReadOptions) -> Run:
         return unknown.build()
     seen = [f"{name!r} ({count} lines)" for name, count in names_seen.most_common(6) if count >= 2]
     raise LogReadError("has no metric lines (looked for 'name: value', 'name=value' or 'name value' "
-                       "with a loss or accuracy name)" + (f"; names seen with numbers: {', '.join(seen)}" if seen else ""),
+                       "with a loss or accuracy name)"
+                       + (f"; names seen with numbers: {', '.join(seen)}" if seen else ""),
                        source=path,
                        hint="name your metric with --metric, e.g. --metric val_loss=NAME, or pass --log-format")
 

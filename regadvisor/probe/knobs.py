@@ -63,6 +63,33 @@ def _rebuild(opt: torch.optim.Optimizer, name: str) -> torch.optim.Optimizer:
     return _make_optimizer(name, groups, float(opt.param_groups[0]["lr"]))
 
 
+def _set_weight_decay(opt: torch.optim.Optimizer, model: nn.Module, wd: float,
+                      decouple: bool) -> tuple[torch.optim.Optimizer, str]:
+    """``opt`` with decay ``wd`` on its weights, and how: coupled Adam-family optimizers become AdamW
+    when ``decouple`` (the knob means decoupled decay); groups that had decay get ``wd``; where none
+    had, the groups are split into decayed weights and undecayed biases/norm parameters."""
+    how = ""
+    if type(opt).__name__ in _COUPLED and not any(g.get("decoupled_weight_decay") for g in opt.param_groups) \
+            and decouple and wd > 0:
+        old = type(opt).__name__
+        opt = _rebuild(opt, "adamw")
+        how = f"rebuilt {old} as AdamW (the knob is decoupled decay); "
+    if all(float(g.get("weight_decay", 0.0) or 0.0) == 0.0 for g in opt.param_groups):
+        groups = []
+        for g in opt.param_groups:
+            d, nd = _no_decay_split(list(g["params"]), model)
+            extra = {k: v for k, v in g.items() if k not in ("params", "weight_decay")}
+            groups += _groups([(d, wd), (nd, 0.0)], **extra)
+        opt = type(opt)(groups, lr=float(opt.param_groups[0]["lr"]))  # type: ignore[call-arg]  # every optimizer has lr
+        return opt, how + f"rebuilt parameter groups: weight_decay={wd!r} on weights, 0 on biases/norms"
+    n = 0
+    for g in opt.param_groups:
+        if float(g.get("weight_decay", 0.0) or 0.0) > 0:
+            g["weight_decay"] = wd
+            n += 1
+    return opt, how + f"set weight_decay={wd!r} on the {n} parameter group(s) that had decay"
+
+
 def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any],
                     applied: dict[str, str], not_applied: dict[str, str]) -> tuple[torch.optim.Optimizer, str]:
     """The script's optimizer (or the default AdamW) with the optimizer knobs applied; and its source."""
@@ -86,7 +113,10 @@ def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any]
         decay, no_decay = _no_decay_split(params, model)
         opt = _make_optimizer(name, _groups([(decay, wd), (no_decay, 0.0)]), lr)
         for k in wanted:
-            applied[k] = f"default optimizer {OPTIMIZERS[name]}(lr={lr!r}, weight_decay={wd!r} on weights, 0 on biases/norms)"
+            applied[k] = (
+                f"default optimizer {OPTIMIZERS[name]}(lr={lr!r}, weight_decay={wd!r} on weights, 0 on "
+                "biases/norms)"
+            )
         source = "default"
         yes = wanted
     rest = {k: v for k, v in wanted.items() if k not in yes}
@@ -97,30 +127,8 @@ def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any]
     elif "optimizer" in rest:
         applied["optimizer"] = f"already {cls}"
     if "weight_decay" in rest:
-        wd = rest["weight_decay"]
-        how = ""
-        if type(opt).__name__ in _COUPLED and not any(g.get("decoupled_weight_decay") for g in opt.param_groups) \
-                and "optimizer" not in rest and wd > 0:
-            old = type(opt).__name__
-            opt = _rebuild(opt, "adamw")
-            how = f"rebuilt {old} as AdamW (the knob is decoupled decay); "
-        if all(float(g.get("weight_decay", 0.0) or 0.0) == 0.0 for g in opt.param_groups):
-            groups = []
-            for g in opt.param_groups:
-                d, nd = _no_decay_split(list(g["params"]), model)
-                extra = {k: v for k, v in g.items() if k not in ("params", "weight_decay")}
-                groups += _groups([(d, wd), (nd, 0.0)], **extra)
-            old_lr = float(opt.param_groups[0]["lr"])
-            opt = type(opt)(groups, lr=old_lr)
-            how += f"rebuilt parameter groups: weight_decay={wd!r} on weights, 0 on biases/norms"
-        else:
-            n = 0
-            for g in opt.param_groups:
-                if float(g.get("weight_decay", 0.0) or 0.0) > 0:
-                    g["weight_decay"] = wd
-                    n += 1
-            how += f"set weight_decay={wd!r} on the {n} parameter group(s) that had decay"
-        applied["weight_decay"] = how
+        opt, applied["weight_decay"] = _set_weight_decay(opt, model, rest["weight_decay"],
+                                                         decouple="optimizer" not in rest)
     if "learning_rate" in rest:
         for g in opt.param_groups:
             if isinstance(g["lr"], torch.Tensor):

@@ -36,8 +36,8 @@ What it measures and how (the choices a reader of the numbers needs to know):
   ``build_model`` and ``build_data`` run, so model init, shuffling and dropout repeat.
 * **Knobs** (the fixed names of docs/ARCHITECTURE.md) are passed to ``build_model`` and
   ``build_optimizer`` where their signatures accept them, otherwise applied by standard means;
-  ``facts["knobs_applied"]`` and ``facts["knobs_not_applied"]`` say which and how. Standard means: ``dropout`` sets ``p`` on
-  existing dropout modules; ``normalization`` swaps norm layers with
+  ``facts["knobs_applied"]`` and ``facts["knobs_not_applied"]`` say which and how. Standard means:
+  ``dropout`` sets ``p`` on existing dropout modules; ``normalization`` swaps norm layers with
   :func:`regadvisor.reference.norms.swap_norms`; ``weight_decay`` sets the decay on the groups
   that had some, or splits groups into decayed weights and undecayed biases/norm parameters
   when none had, and turns Adam/Adamax/NAdam/RAdam into AdamW (the knob means decoupled
@@ -47,7 +47,8 @@ What it measures and how (the choices a reader of the numbers needs to know):
   that accepts it); ``early_stopping_patience`` stops after that many evaluations without a
   lower ``val_loss`` and loads the weights of the best evaluation back into the model (a copy
   of the state dict is kept at each new best, on the model's device); ``residual`` and
-  ``data_augmentation`` need code changes and are reported as not applied. Without ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
+  ``data_augmentation`` need code changes and are reported as not applied. Without
+  ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
   torch's default decay 0.01 on ≥ 2-D weights and none on biases and norm parameters.
 
 Series: ``train_loss``, ``grad_norm``, ``learning_rate`` (per step), ``val_loss``,
@@ -223,7 +224,7 @@ class _RngState:
         np = sys.modules.get("numpy")
         if np is None:
             try:
-                import numpy as np  # type: ignore[no-redef]
+                import numpy as np
             except ImportError:
                 np = None
         self._np_mod = np
@@ -255,7 +256,10 @@ class _Replay:
             it = iter(obj)
         except TypeError as exc:
             raise ScriptError(f"{what} is not iterable ({type(obj).__name__})", source=script.path,
-                              hint="build_data() must return (train_batches, val_batches), iterables of (inputs, targets)") from exc
+                              hint=(
+                                  "build_data() must return (train_batches, val_batches), iterables of (inputs,"
+                                  " targets)"
+                              )) from exc
         self.one_shot = it is obj
         self.obj = obj
         self.cache: list[Any] | None = [] if self.one_shot else None
@@ -730,7 +734,7 @@ class _Loop:
         if waited < evals or (steps is not None and self.step - self.improved_at_step < steps):
             return False
         acc = self.p.series["val_acc"].values
-        return (clearly_worse(self.p.series["val_loss"].values, PAST_BEST_MIN_WORSENING, relative=True)
+        return (clearly_worse(list(self.p.series["val_loss"].values), PAST_BEST_MIN_WORSENING, relative=True)
                 or (bool(acc) and clearly_worse([-a for a in acc], PAST_BEST_MIN_ACC_DROP, relative=False)))
 
     def past_best_facts(self) -> dict[str, Any]:
@@ -747,6 +751,7 @@ class _Probe:
         self.applied: dict[str, str] = {}
         self.not_applied: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
+        self.train_subset: list[Any] = []  # the first training batches, evaluated as the training split
         self.series = {n: Series(n) for n in ("train_loss", "grad_norm", "learning_rate", "val_loss",
                                                "val_acc", "train_eval_loss", "train_acc")}
 
@@ -794,7 +799,8 @@ class _Probe:
                 else:
                     self.not_applied["label_smoothing"] = "the script's loss_fn does not accept label_smoothing"
         if "grad_clip_norm" in knobs:
-            self.applied["grad_clip_norm"] = f"torch.nn.utils.clip_grad_norm_(max_norm={knobs['grad_clip_norm']!r}) every step"
+            self.applied["grad_clip_norm"] = (
+                f"torch.nn.utils.clip_grad_norm_(max_norm={knobs['grad_clip_norm']!r}) every step")
         if "early_stopping_patience" in knobs:
             self.applied["early_stopping_patience"] = (
                 f"stop after {knobs['early_stopping_patience']} evaluations without a lower val_loss")
@@ -863,7 +869,7 @@ class _Probe:
         inst: Instruments | None = None
         try:
             self._setup()
-            inst = Instruments(self.model, self.depth, self.sample_every)
+            inst = Instruments(self.model, self.depth, self.sample_every)  # type: ignore[arg-type]  # checked by the CLI
             loop = _Loop(self, inst, plan, progress, on_evaluation)
             loop.train()
             return self._result(loop, inst, plan, settings)

@@ -148,6 +148,7 @@ class TrialRunner:
         knobs = {**self.base_knobs, **config}
         if patience is not None:
             knobs["early_stopping_patience"] = patience
+        length: dict[str, Any]
         if steps is not None:
             length = {"steps": steps}
         elif "steps" in self.length:

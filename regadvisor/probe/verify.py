@@ -49,9 +49,9 @@ from ..errors import ConfigError
 from ..model import Note, Recommendation, Report
 from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_interval
-from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space
 from .parallel import Job, TrialPool
 from .runner import EvaluationPoint
+from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space
 from .trials import Curve, TrialRunner
 
 SIMULATED_KNOBS = ("early_stopping_patience",)
@@ -223,7 +223,8 @@ def baseline_curve(report: Report, seed: int, classification: bool) -> Curve | N
     if facts.get("stop_reason") not in ("epochs", "steps", "past-best", "early-stopping"):
         return None
     length, budget = facts.get("train_length"), facts.get("probe_budget") or {}
-    if length is not None and (budget.get("epochs"), budget.get("steps")) != (length.get("epochs"), length.get("steps")):
+    if length is not None and ((budget.get("epochs"), budget.get("steps"))
+                               != (length.get("epochs"), length.get("steps"))):
         return None
     vl = run.get("val_loss")
     if vl is None or not len(vl):
@@ -414,23 +415,25 @@ class _Verifier:
         """
         if not knobs:
             return {}
-        return {k: f"not measured: {why}" for k, why in self.runner.run(knobs, self.seeds[0], steps=1).not_applied.items()}
+        not_applied = self.runner.run(knobs, self.seeds[0], steps=1).not_applied
+        return {k: f"not measured: {why}" for k, why in not_applied.items()}
 
     def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
         """The best candidate on the screening seed, including the baseline with early stopping
         (free to measure on the baseline's own curves); ``None`` when nothing beats the baseline."""
-        options = [s for s in (screening.results if screening else []) if s.value is not None]
+        options = [(s.value, s) for s in (screening.results if screening else []) if s.value is not None]
         stopped = base0.best_variant([p for p in self.patiences() if p is not None])
         if stopped is not None:
-            options.append(Screened({}, base0, False, stopped[0], stopped[1]))
+            options.append((stopped[0], Screened({}, base0, False, stopped[0], stopped[1])))
         if not options:
             return None
-        top = max(s.value for s in options)
+        top = max(value for value, _ in options)
         # the simplest configuration within MIN_GAIN of the best: a knob that buys less than
         # that on one seed is as likely noise as effect, and every knob kept is one more to apply
         tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(top)
-        best = min((s for s in options if s.value >= top - tol), key=lambda s: (len(s.config), -s.value))
-        return best if best.value > baseline_value(base0, self.base_patience) else None
+        value, best = min((pair for pair in options if pair[0] >= top - tol),
+                          key=lambda pair: (len(pair[1].config), -pair[0]))
+        return best if value > baseline_value(base0, self.base_patience) else None
 
     def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> Effect:
         """Paired trials of the leader against the baseline, then a second look if undecided.
@@ -538,8 +541,8 @@ def apply_to_report(result: VerifyResult) -> None:
         elif rec.knob in kept and effect is not None:
             rec.set_value(kept[rec.knob])
             rec.verified = effect.block()
-            if rec.range and all(isinstance(x, (int, float)) for x in rec.range) and isinstance(rec.value, (int, float)) \
-                    and not min(rec.range) <= rec.value <= max(rec.range):
+            numeric = isinstance(rec.value, (int, float)) and all(isinstance(x, (int, float)) for x in rec.range or ())
+            if rec.range and numeric and not min(rec.range) <= rec.value <= max(rec.range):
                 rec.range = None
             others = [k for k in kept if k != rec.knob]
             if others:

@@ -21,7 +21,8 @@ statistics for evaluation and why it becomes noisy with small batches: Wu & He (
 report ResNet-50 ImageNet top-1 error with BatchNorm rising from about 23.6% at 32 images per
 GPU to 24.8% at 8, 27.3% at 4 and 34.7% at 2, while GroupNorm (32 groups) stays near 24.1%.
 RMSNorm drops the mean subtraction; Zhang & Sennrich (2019, NeurIPS) report 7% to 64% less
-running time than LayerNorm on their RNN/transformer models with comparable accuracy (measure it on your own hardware: ``benchmarks/bench_norms.py``).
+running time than LayerNorm on their RNN/transformer models with comparable accuracy
+(measure it on your own hardware: ``benchmarks/bench_norms.py``).
 
 Variances are the biased (divide-by-``n``) estimate when normalizing, as in every framework;
 BatchNorm's running variance stores the unbiased (``n - 1``) estimate, as torch does. They are
