@@ -570,6 +570,8 @@ class _Loop:
         self.p, self.inst, self.plan = probe, inst, plan
         self.progress, self.on_evaluation = progress, on_evaluation
         self.t0 = time.perf_counter()
+        # a seconds budget bounds the evaluations too: past it, each split is evaluated on one batch
+        probe.deadline = None if plan.seconds is None else self.t0 + plan.seconds
         self.clip = probe.knobs.get("grad_clip_norm")
         self.sync_every = 1 if probe.dev.type == "cpu" else 20
         self.step = self.epoch_done = self.last_eval = 0
@@ -752,6 +754,7 @@ class _Probe:
         self.not_applied: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
         self.train_subset: list[Any] = []  # the first training batches, evaluated as the training split
+        self.deadline: float | None = None  # time.perf_counter() past which evaluations take one batch
         self.series = {n: Series(n) for n in ("train_loss", "grad_norm", "learning_rate", "val_loss",
                                                "val_acc", "train_eval_loss", "train_acc")}
 
@@ -829,6 +832,9 @@ class _Probe:
         with torch.no_grad():
             for i, batch in enumerate(batches):
                 if i >= self.eval_batches:
+                    break
+                if n and self.deadline is not None and time.perf_counter() >= self.deadline:
+                    self.facts["evaluation_cut_by_seconds"] = True
                     break
                 x, y = _split(batch, self.ps, what)
                 x, y = _to(x, self.dev), _to(y, self.dev)

@@ -427,3 +427,48 @@ torch.use_deterministic_algorithms(True)
         torch.use_deterministic_algorithms(was)
     assert after == before
     assert set(r.run.facts["process_settings_changed"]) == {"default_dtype", "deterministic_algorithms"}
+
+
+def test_seconds_bound_the_evaluation_too(tiny_script, monkeypatch):
+    """A forward pass that takes 10 s of the probe's clock, with a 3 s budget: the probe stops
+    after its first step and evaluates one batch per split, not every validation batch (issue:
+    `--seconds 3` with a 30 s step ran for 156 s)."""
+    from regadvisor.probe import runner
+
+    clock = _Clock()
+    monkeypatch.setattr(runner, "time", clock)
+    monkeypatch.setattr(builtins, "_regadvisor_test_clock", clock, raising=False)
+    path = tiny_script("""
+import builtins
+
+FORWARDS = []
+
+class Slow(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+
+    def forward(self, x):
+        builtins._regadvisor_test_clock.now += 10.0
+        FORWARDS.append(len(x))
+        return self.net(x)
+
+def build_model():
+    return Slow()
+
+def build_data():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 8, generator=g)
+    y = (x[:, 0] > 0).long()
+    return [(x[i:i + 16], y[i:i + 16]) for i in range(0, 64, 16)], [(x[i:i + 8], y[i:i + 8]) for i in range(64, 256, 8)]
+""")
+    r = run_probe(path, seconds=3, device="cpu")
+    assert (r.stop_reason, r.steps) == ("seconds", 1)
+    assert r.seconds == pytest.approx(30.0)  # the step, one validation batch, one training batch
+    assert r.run.facts["evaluation_cut_by_seconds"] is True
+    assert len(r.run.series["val_loss"].values) == 1
+
+
+def test_evaluation_without_a_seconds_budget_takes_every_batch(tiny_script):
+    r = run_probe(tiny_script(), steps=4, device="cpu", stop_past_best=False)
+    assert "evaluation_cut_by_seconds" not in r.run.facts
