@@ -325,10 +325,11 @@ class _Verifier:
             base0 = self.train({}, self.seeds[0], "baseline")
         else:
             self.ledger.charge(base0.steps)
-        unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
-        space = [d for d in space if d.knob not in unverified]
         baseline = {self.seeds[0]: base0}
+        # the workers start (torch imported, about 2 s each) while the one-step check runs here
         with TrialPool(self.runner, self.workers, self.executor) as self.pool:
+            unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
+            space = [d for d in space if d.knob not in unverified]
             screening = self._screen(space, base0) if space else None
             leader = self._leader(screening, base0)
             effect = self._decide(leader, baseline) if leader is not None else None
