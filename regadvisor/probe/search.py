@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..model import Recommendation
@@ -59,6 +59,7 @@ class Dimension:
     high: float | None = None
     log: bool = False
     choices: tuple[Any, ...] = ()
+    side: bool = False  # asked for only by rules that do not judge the verdict (see :func:`candidates`)
 
     @property
     def categorical(self) -> bool:
@@ -136,9 +137,17 @@ def rule_bounds(findings: list[Any]) -> dict[str, tuple[float, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+def verdict_knobs(findings: list[Any], verdict: str) -> set[str]:
+    """The knobs recommended by a fired rule that judges ``verdict`` (an overfitting rule's
+    dropout, say, but not a dead-unit rule's learning rate in an overfitting run)."""
+    return {rec.knob for f in findings if f.status == "fired" and f.verdict == verdict for rec in f.recommendations}
+
+
 def search_space(recommendations: list[Recommendation], current: dict[str, Any],
-                 bounds: dict[str, tuple[float, ...]] | None = None) -> list[Dimension]:
-    """The dimensions of the knobs the probe can train with, in the report's order."""
+                 bounds: dict[str, tuple[float, ...]] | None = None,
+                 core: set[str] | None = None) -> list[Dimension]:
+    """The dimensions of the knobs the probe can train with, in the report's order; a knob not
+    in ``core`` (when given, and when some knob is) is a side dimension."""
     out = []
     for rec in recommendations:
         if rec.knob not in TRAINED_KNOBS:
@@ -146,6 +155,8 @@ def search_space(recommendations: list[Recommendation], current: dict[str, Any],
         d = dimension(rec, current.get(rec.knob, rec.current), (bounds or {}).get(rec.knob, ()))
         if d is not None:
             out.append(d)
+    if core is not None and any(d.knob in core for d in out):
+        out = [replace(d, side=d.knob not in core) for d in out]
     return out
 
 
@@ -160,20 +171,25 @@ def candidates(space: list[Dimension]) -> list[dict[str, Any]]:
 
     A knob "left at its current setting" is left out of the configuration (the script's own
     value stays); ranges hold only values a rule recommends, so current values outside them
-    appear only that way.
+    appear only that way. Side knobs (asked for only by rules that do not judge the verdict: a
+    lower learning rate for dead ReLUs in a run that overfits) are left out of the first
+    candidate and of the strong and weak ends: in a joint configuration a side knob that hurts
+    (a learning rate ten times lower learns too slowly for a rung) would sink every candidate
+    it is in. They are tried with the rest in the second candidate and in the single-knob ones.
     """
-    out: list[dict[str, Any]] = [_config(space)]
+    core = [d for d in space if not d.side]
+    out: list[dict[str, Any]] = [_config(core), _config(space)]
     continuous = [d for d in space if not d.categorical and d.low != d.high]
-    graded = [d for d in continuous if d.knob in REGULARIZERS]
+    graded = [d for d in continuous if d.knob in REGULARIZERS and not d.side]
     if graded:
-        out.append(_config(space, **{d.knob: d.strong for d in graded}))
+        out.append(_config(core, **{d.knob: d.strong for d in graded}))
     if len(space) > 1:
         for d in space:
             cfg = _config(space)
             del cfg[d.knob]
             out.append(cfg)
     if graded:
-        out.append(_config(space, **{d.knob: d.weak for d in graded}))
+        out.append(_config(core, **{d.knob: d.weak for d in graded}))
     for d in continuous:
         out.append(_config(space, **{d.knob: d.high}))
         out.append(_config(space, **{d.knob: d.low}))

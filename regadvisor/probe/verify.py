@@ -51,7 +51,7 @@ from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_interval
 from .parallel import Job, TrialPool
 from .runner import EvaluationPoint
-from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space
+from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space, verdict_knobs
 from .trials import Curve, TrialRunner
 
 SIMULATED_KNOBS = ("early_stopping_patience",)
@@ -319,7 +319,8 @@ class _Verifier:
     def run(self) -> VerifyResult:
         unverified = self.unverifiable()
         space = search_space([r for r in self.report.recommendations if r.knob not in unverified],
-                             self.label_current, rule_bounds(self.report.findings))
+                             self.label_current, rule_bounds(self.report.findings),
+                             verdict_knobs(self.report.findings, self.report.verdict))
         base0 = baseline_curve(self.report, self.seeds[0], self.classification)
         if base0 is None:
             base0 = self.train({}, self.seeds[0], "baseline")

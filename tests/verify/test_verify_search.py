@@ -47,6 +47,36 @@ def test_candidates_start_with_the_rules_joint_suggestion_then_its_neighbours():
     assert len(cands) == len({tuple(sorted(c.items())) for c in cands})
 
 
+def test_side_knobs_stay_out_of_the_first_candidate_and_the_strong_and_weak_ends():
+    """A lower learning rate asked for by a dead-unit rule, in a run an overfitting rule judges:
+    the regularizers are screened without it first (a 10x lower rate would sink every joint
+    candidate at the first rung), with it second, and alone among the single-knob ones."""
+    recs = [rec("dropout", 0.1, [0.1, 0.6]), rec("weight_decay", 0.01, [0.001, 0.1]), rec("learning_rate", 1e-4)]
+    current = {"dropout": 0.0, "weight_decay": 0.0, "learning_rate": 1e-3}
+    space = search_space(recs, current, core={"dropout", "weight_decay", "early_stopping_patience"})
+    assert [d.side for d in space] == [False, False, True]
+    cands = candidates(space)
+    assert cands[0] == {"dropout": 0.1, "weight_decay": 0.01}
+    assert cands[1] == {"dropout": 0.1, "weight_decay": 0.01, "learning_rate": 1e-4}
+    assert cands[2] == {"dropout": 0.6, "weight_decay": 0.1}
+    assert {"dropout": 0.1, "weight_decay": 0.01, "learning_rate": 3e-4} in cands   # the rate's own range
+    # no core knob among the recommendations: nothing is a side knob
+    assert not any(d.side for d in search_space(recs, current, core={"residual"}))
+
+
+def test_verdict_knobs_are_those_of_the_rules_that_judge_the_verdict():
+    from regadvisor.model import Finding
+    from regadvisor.probe.search import verdict_knobs
+
+    over = Finding("OF001", "t", "overfitting", "warning", "medium", "fired", verdict="overfitting")
+    over.recommendations = [rec("dropout", 0.1)]
+    dead = Finding("AC001", "t", "activations", "warning", "medium", "fired")
+    dead.recommendations = [rec("learning_rate", 1e-4)]
+    quiet = Finding("OF003", "t", "overfitting", "error", "high", "passed", verdict="overfitting")
+    quiet.recommendations = [rec("weight_decay", 0.05)]
+    assert verdict_knobs([over, dead, quiet], "overfitting") == {"dropout"}
+
+
 def test_first_rung_sits_at_the_baselines_best_within_a_ninth_and_a_third():
     def base(best_step):
         loss = [1.0 if s != best_step else 0.5 for s in range(10, 910, 10)]
