@@ -11,19 +11,21 @@ Public API::
 Modules: :mod:`.discover` (import the script, call it safely), :mod:`.hooks` (instruments),
 :mod:`.inspect` (static facts, each ``Run.facts`` key documented there), :mod:`.knobs`
 (applying knobs by standard means), :mod:`.runner` (the loop, budgets), :mod:`.verify` (paired
-trials, statistics in :mod:`.paired_stats`). Importing this package imports torch; nothing else in regadvisor
-imports it eagerly.
+trials, statistics in :mod:`.paired_stats`). Importing this package does not import torch: the names above load :mod:`.runner` (and torch)
+on first use, so a script run as a program (:mod:`.program`, :mod:`.child`) is probed from a
+process that never imports torch itself; the script's own process does.
 """
 
 from __future__ import annotations
 
-from .runner import (
-    DEFAULT_EPOCHS,
-    EvaluationPoint,
-    ProbePlan,
-    ProbeProgress,
-    ProbeResult,
-    run_probe,
-)
+from typing import Any
 
 __all__ = ["DEFAULT_EPOCHS", "EvaluationPoint", "ProbePlan", "ProbeProgress", "ProbeResult", "run_probe"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
