@@ -1,7 +1,8 @@
 """What regadvisor attaches inside the process of a script run as a program, by standard means.
 
 The script runs unmodified (:mod:`.child`); :meth:`Capture.install` wraps a few entry points
-before it starts, and each one only watches unless a knob or a budget asks for more:
+before it starts (:mod:`.wrappers`), and each one only watches unless a knob or a budget asks for
+more; :mod:`.collect` turns what was measured into the result:
 
 * **The model and its optimizer.** Construction of every ``torch.optim.Optimizer`` is wrapped;
   the first one whose parameters belong to a module is *the* optimizer, and the model is the
@@ -55,18 +56,14 @@ wrappers and ignore them.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import functools
 import gc
 import math
 import os
-import random
-import sys
 import time
 import warnings
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +73,6 @@ from torch import nn
 from ..logs.aliases import canonical_name
 from ..logs.registry import ReadOptions, RunBuilder
 from ..logs.text import parse_line
-from ..model import Run, Series
 from . import inspect as insp
 from .hooks import Instruments
 from .knobs import OPTIMIZER_KNOBS, apply_model_knobs, apply_optimizer_knobs
@@ -85,9 +81,7 @@ from .runner import (
     ProbePlan,
     StopRules,
     _clip,
-    _pin_shuffle,
     _validate_knobs,
-    current_settings,
 )
 
 EPOCH_ARGS = ("epochs", "num_epochs", "n_epochs", "nepochs", "max_epochs", "num_train_epochs", "train_epochs",
@@ -98,8 +92,6 @@ pytorch/examples, timm, nanoGPT and the transformers examples)."""
 FLUSH_EVERY = 20
 """Training losses are moved to the host every this many steps (one device sync), and checked for
 divergence there."""
-MAX_WRITTEN = 256
-"""Files opened for writing that are remembered as possible logs (checkpoints and caches beyond it are not)."""
 PROGRESS_EVERY = 0.5
 """Seconds between progress messages to the parent."""
 HF_DROPOUT_FIELDS = ("dropout", "dropout_prob", "pdrop", "dropout_rate")
@@ -121,16 +113,6 @@ class StopTraining(BaseException):
     """Ends a plain script's training at the optimizer's step (a budget, early stopping,
     past-best, pruning). A ``BaseException``, so that the script's ``except Exception`` does not
     swallow it."""
-
-
-def _seeded(original: Callable[..., Any], offset: int) -> Callable[..., Any]:
-    @functools.wraps(original)
-    def seed(value: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = (value + offset) % 2**32
-        return original(value, *args, **kwargs)
-
-    return seed
 
 
 class Capture:
@@ -195,155 +177,20 @@ class Capture:
         self.device: str | None = None
         self.written: dict[str, None] = {}
 
-    # -- installing ---------------------------------------------------------------------------
     def install(self) -> None:
-        """Seed, then wrap the entry points (see the module docstring). Called once, in a fresh process."""
-        from . import frameworks
+        """Seed and wrap the entry points (:func:`~.wrappers.install`); once, in a fresh process."""
+        from .wrappers import install
 
-        np = _numpy()
-        random.seed(self.seed)
-        torch.manual_seed(self.seed)
-        if np is not None:
-            np.random.seed(self.seed % 2**32)
-        if self.seed:
-            random.seed = _seeded(random.seed, self.seed)  # type: ignore[method-assign]
-            torch.manual_seed = torch.random.manual_seed = _seeded(torch.manual_seed, self.seed)  # type: ignore[assignment]
-            if np is not None:
-                np.random.seed = _seeded(np.random.seed, self.seed)
-        self._wrap_optimizers()
-        self._wrap_backward()
-        self._wrap_data_loader()
-        self._wrap_argparse()
-        self._wrap_clipping()
-        frameworks.install(self)
-        sys.addaudithook(self._audit)
+        install(self)
 
     def _mine(self) -> bool:
         return os.getpid() == self.pid
 
-    def _audit(self, event: str, args: tuple[Any, ...]) -> None:
-        """Files the script opens for writing: where its own logs may be (an audit hook must never raise)."""
-        if event != "open" or len(self.written) >= MAX_WRITTEN:
-            return
-        try:
-            path, mode, flags = args
-            writing = any(c in mode for c in "wax+") if isinstance(mode, str) else \
-                isinstance(flags, int) and bool(flags & (os.O_WRONLY | os.O_RDWR))
-            if writing and isinstance(path, (str, bytes, os.PathLike)) and self._mine():
-                self.written.setdefault(os.path.abspath(os.fsdecode(path)), None)
-        except Exception:  # noqa: BLE001, S110 - an audit hook that raised would fail the script's own open()
-            pass
+    def result(self, outcome: dict[str, Any]) -> dict[str, Any]:
+        """Everything measured, as JSON data for the parent (:func:`~.collect.result`)."""
+        from .collect import result
 
-    def _wrap_optimizers(self) -> None:
-        capture = self
-
-        def wrap(cls: type) -> None:
-            init = cls.__dict__.get("__init__")
-            if init is None or getattr(init, "_regadvisor", False):
-                return
-
-            @functools.wraps(init)
-            def __init__(self: torch.optim.Optimizer, *args: Any, **kwargs: Any) -> None:
-                outer = id(self) not in capture.constructing
-                capture.constructing.add(id(self))
-                try:
-                    init(self, *args, **kwargs)
-                finally:
-                    if outer:
-                        capture.constructing.discard(id(self))
-                if outer:
-                    capture.constructed(self)
-
-            __init__._regadvisor = True  # type: ignore[attr-defined]
-            cls.__init__ = __init__  # type: ignore[misc]
-
-        def walk(cls: type) -> None:
-            wrap(cls)
-            for sub in cls.__subclasses__():
-                walk(sub)
-
-        walk(torch.optim.Optimizer)
-        previous = torch.optim.Optimizer.__dict__.get("__init_subclass__")
-
-        def init_subclass(cls: type, **kwargs: Any) -> None:
-            if previous is not None:
-                previous.__func__(cls, **kwargs)
-            wrap(cls)
-
-        torch.optim.Optimizer.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
-
-    def _wrap_backward(self) -> None:
-        original = torch.Tensor.backward
-        capture = self
-
-        @functools.wraps(original)
-        def backward(self: torch.Tensor, *args: Any, **kwargs: Any) -> Any:
-            if capture.inst is not None and self.dim() == 0 and self.is_floating_point() and capture._mine():
-                capture.loss_seen(self)
-            return original(self, *args, **kwargs)
-
-        torch.Tensor.backward = backward  # type: ignore[method-assign]
-        scale = torch.amp.GradScaler.scale
-
-        @functools.wraps(scale)
-        def scaled(self: Any, outputs: Any) -> Any:
-            out = scale(self, outputs)
-            factor = getattr(self, "_scale", None)
-            if isinstance(out, torch.Tensor) and out.dim() == 0 and factor is not None and out is not outputs:
-                capture.scaled[id(out)] = factor
-            return out
-
-        torch.amp.GradScaler.scale = scaled  # type: ignore[method-assign]
-
-    def _wrap_data_loader(self) -> None:
-        from torch.utils.data import DataLoader
-
-        init, iterate = DataLoader.__init__, DataLoader.__iter__
-        capture = self
-
-        @functools.wraps(init)
-        def __init__(self: DataLoader, *args: Any, **kwargs: Any) -> None:
-            init(self, *args, **kwargs)
-            capture.loaders_made += 1
-            _pin_shuffle(self, torch.initial_seed() + capture.loaders_made)
-
-        @functools.wraps(iterate)
-        def __iter__(self: DataLoader) -> Any:
-            if capture._mine():
-                capture.loader_pass(self)
-            return iterate(self)
-
-        DataLoader.__init__ = __init__  # type: ignore[method-assign]
-        DataLoader.__iter__ = __iter__  # type: ignore[method-assign]
-
-    def _wrap_argparse(self) -> None:
-        original = argparse.ArgumentParser.parse_known_args
-        capture = self
-
-        @functools.wraps(original)
-        def parse_known_args(self: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> Any:
-            parsed = original(self, *args, **kwargs)
-            capture.arguments_parsed(parsed[0])
-            return parsed
-
-        argparse.ArgumentParser.parse_known_args = parse_known_args  # type: ignore[method-assign]
-
-    def _wrap_clipping(self) -> None:
-        from torch.nn.utils import clip_grad
-
-        original = clip_grad.clip_grad_norm_
-        capture = self
-
-        @functools.wraps(original)
-        def clip_grad_norm_(parameters: Any, max_norm: float, *args: Any, **kwargs: Any) -> torch.Tensor:
-            total = original(parameters, max_norm, *args, **kwargs)
-            if capture._mine():
-                capture.clip_norm = total.detach()
-                capture.script_clip = float(max_norm)
-            return total
-
-        clip_grad.clip_grad_norm_ = clip_grad_norm_
-        torch.nn.utils.clip_grad_norm_ = clip_grad_norm_
+        return result(self, outcome)
 
     # -- what the wrappers report ---------------------------------------------------------------
     def arguments_parsed(self, namespace: Any) -> None:
@@ -602,173 +449,6 @@ class Capture:
         if self.framework is None:
             self.halt = True
 
-    # -- the result -----------------------------------------------------------------------------
-    def result(self, outcome: dict[str, Any]) -> dict[str, Any]:
-        """Everything measured, as JSON data for the parent (:func:`~.program.run_from_data`)."""
-        self.flush()
-        if self.inst is not None:
-            self.inst.close()
-            self.facts.update(self.inst.summary())
-        interrupted = outcome["kind"] == "interrupted"
-        diverged = "diverged_at_step" in self.facts
-        finished = outcome["kind"] in ("returned", "exit") and not self.stop_reason
-        spe = self.first_pass_steps or (self.loader_len if self.passes <= 1 else None)
-        if finished:
-            done = {"epochs": self.passes} if spe and self.passes else {"steps": self.step}
-            self.set_length(done, "the script's own run", LENGTH_RANKS["run"])
-        reason = "interrupted" if interrupted else "diverged" if diverged else self.stop_reason or (
-            next(iter(self.length)) if self.length else "steps")
-        run = self._run(spe)
-        no_budget = all(v is None for v in self.budget.values())
-        length = self.length
-        budget = dict(self.budget)
-        if no_budget and length is not None:
-            budget.update(length)
-        epochs = self.step / spe if spe else float(self.passes)
-        facts = run.facts
-        facts.update({
-            "probe_seed": self.seed, "probe_device": self.device or "cpu", "probe_budget": budget,
-            "probe_steps": self.step, "probe_epochs": epochs, "probe_seconds": round(time.perf_counter() - self.t0, 3),
-            "stop_reason": reason, "diverged": diverged, "interrupted": interrupted,
-            "knobs_requested": dict(self.knobs), "knobs_applied": dict(self.applied),
-            "knobs_not_applied": dict(self.not_applied), "train_length": length,
-            "train_length_source": self.length_source if length is not None else None,
-            "past_best": self.rules.facts(reason, (lambda s: s / spe) if spe else None),
-            "process_settings_changed": [], "optimizers": self.optimizers_seen,
-            "program": {"args": list(self.spec["args"]), "framework": self.framework or "pytorch",
-                        "curves_from": self._curves_from()},
-        })
-        if self.rules.stopper is not None:
-            stopper = self.rules.stopper
-            best = self.evaluations[stopper.best_step - 1].step if stopper.best_step else None
-            facts["early_stopping"] = {"patience": self.plan.patience, "best_val_loss": stopper.best,
-                                       "best_step": best, "stopped": reason == "early-stopping", "restored": False}
-        if interrupted:
-            run.warnings.append("probe interrupted (Ctrl-C): partial results")
-        if diverged:
-            run.warnings.append(f"training loss became {facts.get('nonfinite_loss')} at step "
-                                f"{facts.get('diverged_at_step')}; probe stopped")
-        from .program import run_to_data
-
-        return {"type": "result", "outcome": outcome, "run": run_to_data(run), "interrupted": interrupted,
-                "diverged": diverged, "seconds": facts["probe_seconds"], "steps": self.step, "epochs": epochs,
-                "stop_reason": reason, "device": facts["probe_device"]}
-
-    def _curves_from(self) -> str:
-        if self.framework == "lightning":
-            return "the Lightning Trainer's logged metrics (regadvisor's callback)"
-        if self.framework == "transformers":
-            return "the Hugging Face Trainer's logged metrics (regadvisor's callback)"
-        return "the script's output (regadvisor's text-log reader)"
-
-    def _run(self, spe: int | None) -> Run:
-        """Per-step series from the instruments, evaluation series from what the script reported."""
-        own = {"train_loss": Series("train_loss"), "grad_norm": Series("grad_norm"),
-               "learning_rate": Series("learning_rate")}
-        for step, value in self.losses:
-            own["train_loss"].append(value, step, None)
-        norms = self.inst.global_norms() if self.inst is not None else []
-        clipped = dict(zip(self.pre_clip_norms, torch.stack(list(self.pre_clip_norms.values())).tolist())) \
-            if self.pre_clip_norms else {}
-        for i, value in enumerate(norms[: self.step]):
-            own["grad_norm"].append(clipped.get(i + 1, value), i + 1, None)
-        for i, value in enumerate(self.lrs[: self.step]):
-            own["learning_rate"].append(value, i + 1, None)
-        reported = self._reported()
-        series = {**{k: s for k, s in reported.series.items() if k not in own}, **{k: s for k, s in own.items() if len(s)}}
-        if spe:
-            for name, s in series.items():
-                offset = 1 if name in own else 0
-                for i, step in enumerate(s.steps):
-                    if not math.isnan(step):
-                        s.epochs[i] = (step - offset) / spe
-        facts = dict(self.facts)
-        for key, value in reported.facts.items():
-            facts.setdefault(key, value)
-        self._settings(facts, spe, series)
-        return Run(source=str(self.script), format="probe", name=self.script.stem, series=series, facts=facts,
-                   warnings=list(reported.warnings))
-
-    def _reported(self) -> Run:
-        """The curves the script reported: its framework's callback log, else its own output."""
-        if self.framework_log is not None and self.framework_log.is_file():
-            from ..logs.read import read_log
-
-            run = read_log(self.framework_log)
-            run.facts.update({k: v for k, v in self.framework_facts.items() if k not in run.facts})
-            return run
-        printed = self.text.build() if self.text_points else None
-        if self.evaluations or (printed is not None and "val_loss" in printed.series):
-            return printed
-        return self._logged() or printed or Run(source=str(self.script), format="probe")
-
-    def _logged(self) -> Run | None:
-        """The first log file the script wrote that holds a validation curve, read after the run
-        (a file is not read live: early stopping, past-best and pruning judge printed or
-        Trainer-logged evaluations only)."""
-        from ..errors import UserError
-        from ..logs.read import read_log
-
-        for name in self.written:
-            path = Path(name)
-            if not path.is_file():
-                continue
-            try:
-                run = read_log(path)
-            except (UserError, OSError, ValueError):
-                continue
-            if "val_loss" in run.series or "val_acc" in run.series:
-                for series in run.series.values():
-                    self._place(series)
-                run.warnings.append(f"validation curve read from {path}, a log the script wrote")
-                self.facts["curves_file"] = str(path)
-                for knob in ("early_stopping_patience",):
-                    if knob in self.knobs:
-                        self.applied.pop(knob, None)
-                        self.not_applied[knob] = "the script's evaluations are in a log file, read after the run"
-                return run
-        return None
-
-    def _place(self, series: Series) -> None:
-        """Put a log file's points on the optimizer-step axis: one point per epoch run is each
-        epoch's end; else the file's own steps when it has them; else spread evenly over the run."""
-        n = len(series)
-        spe = self.steps_per_epoch()
-        if spe and n == self.passes:
-            steps = [(i + 1) * spe for i in range(n)]
-        elif series.has_steps:
-            return
-        else:
-            steps = [round((i + 1) * self.step / n) for i in range(n)]
-        for i, step in enumerate(steps):
-            series.steps[i] = step
-
-    def _settings(self, facts: dict[str, Any], spe: int | None, series: dict[str, Series]) -> None:
-        """The knob names and data facts the rules read (as :mod:`.runner` writes them)."""
-        if "max_dropout" in facts:
-            current_settings(facts, self.knobs)
-        clip = self.knobs.get("grad_clip_norm", self.script_clip or self.framework_facts.get("grad_clip_norm"))
-        facts["grad_clip_norm"] = clip
-        facts.setdefault("label_smoothing", None)
-        loader_batch = facts.pop("loader_batch_size", None)
-        if facts.get("batch_size") is None:
-            facts["batch_size"] = loader_batch
-        facts.setdefault("num_train_examples", None)
-        facts["num_train_examples_counted"] = False
-        if spe:
-            facts["steps_per_epoch"] = spe
-        n, params = facts.get("num_train_examples"), facts.get("num_trainable_parameters")
-        facts["params_per_example"] = params / n if n and params else None
-        bs = facts.get("batch_size")
-        facts["batchnorm_batch_size"] = bs if "batchnorm" in facts.get("normalization_layers", []) else None
-        classes = facts.pop("output_classes", None)
-        if "val_acc" in series and classes:
-            facts["task"], facts["num_classes"] = "classification", classes
-        facts.setdefault("task", "classification" if "val_acc" in series else "unknown")
-        facts.setdefault("num_classes", None)
-        facts.setdefault("dropout_before_batchnorm", None)
-        facts.setdefault("dropout_batchnorm_pairs", [])
-
 
 class _FirstForward:
     """The model's first training forward: batch size, the class dimension of its output, and the
@@ -796,7 +476,8 @@ class _FirstForward:
         logits = getattr(output, "logits", output)
         if isinstance(logits, (tuple, list)) and logits:
             logits = logits[0]
-        if isinstance(logits, torch.Tensor) and logits.is_floating_point() and logits.dim() == 2 and logits.shape[1] >= 2:
+        if isinstance(logits, torch.Tensor) and logits.is_floating_point() and logits.dim() == 2 \
+                and logits.shape[1] >= 2:
             self.capture.facts["output_classes"] = int(logits.shape[1])
 
 
@@ -833,11 +514,3 @@ def _set_config_dropout(model: nn.Module, p: float) -> list[str]:
     for name in fields:
         setattr(config, name, p)
     return fields
-
-
-def _numpy() -> Any:
-    try:
-        import numpy
-    except ImportError:
-        return None
-    return numpy

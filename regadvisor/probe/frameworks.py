@@ -128,7 +128,8 @@ def _lightning_kwargs(capture: Capture, kwargs: dict[str, Any]) -> dict[str, Any
     elif max_epochs is not None and max_epochs > 0:
         capture.set_length({"epochs": int(max_epochs)}, f"Trainer(max_epochs={max_epochs})", LENGTH_RANKS["trainer"])
     elif max_epochs is None:
-        capture.set_length({"epochs": LIGHTNING_DEFAULT_EPOCHS}, "Lightning's default max_epochs", LENGTH_RANKS["trainer"])
+        capture.set_length({"epochs": LIGHTNING_DEFAULT_EPOCHS}, "Lightning's default max_epochs",
+                           LENGTH_RANKS["trainer"])
     budget = capture.budget
     if budget["steps"] is not None and not 0 < max_steps <= budget["steps"]:
         kwargs["max_steps"] = budget["steps"]
@@ -200,7 +201,8 @@ def _hf_length(capture: Capture, args: Any) -> None:
     if steps > 0:
         capture.set_length({"steps": int(steps)}, f"TrainingArguments(max_steps={steps})", LENGTH_RANKS["trainer"])
     elif isinstance(epochs, (int, float)) and epochs >= 1 and float(epochs).is_integer():
-        capture.set_length({"epochs": int(epochs)}, f"TrainingArguments(num_train_epochs={epochs:g})", LENGTH_RANKS["trainer"])
+        capture.set_length({"epochs": int(epochs)}, f"TrainingArguments(num_train_epochs={epochs:g})",
+                           LENGTH_RANKS["trainer"])
     budget = capture.budget
     if budget["steps"] is not None and not 0 < steps <= budget["steps"]:
         args.max_steps = budget["steps"]
@@ -214,12 +216,15 @@ def _hf_callback(capture: Capture) -> Any:
     class ProbeCallback(RegadvisorTrainerCallback):
         """regadvisor's callback, judging each evaluation for the probe."""
 
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            super().on_train_begin(args, state, control, **kwargs)
+        def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
+                           train_dataloader: Any = None, **kwargs: Any) -> None:
+            super().on_train_begin(args, state, control, model=model, optimizer=optimizer,
+                                   train_dataloader=train_dataloader, **kwargs)
             if self._log is not None:
                 capture.framework_facts.update(self._log.facts)
             if state.max_steps and state.max_steps > 0:
-                capture.set_length({"steps": int(state.max_steps)}, f"the Trainer's {state.max_steps} steps", LENGTH_RANKS["trainer"])
+                capture.set_length({"steps": int(state.max_steps)}, f"the Trainer's {state.max_steps} steps",
+                                   LENGTH_RANKS["trainer"])
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any) -> None:
             super().on_evaluate(args, state, control, metrics=metrics, **kwargs)
