@@ -13,13 +13,23 @@ data once and cycled, so data loading is not timed.
 Target: default-depth overhead ≤ 10% (median ratio ≤ 1.10).
 
     .venv/bin/python benchmarks/bench_probe_overhead.py [--threads 1] [--rounds 12] [--round 50]
+
+``--program`` measures instead what a user of an unmodified script pays: the wall time of
+``python examples/scripts/mnist_main.py --epochs N`` (pytorch/examples' MNIST, bundled digits)
+against ``regadvisor probe examples/scripts/mnist_main.py --quiet -- --epochs N``, the whole
+command (child process, instruments, reading its output, the rules and the report), alternating
+the two ``--rounds`` times; the figure is the ratio of the medians. Target: ≤ 1.10.
+
+    .venv/bin/python benchmarks/bench_probe_overhead.py --program [--epochs 3] [--rounds 5]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -99,14 +109,45 @@ class Variant:
             self.inst.close()
 
 
+def _wall(command: list[str], env: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=ROOT, check=True)
+    return time.perf_counter() - t0
+
+
+def program_overhead(epochs: int, rounds: int, threads: int) -> None:
+    """The unmodified script on its own against the whole ``regadvisor probe`` command (see the module docstring)."""
+    script = ROOT / "examples" / "scripts" / "mnist_main.py"
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONPATH": str(ROOT), "NO_COLOR": "1"}
+    plain = [sys.executable, str(script), "--epochs", str(epochs)]
+    probed = [sys.executable, "-m", "regadvisor", "probe", str(script), "--quiet", "--fail-on", "never",
+              "--", "--epochs", str(epochs)]
+    print(f"{script.relative_to(ROOT)} --epochs {epochs}, OMP_NUM_THREADS={threads}, {rounds} alternating rounds")
+    print(f"{'round':>5} {'script s':>9} {'probe s':>8} {'ratio':>6}")
+    times: dict[str, list[float]] = {"plain": [], "probe": []}
+    for i in range(rounds):
+        for name, command in (("plain", plain), ("probe", probed)) if i % 2 == 0 else (("probe", probed), ("plain", plain)):
+            times[name].append(_wall(command, env))
+        print(f"{i + 1:>5} {times['plain'][-1]:9.2f} {times['probe'][-1]:8.2f} {times['probe'][-1] / times['plain'][-1]:6.3f}")
+    ratio = statistics.median(times["probe"]) / statistics.median(times["plain"])
+    print(f"median: script {statistics.median(times['plain']):.2f} s, probe {statistics.median(times['probe']):.2f} s; "
+          f"ratio {ratio:.3f}  (target <= 1.10: {'met' if ratio <= 1.10 else 'NOT met'})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--rounds", type=int, default=12)
+    ap.add_argument("--rounds", type=int, default=None, help="default 12 (5 with --program)")
     ap.add_argument("--round", type=int, default=50, dest="round_steps")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--examples", nargs="*", default=EXAMPLES)
+    ap.add_argument("--program", action="store_true", help="the unmodified-script comparison")
+    ap.add_argument("--epochs", type=int, default=3, help="with --program: the script's --epochs")
     args = ap.parse_args()
+    if args.program:
+        program_overhead(args.epochs, args.rounds or 5, args.threads)
+        return
+    args.rounds = args.rounds or 12
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, torch.set_num_threads({args.threads}) -> {torch.get_num_threads()} thread(s)")
     print(f"{args.rounds} rounds x {args.round_steps} steps per variant, after {args.warmup} warm-up steps; "

@@ -9,8 +9,9 @@ Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from . import __version__
 from .config import Settings, load_settings
@@ -282,25 +283,41 @@ def probe(
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
     verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
     workers: int | None = None, executor: str = "local",
-    export: tuple[str, str | Path] | None = None,
+    export: tuple[str, str | Path] | None = None, args: Sequence[str] | None = None,
+    script_log: str | Path | None = None,
 ) -> Report:
     """Run a short instrumented training of ``script`` and judge it: ``regadvisor probe`` as a function.
 
-    ``train_epochs``/``train_steps`` give the real training length (else the script's ``EPOCHS``);
-    the probe trains that long or until validation is clearly past its best. With ``verify`` the
-    recommendations are then measured jointly at that length (:func:`regadvisor.probe.verify.verify`,
-    ``verify_seeds`` paired seeds, within ``budget``: ``"6x"`` full trainings by default, or
-    seconds, or ``"30t"`` trials) and the report keeps only what helps; ``export=("optuna", FILE)``
-    writes the narrowed search space. Imports torch (lazily, here): the only API entry that needs it
+    A script that defines the probe contract (``build_model``/``build_data``) is imported and
+    trained here; any other script runs unmodified as the program it is, with ``args`` as its
+    command line, in a child process (:mod:`regadvisor.probe.program`). Its own output passes
+    through on stderr, or goes to ``script_log``; a progress display is shown only then, as it
+    would interleave with the script's own.
+
+    ``train_epochs``/``train_steps`` give the real training length (else the script's ``EPOCHS``,
+    or a program's own epochs); the probe trains that long or until validation is clearly past its
+    best. With ``verify`` the recommendations are then measured jointly at that length
+    (:func:`regadvisor.probe.verify.verify`, ``verify_seeds`` paired seeds, within ``budget``:
+    ``"6x"`` full trainings by default, or seconds, or ``"30t"`` trials) and the report keeps only
+    what helps; a program's trials each run in a fresh process, their output to ``script_log`` or
+    a temporary file the notes name. ``export=("optuna", FILE)`` writes the narrowed search space.
+    Imports torch (lazily, here) for a contract script only: the only API entry that needs it
     besides ``regadvisor.reference``.
     """
-    try:
-        import torch  # noqa: F401
-    except ImportError:
+    import importlib.util
+
+    from .probe.discover import defines_contract
+
+    contract = defines_contract(script)
+    try:  # not imported here for a program: only the script's own process needs it
+        installed = importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        installed = False
+    if not installed:
         raise ConfigError("regadvisor probe trains your model and needs PyTorch, which is not installed",
                           source=str(script), hint="pip install 'regadvisor[torch]', or diagnose the run's logs "
-                          "with `regadvisor diagnose`, which does not need it") from None
-    from .probe import run_probe
+                          "with `regadvisor diagnose`, which does not need it")
+    from .probe.program import run_script
 
     if (budget is not None or export is not None or workers is not None or executor != "local") and not verify:
         raise ConfigError("--budget, --workers, --executor and --export need --verify", source="--verify")
@@ -313,20 +330,41 @@ def probe(
                               hint="use --export optuna FILE")
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
-    result = run_probe(script, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
-                       train_steps=train_steps, depth=depth, device=device, seed=seed, knobs=knobs,
-                       progress=progress)
+    log = Path(script_log) if script_log is not None else None
+    result = run_script(script, args=args, output=log, steps=steps, epochs=epochs, seconds=seconds,
+                        train_epochs=train_epochs, train_steps=train_steps, depth=depth, device=device, seed=seed,
+                        knobs=knobs, progress=progress if contract or log is not None else None)
     report = analyze(result.run, ruleset)
     report.notes.extend(probe_length_notes(result))
+    program = result.run.facts.get("program")
+    if log is not None:
+        report.notes.append(Note("script-output", values={"path": str(log)}))
     if verify and result.interrupted:
         report.notes.append(Note("verify-skipped", values={"reason": "the probe was interrupted"}))
+    elif verify and result.run.get("val_loss") is None and result.run.get("val_acc") is None:
+        report.notes.append(Note("verify-skipped", values={
+            "reason": "the script reported no validation metric to measure the advice by"}))
     elif verify:
         from .probe.verify import verify as verify_report
         from .probe.verify_export import export as export_space
 
+        if program is not None:
+            program["trial_output"] = str(log if log is not None else _trial_log(script))
         checked = verify_report(script, report, budget=verify_budget, seeds=verify_seeds, seed=seed, device=device,
-                                knobs=knobs, progress=verify_progress, workers=workers, executor=executor)
+                                knobs=knobs, progress=verify_progress,
+                                workers=workers, executor=executor)
+        if program is not None:
+            report.notes.append(Note("trial-output", values={"path": program["trial_output"]}))
         if export is not None:
             written = export_space(checked, export[0], export[1])
             report.notes.append(Note("search-space-written", values={"path": str(written)}))
     return report
+
+
+def _trial_log(script: str | Path) -> Path:
+    """A new file for the output of a program's verification trials (kept for the user to read)."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix=f"regadvisor-verify-{Path(script).stem}-", suffix=".log")
+    os.close(fd)
+    return Path(name)

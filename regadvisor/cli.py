@@ -313,9 +313,10 @@ def check(
 @app.command()
 def probe(
     script: Path = typer.Argument(..., metavar="SCRIPT", hidden=True),
+    script_args: Optional[List[str]] = typer.Argument(None, metavar="[-- ARGS...]", hidden=True),
     train_epochs: Optional[int] = typer.Option(None, "--train-epochs", metavar="N", help=(
-        "How many epochs you really train (overrides the script's EPOCHS); the probe and --verify judge at this"
-        " length."
+        "How many epochs you really train (overrides the script's own epochs or EPOCHS); the probe and --verify "
+        "judge at this length."
     )),
     train_steps: Optional[int] = typer.Option(None, "--train-steps", metavar="N",
         help="The real training length in optimizer steps, instead of epochs."),
@@ -362,11 +363,17 @@ def probe(
     )),
     export: Optional[Tuple[str, Path]] = typer.Option(None, "--export", metavar="optuna FILE",
         help="With --verify: write the narrowed search space (FILE.py: an Optuna suggest(trial); FILE.json: JSON)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help=(
+        "Send the script's own output to a file (named in the report) instead of passing it through on stderr."
+    )),
+    script_log: Optional[Path] = typer.Option(None, "--script-log", metavar="FILE",
+        help="Append the script's own output to FILE (implies --quiet)."),
 ) -> None:
     """Train your model with instruments attached, at its real length, then diagnose it like a log.
 
-    SCRIPT is a Python file defining build_model(**knobs) and build_data(), and optionally EPOCHS,
-    how many epochs you really train (see the README).
+    SCRIPT is the training script you already have, run unmodified as `python SCRIPT ARGS` would
+    (plain PyTorch, Lightning or Hugging Face Trainer; its arguments go after --), or a file
+    defining build_model(**knobs) and build_data() (the faster contract, see the README).
     """
 
     def body() -> int:
@@ -375,6 +382,7 @@ def probe(
 
         chosen, threshold = _format(fmt), _fail_on(fail_on)
         settings = api.load_settings(config)
+        log = script_log if script_log is not None else (_new_script_log(script) if quiet else None)
         with probe_progress() as progress, verify_progress() as vprogress:
             report = api.probe(script, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,
                                train_steps=train_steps, depth=_choice(depth, DEPTHS, "--depth"), device=device,
@@ -383,10 +391,20 @@ def probe(
                                progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
                                workers=workers,
                                executor=_choice(executor, EXECUTORS, "--executor"),
-                               export=(export[0], export[1]) if export else None)
+                               export=(export[0], export[1]) if export else None, args=script_args or [],
+                               script_log=log)
         return _emit(api.judge([report], fail_on=threshold, settings=settings), chosen, output, color)
 
     guarded(body)
+
+
+def _new_script_log(script: Path) -> Path:
+    """A new file, kept, for the output of a script probed with --quiet."""
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix=f"regadvisor-probe-{script.stem}-", suffix=".log")
+    os.close(fd)
+    return Path(name)
 
 
 @app.command()

@@ -13,6 +13,7 @@ CLI prints the message and exits 2 without a Python traceback.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import hashlib
 import importlib.util
@@ -179,6 +180,60 @@ def script_importable(path: Path) -> Iterator[None]:
                 break
 
 
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` resolved, when it is a file regadvisor can probe; a :class:`ScriptError` otherwise."""
+    p = Path(path)
+    if not os.path.exists(p):  # os.path: a name too long for the file system is not there either
+        raise ScriptError("probe script not found", source=p, hint="pass the path to a .py file")
+    if not os.path.isfile(p):
+        raise ScriptError("probe script is not a file", source=p, hint="pass the path to a .py file")
+    return p.resolve()
+
+
+def _top_level_names(body: list[ast.stmt]) -> set[str]:
+    """Names a module body binds at import: defs, classes, assignments and imports, also inside
+    top-level ``if``/``try``/``with`` blocks (``if TYPE_CHECKING``, ``try: import x``)."""
+    names: set[str] = set()
+    for node in body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.AsyncWith)):
+            for block in ("body", "orelse", "finalbody"):
+                names |= _top_level_names(getattr(node, block, []))
+            for handler in getattr(node, "handlers", []):
+                names |= _top_level_names(handler.body)
+    return names
+
+
+def defines_contract(path: str | os.PathLike[str]) -> bool:
+    """Whether the script at ``path`` defines the probe contract (``build_model`` and
+    ``build_data`` at module level), read from its source without running it.
+
+    The decision comes before anything of the script runs: a script without the contract is run
+    once, as the program it is (:mod:`regadvisor.probe.program`), not imported first, so its
+    top-level training does not run twice and its argument errors are not taken for
+    regadvisor's. A file that is not Python is refused with the line that does not parse.
+    """
+    p = check_file(path)
+    try:
+        source = p.read_bytes()
+    except OSError as exc:
+        raise ScriptError(f"cannot be read ({exc.strerror or exc})", source=p) from exc
+    try:
+        tree = ast.parse(source, filename=str(p))
+    except (SyntaxError, ValueError) as exc:
+        where = f" at line {exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else ""
+        text = (exc.text or "").strip() if isinstance(exc, SyntaxError) else ""
+        raise ScriptError(f"is not valid Python{where}: {getattr(exc, 'msg', exc)}" + (f": {text}" if text else ""),
+                          source=p, hint="pass a Python training script") from exc
+    return set(REQUIRED) <= _top_level_names(tree.body)
+
+
 def load_script(path: str | os.PathLike[str]) -> ProbeScript:
     """Import the probe script at ``path`` and look up the contract functions.
 
@@ -186,12 +241,7 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
     dataclasses and pickling inside it work); :func:`unload_script` removes it. Call this inside
     :func:`script_importable` so that the script's own sibling imports resolve.
     """
-    p = Path(path)
-    if not os.path.exists(p):  # os.path: a name too long for the file system is not there either
-        raise ScriptError("probe script not found", source=p, hint="pass the path to a .py file")
-    if not os.path.isfile(p):
-        raise ScriptError("probe script is not a file", source=p, hint="pass the path to a .py file")
-    p = p.resolve()
+    p = check_file(path)
     name = _module_name(p)
     spec = importlib.util.spec_from_file_location(name, p)
     if spec is None or spec.loader is None:

@@ -319,10 +319,10 @@ class Instruments:
         activations = self.activations
         order = self._order
 
-        def hook(_mod: nn.Module, inputs: Any, output: Any) -> None:
+        def hook(mod: nn.Module, inputs: Any, output: Any) -> None:
             out = _first_tensor(output)
-            if out is None or not out.is_floating_point():
-                return
+            if out is None or not out.is_floating_point() or not mod.training:
+                return  # an evaluation between training steps (a script run as a program) is not training
             if record_order and name not in order:
                 order.append(name)
             with torch.no_grad():

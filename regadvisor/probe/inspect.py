@@ -197,7 +197,20 @@ def residual(model: nn.Module) -> tuple[bool, str]:
             return True, f"module {name or '(root)'} ({type(m).__name__}) has built-in residual connections"
         if _RESIDUAL_NAMES.search(type(m).__name__):
             return True, f"module class {type(m).__name__} is named as a residual block"
+        if _hf_block(m):
+            return True, f"module {name} ({type(m).__name__}) is a transformers block, which adds its input back"
     return False, how + "; no residual-named modules"
+
+
+def _hf_block(module: nn.Module) -> bool:
+    """A transformer block of the ``transformers`` library (``BertLayer``, ``GPT2Block``,
+    ``LlamaDecoderLayer``, ``T5Block``, ``ViTLayer``: a ``*Layer``/``*Block`` class of
+    ``transformers.models`` holding an attention module). Every such block adds its input back
+    around attention and the feed-forward part (pre- or post-norm); torch.fx cannot trace these
+    models (data-dependent control flow), so their residuals are known by their classes."""
+    cls = type(module)
+    return cls.__module__.startswith("transformers.models.") and cls.__name__.endswith(("Layer", "Block")) \
+        and any("attention" in type(c).__name__.lower() for c in module.children())
 
 
 def model_facts(model: nn.Module) -> dict[str, Any]:

@@ -1,10 +1,13 @@
 """Applying knobs to a probe script's model and optimizer by standard means.
 
 When ``build_model``/``build_optimizer`` do not accept a knob (the probe script contract in
-docs/ARCHITECTURE.md), the probe applies it itself and records how in ``facts["knobs_applied"]``
-(or why not in ``knobs_not_applied``): ``p`` is set on existing dropout modules, norm layers are
-swapped with :func:`regadvisor.reference.swap_norms`, the optimizer is rebuilt with the same
-groups under another class or with no-decay groups from :func:`regadvisor.reference.split_decay`.
+docs/ARCHITECTURE.md), or the script is run as a program (:mod:`.capture`), the probe applies it
+itself and records how in ``facts["knobs_applied"]`` (or why not in ``knobs_not_applied``): ``p``
+is set on existing dropout modules, norm layers are swapped with
+:func:`regadvisor.reference.swap_norms`, the optimizer is rebuilt with the same groups under
+another class, and weight decay rebuilds the decayed groups (every group when none had decay)
+into weights with the knob's decay and biases/norm parameters with none
+(:func:`regadvisor.reference.split_decay`'s rule).
 """
 
 from __future__ import annotations
@@ -66,28 +69,27 @@ def _rebuild(opt: torch.optim.Optimizer, name: str) -> torch.optim.Optimizer:
 def _set_weight_decay(opt: torch.optim.Optimizer, model: nn.Module, wd: float,
                       decouple: bool) -> tuple[torch.optim.Optimizer, str]:
     """``opt`` with decay ``wd`` on its weights, and how: coupled Adam-family optimizers become AdamW
-    when ``decouple`` (the knob means decoupled decay); groups that had decay get ``wd``; where none
-    had, the groups are split into decayed weights and undecayed biases/norm parameters."""
+    when ``decouple`` (the knob means decoupled decay); the groups that had decay (all of them
+    when none had) are split into decayed weights and undecayed biases/norm parameters, and a
+    group the script keeps undecayed stays so."""
     how = ""
     if type(opt).__name__ in _COUPLED and not any(g.get("decoupled_weight_decay") for g in opt.param_groups) \
             and decouple and wd > 0:
         old = type(opt).__name__
         opt = _rebuild(opt, "adamw")
         how = f"rebuilt {old} as AdamW (the knob is decoupled decay); "
-    if all(float(g.get("weight_decay", 0.0) or 0.0) == 0.0 for g in opt.param_groups):
-        groups = []
-        for g in opt.param_groups:
-            d, nd = _no_decay_split(list(g["params"]), model)
-            extra = {k: v for k, v in g.items() if k not in ("params", "weight_decay")}
-            groups += _groups([(d, wd), (nd, 0.0)], **extra)
-        opt = type(opt)(groups, lr=float(opt.param_groups[0]["lr"]))  # type: ignore[call-arg]  # every optimizer has lr
-        return opt, how + f"rebuilt parameter groups: weight_decay={wd!r} on weights, 0 on biases/norms"
-    n = 0
+    decayed = {id(g) for g in opt.param_groups if float(g.get("weight_decay", 0.0) or 0.0) > 0}
+    groups = []
     for g in opt.param_groups:
-        if float(g.get("weight_decay", 0.0) or 0.0) > 0:
-            g["weight_decay"] = wd
-            n += 1
-    return opt, how + f"set weight_decay={wd!r} on the {n} parameter group(s) that had decay"
+        extra = {k: v for k, v in g.items() if k not in ("params", "weight_decay")}
+        if decayed and id(g) not in decayed:  # a group the script keeps undecayed stays so
+            groups.append({"params": list(g["params"]), "weight_decay": g.get("weight_decay", 0.0), **extra})
+            continue
+        d, nd = _no_decay_split(list(g["params"]), model)
+        groups += _groups([(d, wd), (nd, 0.0)], **extra)
+    opt = type(opt)(groups, lr=float(opt.param_groups[0]["lr"]))  # type: ignore[call-arg]  # every optimizer has lr
+    which = f"the {len(decayed)} parameter group(s) that had decay" if decayed else "parameter groups"
+    return opt, how + f"rebuilt {which}: weight_decay={wd!r} on weights, 0 on biases/norms"
 
 
 def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any],
@@ -120,6 +122,14 @@ def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any]
         source = "default"
         yes = wanted
     rest = {k: v for k, v in wanted.items() if k not in yes}
+    return apply_optimizer_knobs(opt, model, rest, applied), source
+
+
+def apply_optimizer_knobs(opt: torch.optim.Optimizer, model: nn.Module, rest: dict[str, Any],
+                          applied: dict[str, str]) -> torch.optim.Optimizer:
+    """``opt`` with the optimizer knobs in ``rest`` applied by standard means (see the module
+    docstring): the same object where only settings change, a new one built from its parameter
+    groups where the class or the groups change."""
     cls = type(opt).__name__
     if "optimizer" in rest and OPTIMIZERS[rest["optimizer"]] != cls:
         opt = _rebuild(opt, rest["optimizer"])
@@ -136,7 +146,7 @@ def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any]
             else:
                 g["lr"] = rest["learning_rate"]
         applied["learning_rate"] = f"set lr={rest['learning_rate']!r} on all {len(opt.param_groups)} parameter group(s)"
-    return opt, source
+    return opt
 
 
 def apply_model_knobs(model: nn.Module, rest: dict[str, Any], applied: dict[str, str],

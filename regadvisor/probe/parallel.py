@@ -29,11 +29,11 @@ import sys
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError, ScriptError
-from .runner import PAST_BEST_FRACTION, EvaluationPoint
+from .results import PAST_BEST_FRACTION, EvaluationPoint
 from .trials import Curve, TrialRunner
 
 THREADS_ENV = "REGADVISOR_TRIAL_THREADS"
@@ -97,7 +97,7 @@ def _worker(runner: TrialRunner, device: str | None, jobs: Any, events: Any, rep
     """A worker process: runs jobs from ``jobs``; after every evaluation it reports the point and
     waits for the parent's word (True: stop)."""
     if device is not None:
-        runner = TrialRunner(runner.script, runner.base_knobs, runner.length, device, runner.classification)
+        runner = replace(runner, device=device)
     while True:
         item = jobs.get()
         if item is None:

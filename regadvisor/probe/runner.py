@@ -99,13 +99,13 @@ from .discover import (
 )
 from .hooks import DEPTHS, Instruments
 from .knobs import MODEL_KNOBS, NORM_KINDS, OPTIMIZERS, apply_model_knobs, build_optimizer
+from .results import PAST_BEST_FRACTION, EvaluationPoint, ProbeProgress, ProbeResult, check_lengths
 
 DEFAULT_EPOCHS = 30
 """Probe length when the real training length is unknown: past the epoch-12-21 validation minima
 of late-overfitting models (the ten scripts behind the issue on training length), so that the
 probe can see the rise; the past-best stop ends it sooner where the curve turns earlier."""
 PAST_BEST_MIN_EVALUATIONS = 5
-PAST_BEST_FRACTION = 0.25
 PAST_BEST_MIN_WORSENING = 0.05
 """Relative rise of validation loss above its best that counts as past it (OF001's threshold)."""
 PAST_BEST_MIN_ACC_DROP = 0.02
@@ -114,44 +114,6 @@ PAST_BEST_Z = 3.0
 EVAL_EVERY = 200
 """Evaluate inside an epoch after this many steps without an evaluation."""
 DEFAULT_EVAL_BATCHES = 50
-
-@dataclass
-class ProbeProgress:
-    """Where the probe is, passed to the ``progress`` callback after every step and evaluation.
-
-    ``loss`` is the most recent training loss already on the host (on CUDA it may lag a few
-    steps, to avoid a synchronisation per step). ``total_steps``/``total_seconds``/
-    ``total_epochs`` echo the budget, ``None`` where not limited.
-    """
-
-    step: int
-    epoch: float
-    seconds: float
-    loss: float | None
-    phase: str
-    total_steps: int | None
-    total_epochs: int | None
-    total_seconds: float | None
-
-
-@dataclass
-class ProbeResult:
-    """The outcome of :func:`run_probe`.
-
-    ``run`` is a :class:`~regadvisor.model.Run` with ``format="probe"``; ``stop_reason`` is one
-    of ``steps``, ``epochs``, ``seconds``, ``early-stopping``, ``diverged``, ``interrupted``.
-    ``epochs`` is fractional progress in epochs; ``device`` the torch device used.
-    """
-
-    run: Run
-    interrupted: bool
-    diverged: bool
-    seconds: float
-    steps: int
-    epochs: float
-    stop_reason: str
-    device: str
-
 
 # ---------------------------------------------------------------------------------------------
 # validation
@@ -378,14 +340,7 @@ def run_probe(
     """
     if depth not in DEPTHS:
         raise ConfigError(f"depth must be one of {', '.join(DEPTHS)}, not {depth!r}", source="depth")
-    for name, val in (("steps", steps), ("epochs", epochs), ("train_epochs", train_epochs),
-                      ("train_steps", train_steps)):
-        if val is not None and (isinstance(val, bool) or not isinstance(val, int) or val < 1):
-            raise ConfigError(f"{name} must be a positive integer, not {val!r}", source=name)
-    if train_epochs is not None and train_steps is not None:
-        raise ConfigError("give the training length in epochs or in steps, not both", source="train_steps")
-    if seconds is not None and (not isinstance(seconds, (int, float)) or not seconds > 0):
-        raise ConfigError(f"seconds must be positive, not {seconds!r}", source="seconds")
+    check_lengths(steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs, train_steps=train_steps)
     if eval_batches < 1:
         raise ConfigError("eval_batches must be at least 1", source="eval_batches")
     knobs = _validate_knobs(knobs)
@@ -428,6 +383,17 @@ def make_plan(ps: ProbeScript, *, steps: int | None, epochs: int | None, seconds
                      train_steps=train_steps, length_source=source, stop_past_best=stop_past_best,
                      past_best_fraction=past_best_fraction,
                      patience=patience)
+
+
+def current_settings(facts: dict[str, Any], knobs: dict[str, Any]) -> None:
+    """The knob names as facts (from :func:`~.inspect.model_facts` and the knobs the probe
+    applied), so that recommendations can show the current setting."""
+    facts["dropout"] = facts["max_dropout"]
+    kinds = facts["normalization_layers"]
+    facts["normalization"] = kinds[0] if len(kinds) == 1 else ("none" if not kinds else "mixed")
+    facts["residual"] = facts["has_residual"]
+    facts["grad_clip_norm"] = knobs.get("grad_clip_norm")
+    facts["early_stopping_patience"] = knobs.get("early_stopping_patience")
 
 
 def _pin_shuffle(batches: Any, seed: int) -> None:
@@ -519,14 +485,62 @@ def clearly_worse(curve: list[float], min_worsening: float, *, relative: bool) -
     return now - best > max(margin, PAST_BEST_Z * sigma if sigma is not None else margin)
 
 
-@dataclass(frozen=True)
-class EvaluationPoint:
-    """One evaluation, passed to ``on_evaluation``: where, and the validation metrics there."""
+class StopRules:
+    """What ends a run at an evaluation, in order: early stopping (the ``early_stopping_patience``
+    knob, the reference stopper), ``past-best`` (validation clearly past its best, see
+    :func:`past_best_patience`) and ``on_evaluation`` (``pruned``).
 
-    step: int
-    epoch: float
-    val_loss: float
-    val_acc: float | None
+    One place for both ways the probe trains: its own loop over a contract script, and a script
+    run as a program (:mod:`regadvisor.probe.child`), where the evaluations are what the script
+    reports. ``restore_best`` keeps the weights of the best evaluation (the knob's meaning in the
+    probe loop; a program's weights are the script's own and are left alone).
+    """
+
+    def __init__(self, plan: ProbePlan, on_evaluation: Callable[[EvaluationPoint], bool] | None, *,
+                 restore_best: bool):
+        self.plan, self.on_evaluation = plan, on_evaluation
+        self.stopper = None if plan.patience is None else EarlyStopping(
+            patience=plan.patience, restore_best=restore_best, stop_on_nonfinite=False)
+        self.val_loss: list[float] = []
+        self.val_acc: list[float] = []
+        # past-best: the last evaluation that improved validation loss or the validation metric
+        self.best_loss, self.best_acc = math.inf, -math.inf
+        self.improved_at_step, self.improved_at_eval, self.evaluations = 0, 0, 0
+
+    def evaluated(self, point: EvaluationPoint, planned_steps: int | None,
+                  model: nn.Module | None = None) -> str | None:
+        """Record one evaluation; the stop reason when the run must end here, else ``None``."""
+        self.evaluations += 1
+        vl, va = point.val_loss, point.val_acc
+        self.val_loss.append(vl)
+        if va is not None:
+            self.val_acc.append(va)
+        improved = vl < self.best_loss or (va is not None and va > self.best_acc)
+        self.best_loss = min(self.best_loss, vl) if math.isfinite(vl) else self.best_loss
+        self.best_acc = max(self.best_acc, va) if va is not None else self.best_acc
+        if improved:
+            self.improved_at_step, self.improved_at_eval = point.step, self.evaluations
+        if self.stopper is not None and self.stopper.step(vl, model):
+            return "early-stopping"
+        if self.plan.stop_past_best and self._past_best(point.step, planned_steps):
+            return "past-best"
+        if self.on_evaluation is not None and self.on_evaluation(point):
+            return "pruned"
+        return None
+
+    def _past_best(self, step: int, planned_steps: int | None) -> bool:
+        evals, steps = past_best_patience(planned_steps)
+        waited = self.evaluations - self.improved_at_eval
+        if waited < evals or (steps is not None and step - self.improved_at_step < steps):
+            return False
+        return (clearly_worse(self.val_loss, PAST_BEST_MIN_WORSENING, relative=True)
+                or (bool(self.val_acc) and clearly_worse([-a for a in self.val_acc], PAST_BEST_MIN_ACC_DROP,
+                                                         relative=False)))
+
+    def facts(self, stop_reason: str, epoch_at: Callable[[int], float] | None) -> dict[str, Any]:
+        """Where validation last improved (``stopped`` when past-best ended the run)."""
+        return {"stopped": stop_reason == "past-best", "last_improvement_step": self.improved_at_step,
+                "last_improvement_epoch": epoch_at(self.improved_at_step) if epoch_at else None}
 
 
 class _ProcessSettings:
@@ -581,12 +595,8 @@ class _Loop:
         self.last_loss: float | None = None
         self.stop_reason = ""
         self.diverged = self.interrupted = False
-        # the early_stopping_patience knob: the reference stopper, which keeps the best weights
-        self.stopper = None if plan.patience is None else EarlyStopping(
-            patience=plan.patience, restore_best=True, stop_on_nonfinite=False)
-        # past-best: the last evaluation that improved validation loss or the validation metric
-        self.best_loss, self.best_acc = math.inf, -math.inf
-        self.improved_at_step, self.improved_at_eval, self.evaluations = 0, 0, 0
+        self.rules = StopRules(plan, on_evaluation, restore_best=True)
+        self.stopper = self.rules.stopper
         probe.train_subset = []
 
     # -- progress ----------------------------------------------------------------------------
@@ -711,38 +721,18 @@ class _Loop:
     def evaluate(self) -> bool:
         """Evaluate both splits; True when early stopping, past-best or ``on_evaluation`` stops the run."""
         self.last_eval = self.step
-        self.evaluations += 1
         epoch = self.epoch_at(self.step)
         vl = self.p._eval_all(self.step, epoch)
         acc = self.p.series["val_acc"]
         va = acc.values[-1] if len(acc) and acc.steps[-1] == self.step else None
         self.report("eval")
-        improved = vl < self.best_loss or (va is not None and va > self.best_acc)
-        self.best_loss = min(self.best_loss, vl) if math.isfinite(vl) else self.best_loss
-        self.best_acc = max(self.best_acc, va) if va is not None else self.best_acc
-        if improved:
-            self.improved_at_step, self.improved_at_eval = self.step, self.evaluations
-        if self.stopper is not None and self.stopper.step(vl, self.p.model):
-            return self.stop("early-stopping")
-        if self.plan.stop_past_best and self._past_best():
-            return self.stop("past-best")
-        if self.on_evaluation is not None and self.on_evaluation(EvaluationPoint(self.step, epoch, vl, va)):
-            return self.stop("pruned")
-        return False
-
-    def _past_best(self) -> bool:
-        evals, steps = past_best_patience(self.plan.planned_steps(self.steps_per_epoch), self.plan.past_best_fraction)
-        waited = self.evaluations - self.improved_at_eval
-        if waited < evals or (steps is not None and self.step - self.improved_at_step < steps):
-            return False
-        acc = self.p.series["val_acc"].values
-        return (clearly_worse(list(self.p.series["val_loss"].values), PAST_BEST_MIN_WORSENING, relative=True)
-                or (bool(acc) and clearly_worse([-a for a in acc], PAST_BEST_MIN_ACC_DROP, relative=False)))
+        reason = self.rules.evaluated(EvaluationPoint(self.step, epoch, vl, va),
+                                      self.plan.planned_steps(self.steps_per_epoch), self.p.model)
+        return self.stop(reason) if reason else False
 
     def past_best_facts(self) -> dict[str, Any]:
         """Where validation last improved, for the report (``stopped`` when past-best ended the run)."""
-        return {"stopped": self.stop_reason == "past-best", "last_improvement_step": self.improved_at_step,
-                "last_improvement_epoch": self.epoch_at(self.improved_at_step) if self.steps_per_epoch else None}
+        return self.rules.facts(self.stop_reason, self.epoch_at if self.steps_per_epoch else None)
 
 
 class _Probe:
@@ -812,13 +802,7 @@ class _Probe:
         self.facts.update(insp.model_facts(model))
         self.facts.update(insp.optimizer_facts(self.opt, model))
         self.facts["optimizer_source"] = opt_source
-        # the knob names as facts, so that recommendations can show the current setting
-        self.facts["dropout"] = self.facts["max_dropout"]
-        kinds = self.facts["normalization_layers"]
-        self.facts["normalization"] = kinds[0] if len(kinds) == 1 else ("none" if not kinds else "mixed")
-        self.facts["residual"] = self.facts["has_residual"]
-        self.facts["grad_clip_norm"] = knobs.get("grad_clip_norm")
-        self.facts["early_stopping_patience"] = knobs.get("early_stopping_patience")
+        current_settings(self.facts, knobs)
         self.facts["label_smoothing"] = (knobs.get("label_smoothing") or 0.0) if ps.loss_fn is None else knobs.get(
             "label_smoothing")
         self.facts["loss_source"] = self.loss_source

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ..reference.early_stopping import EarlyStopping
-from .runner import PAST_BEST_FRACTION, EvaluationPoint, ProbeResult, run_probe
+from .program import run_script
+from .results import PAST_BEST_FRACTION, EvaluationPoint, ProbeResult
 
 COMPLETE = ("epochs", "steps")
 """Stop reasons of a run that trained its whole length."""
@@ -127,13 +128,20 @@ def curve_of(result: ProbeResult, config: dict[str, Any], seed: int, classificat
 
 @dataclass
 class TrialRunner:
-    """Runs trials of one script: fixed base knobs and length, a configuration and seed each."""
+    """Runs trials of one script: fixed base knobs and length, a configuration and seed each.
+
+    ``program`` is the report's ``facts["program"]`` for a script run as a program (its
+    ``args``, and ``trial_output``, the file its output goes to): each trial is then a fresh run
+    of it in a child process (:func:`~.program.run_script`), its :class:`Curve` read from the
+    measurements that come back. ``None`` for a contract script, trained in this process.
+    """
 
     script: Path
     base_knobs: dict[str, Any]
     length: dict[str, int]
     device: str
     classification: bool
+    program: dict[str, Any] | None = None
 
     def run(self, config: dict[str, Any], seed: int, *, patience: int | None = None,
             on_evaluation: Callable[[EvaluationPoint], bool] | None = None, steps: int | None = None,
@@ -155,7 +163,9 @@ class TrialRunner:
             length = {"steps": self.length["steps"]}
         else:
             length = {"epochs": self.length["epochs"]}
-        result = run_probe(self.script, **length, device=self.device, seed=seed, knobs=knobs,
-                           on_evaluation=on_evaluation, stop_past_best=stop_past_best,
-                           past_best_fraction=past_best_fraction)
+        program = self.program or {}
+        output = program.get("trial_output")
+        result = run_script(self.script, args=program.get("args"), output=Path(output) if output else None,
+                            **length, device=self.device, seed=seed, knobs=knobs, on_evaluation=on_evaluation,
+                            stop_past_best=stop_past_best, past_best_fraction=past_best_fraction)
         return curve_of(result, config, seed, self.classification)

@@ -275,7 +275,8 @@ class _Verifier:
         self.evaluations = max(1, full_steps // spe) if "epochs" in self.length else \
             max(1, len(report.run.get("val_loss") or []))
         self.ledger = Ledger(budget, max(1, full_steps))
-        self.runner = TrialRunner(Path(script), base, self.length, device, self.classification)
+        self.runner = TrialRunner(Path(script), base, self.length, device, self.classification,
+                                  program=facts.get("program"))
         self.planned = 0
         self.label_current = self._current()
 

@@ -116,6 +116,8 @@ WORDS: dict[str, Callable[[Note], str]] = {
     "probe-cut-short": _cut_short,
     "verify-skipped": lambda n: f"not verified: {n.values['reason']}",
     "search-space-written": lambda n: f"search space for further tuning written to {n.values['path']}",
+    "script-output": lambda n: f"the script's own output is in {n.values['path']}",
+    "trial-output": lambda n: f"the verification trials' output is in {n.values['path']}",
     "verified": _verified,
     "verify-effect": _verify_effect,
     "not-verified": lambda n: f"{n.knob}: not verified ({n.values['reason']})",

@@ -24,6 +24,7 @@ Where the threshold ideas come from (the thresholds themselves live in the rule 
 
 from __future__ import annotations
 
+import re
 import statistics
 from typing import Any
 
@@ -91,7 +92,8 @@ def structure(ctx: SignalContext) -> dict[str, Any]:
 @provides({
     "grad_norm_first_last_ratio": "Median over instrumented steps of the gradient norm of the first weight layer "
                                   "divided by the last's (layers called as modules, in forward order; embeddings "
-                                  "excluded: their gradient touches only the rows used). AutoTrainer (Zhang, Zhai, "
+                                  "excluded: their gradient touches only the rows used; so are attention query/key "
+                                  "projections, a side branch). AutoTrainer (Zhang, Zhai, "
                                   "Ma & Shen, ICSE 2021): below 1e-3 is vanishing, above 70 exploding.",
     "grad_ratio_layers": "The two layers that ratio compares, 'first → last'.",
     "min_layer_grad_mean_abs": "Smallest per-layer mean |gradient| (median over instrumented steps). SageMaker "
@@ -115,13 +117,24 @@ def gradients(ctx: SignalContext) -> dict[str, Any]:
     }
 
 
+ATTENTION_SCORE_LAYERS = re.compile(r"(?:^|\.)(?:query|key|q_proj|k_proj|q_lin|k_lin|wq|wk)$")
+"""Separate query/key projections (the ``transformers`` library's BERT, GPT-NeoX, Llama and
+DistilBERT names): they only shape the attention weights, a side branch, not the activations the
+input flows through, and near initialization (attention close to uniform) their gradient is
+orders of magnitude below the value projection's in the same block (a tiny BERT: 5e-5 against
+1.7e-3), which would read as vanishing gradients in a model that learns. The ratio follows the
+main path, so it leaves them out."""
+
+
 def _first_last_ratio(layers: list[dict[str, Any]]) -> tuple[float | None, str | None]:
     """Median over steps of the first compared layer's gradient norm over the last's, and their names.
 
     Layers never called as modules are left out when any was (MultiheadAttention's out_proj is
-    used functionally), and so are embeddings."""
+    used functionally), and so are embeddings and attention query/key projections
+    (:data:`ATTENTION_SCORE_LAYERS`)."""
     called = [ly for ly in layers if ly.get("called")] or layers
-    compared = [ly for ly in called if ly.get("kind") != "embedding"]
+    compared = [ly for ly in called if ly.get("kind") != "embedding"
+                and not ATTENTION_SCORE_LAYERS.search(str(ly.get("name", "")))]
     if len(compared) < 2:
         return None, None
     first, last = compared[0], compared[-1]
