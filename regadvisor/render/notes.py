@@ -95,7 +95,9 @@ def _verified(note: Note) -> str:
 
 def _verify_effect(note: Note) -> str:
     v = note.values
-    verdict = "kept" if v["kept"] else "not kept: not better beyond noise"
+    verdict = "not kept: not better beyond noise"
+    if v["kept"]:
+        verdict = "kept: better on every seed" if v["effect"].get("every_seed") else "kept"
     return f"{_changes(v) or 'no change'}: {_effect(v['effect'])} ({verdict})"
 
 

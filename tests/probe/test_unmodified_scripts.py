@@ -97,7 +97,9 @@ def test_hf_example_overfits_and_is_stopped_past_its_best(hf):
 
 def _verified(tmp: Path, script: str, *args: str):
     log = tmp / "script.log"
-    report = api.probe(SCRIPTS / script, args=list(args), verify=True, budget="4x", verify_seeds=2, script_log=log)
+    # one worker: the log then holds exactly the trials (more workers also run speculative ones)
+    report = api.probe(SCRIPTS / script, args=list(args), verify=True, budget="4x", verify_seeds=2, script_log=log,
+                       workers=1)
     summary = next(n for n in report.notes if getattr(n, "kind", None) == "verified")
     return report, summary.values, log.read_text()
 
@@ -112,7 +114,8 @@ def _measured(report, knob: str) -> bool:
 def test_verify_measures_the_advice_on_the_mnist_example(tmp_path):
     report, summary, log = _verified(tmp_path, "mnist_main.py", "--epochs", "2")
     assert summary["screened"] >= 1 and summary["trials"] >= 2 and summary["length"] == 2
-    assert log.count("Train Epoch: 1 [0/1437") == summary["trials"]  # every trial a fresh run of the script
+    # every trial a fresh run of the script, and one more: the one-step check of which knobs apply
+    assert log.count("Train Epoch: 1 [0/1437") == summary["trials"] + 1
     assert _measured(report, "dropout")
 
 

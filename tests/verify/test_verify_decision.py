@@ -157,3 +157,30 @@ def test_a_smaller_budget_is_respected(scripted):
     assert result.trainings <= 3.0 + 1e-9
     result = verify("m.py", _report(effect, *_recs()), budget="8t", workers=1)
     assert result.trials <= 8
+
+
+def test_a_change_better_on_every_one_of_three_seeds_is_kept_though_its_interval_spans_zero():
+    """small_transformer's measured pairs: +26.2, +18.4 and +1.6 points. The 95% t-interval with
+    two degrees of freedom (15.4 ± 31.2) spans zero; three wins out of three are kept."""
+    from regadvisor.probe.verify import Effect
+
+    effect = Effect({"dropout": 0.3}, "val_acc points", True, baseline=[64.06, 63.67, 81.25],
+                    with_change=[90.23, 82.03, 82.81], seeds=[0, 1, 2])
+    assert effect.interval.low < 0 < effect.interval.mean
+    assert effect.better_on_every_seed and effect.helps
+    assert effect.block()["better_on_every_seed"] is True
+
+
+def test_winning_every_seed_needs_three_seeds_a_real_gain_and_the_right_direction():
+    from regadvisor.probe.verify import Effect
+
+    two = Effect({}, "val_acc points", True, baseline=[60.0, 70.0], with_change=[75.0, 71.0])
+    assert not two.better_on_every_seed and not two.helps          # two wins are not enough
+    tiny = Effect({}, "val_acc points", True, baseline=[60.0, 70.0, 65.0], with_change=[60.1, 70.1, 65.2])
+    assert tiny.better_on_every_seed and not tiny.helps            # below the 0.5-point floor
+    mixed = Effect({}, "val_acc points", True, baseline=[60.0, 70.0, 65.0], with_change=[80.0, 69.0, 75.0])
+    assert not mixed.better_on_every_seed
+    loss = Effect({}, "val_loss", False, baseline=[1.0, 1.2, 0.9], with_change=[0.7, 1.19, 0.6])
+    assert loss.better_on_every_seed and loss.helps                # lower is better for a loss
+    worse = Effect({}, "val_loss", False, baseline=[1.0, 1.2, 0.9], with_change=[1.1, 1.3, 1.0])
+    assert not worse.better_on_every_seed and not worse.helps
