@@ -45,6 +45,12 @@ def test_a_cut_curve_says_only_what_it_can_tell():
     assert c.best_variant([None, 2, 4]) == (85.0, 2)
 
 
+def test_at_equal_scores_the_longest_patience_is_chosen():
+    c = _curve("epochs")                           # the whole length: every patience can be valued
+    assert c.value(2) == c.value(10) == 85.0
+    assert c.best_variant([2, 10]) == (85.0, 10)
+
+
 def test_diverged_curves_are_worth_nothing():
     c = _curve("diverged")
     c.diverged = True
