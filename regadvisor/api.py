@@ -277,7 +277,8 @@ def probe_length_notes(result: Any) -> list[Note]:
 
 def probe(
     script: str | Path, *, steps: int | None = None, epochs: int | None = None, seconds: float | None = None,
-    train_epochs: int | None = None, train_steps: int | None = None, depth: str = "default", device: str = "auto", seed: int = 0, knobs: dict[str, Any] | None = None,
+    train_epochs: int | None = None, train_steps: int | None = None, depth: str = "default", device: str = "auto",
+    seed: int = 0, knobs: dict[str, Any] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
     verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
@@ -322,7 +323,7 @@ def probe(
     if verify:
         from .probe.budget import parse_budget
 
-        budget = parse_budget(budget)
+        trial_budget = parse_budget(budget)
         if export is not None and export[0] != "optuna":
             raise ConfigError(f"--export {export[0]!r} is not a known export", source="--export",
                               hint="use --export optuna FILE")
@@ -348,7 +349,7 @@ def probe(
 
         if program is not None:
             program["trial_output"] = str(log if log is not None else _trial_log(script))
-        checked = verify_report(script, report, budget=budget, seeds=verify_seeds, seed=seed, device=device,
+        checked = verify_report(script, report, budget=trial_budget, seeds=verify_seeds, seed=seed, device=device,
                                 knobs=knobs, progress=verify_progress)
         if program is not None:
             report.notes.append(Note("trial-output", values={"path": program["trial_output"]}))

@@ -358,7 +358,8 @@ class Instruments:
             self._steps.append(self._step)
         if self._sampled and self.layers:
             with torch.no_grad():
-                layer_grads = [[grads[i] for i in idx if self.params[i].grad is not None] for idx in self.layer_param_idx]
+                layer_grads = [[grads[i] for i in idx if self.params[i].grad is not None]
+                               for idx in self.layer_param_idx]
                 self.layer_grad_norm.record(norms, self.layer_param_idx)
                 self.grad_mean_abs.record(layer_grads, self.layer_numel, norms.device)
                 self.grad_zero_fraction.record(layer_grads, self.layer_numel, norms.device)

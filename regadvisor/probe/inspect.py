@@ -79,7 +79,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..reference.dropout import ChannelDropout as _RefChannelDropout, Dropout as _RefDropout
+from ..reference.dropout import ChannelDropout as _RefChannelDropout
+from ..reference.dropout import Dropout as _RefDropout
 from .hooks import layer_kind, weight_layers
 
 _NORM_PATTERNS = (

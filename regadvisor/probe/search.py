@@ -218,7 +218,8 @@ class Screening:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
         self.space, self.patiences, self.max_trials = space, patiences, max_trials
-        with warnings.catch_warnings():  # QMCSampler is "experimental" (since Optuna 3.0); its Sobol points are what we need
+        # QMCSampler is "experimental" (since Optuna 3.0); its Sobol points are what we need
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             sampler = optuna.samplers.QMCSampler(qmc_type="sobol", scramble=True, seed=seed,
                                                  warn_independent_sampling=False, warn_asynchronous_seeding=False)
@@ -313,5 +314,5 @@ class Screening:
 
     def leader(self) -> Screened | None:
         """The best fully valued candidate so far."""
-        valued = [s for s in self.results if s.value is not None]
-        return max(valued, key=lambda s: s.value) if valued else None
+        valued = [(s.value, s) for s in self.results if s.value is not None]
+        return max(valued, key=lambda vs: vs[0])[1] if valued else None

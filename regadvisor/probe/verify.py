@@ -212,7 +212,8 @@ def baseline_curve(report: Report, seed: int, classification: bool) -> Curve | N
     if facts.get("stop_reason") not in ("epochs", "steps", "past-best", "early-stopping"):
         return None
     length, budget = facts.get("train_length"), facts.get("probe_budget") or {}
-    if length is not None and (budget.get("epochs"), budget.get("steps")) != (length.get("epochs"), length.get("steps")):
+    asked = (budget.get("epochs"), budget.get("steps"))
+    if length is not None and asked != (length.get("epochs"), length.get("steps")):
         return None
     vl = run.get("val_loss")
     if vl is None or not len(vl):
@@ -383,18 +384,18 @@ class _Verifier:
     def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
         """The best candidate on the screening seed, including the baseline with early stopping
         (free to measure on the baseline's own curves); ``None`` when nothing beats the baseline."""
-        options = [s for s in (screening.results if screening else []) if s.value is not None]
+        options = [(s.value, s) for s in (screening.results if screening else []) if s.value is not None]
         stopped = base0.best_variant([p for p in self.patiences() if p is not None])
         if stopped is not None:
-            options.append(Screened({}, base0, False, stopped[0], stopped[1]))
+            options.append((stopped[0], Screened({}, base0, False, stopped[0], stopped[1])))
         if not options:
             return None
-        top = max(s.value for s in options)
+        top = max(value for value, _ in options)
         # the simplest configuration within MIN_GAIN of the best: a knob that buys less than
         # that on one seed is as likely noise as effect, and every knob kept is one more to apply
         tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(top)
-        best = min((s for s in options if s.value >= top - tol), key=lambda s: (len(s.config), -s.value))
-        return best if best.value > baseline_value(base0, self.base_patience) else None
+        value, best = min(((v, s) for v, s in options if v >= top - tol), key=lambda vs: (len(vs[1].config), -vs[0]))
+        return best if value > baseline_value(base0, self.base_patience) else None
 
     def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> Effect:
         """Paired trials of the leader against the baseline, then a second look if undecided."""
@@ -489,8 +490,10 @@ def apply_to_report(result: VerifyResult) -> None:
         elif rec.knob in kept and effect is not None:
             rec.set_value(kept[rec.knob])
             rec.verified = effect.block()
-            if rec.range and all(isinstance(x, (int, float)) for x in rec.range) and isinstance(rec.value, (int, float)) \
-                    and not min(rec.range) <= rec.value <= max(rec.range):
+            bounds = rec.range or []
+            numeric = bool(bounds) and all(isinstance(x, (int, float)) for x in bounds) \
+                and isinstance(rec.value, (int, float))
+            if numeric and not min(bounds) <= rec.value <= max(bounds):
                 rec.range = None
             others = [k for k in kept if k != rec.knob]
             if others:
