@@ -372,6 +372,7 @@ class _Verifier:
 
             if not can_continue(rung):
                 screening.skip(trial)
+                self._unaffordable(cfg, tried[:-1], unverified)
                 break
             hook = screening.reporter(trial, self.classification, can_continue)
             curve = self.train(cfg, self.seeds[0], " + ".join(_label(k, self.label_current.get(k), v)
@@ -380,6 +381,15 @@ class _Verifier:
                 unverified[k] = f"not measured: {why}"
             screening.finish(trial, curve)
         return screening
+
+    def _unaffordable(self, cfg: dict[str, Any], trained: list[dict[str, Any]], unverified: dict[str, str]) -> None:
+        """Knobs of ``cfg`` that no trial trained before the budget ran out stay unverified: saying
+        that nothing measured helped would claim a measurement that was never made."""
+        why = (f"not measured: the budget ({self.ledger.budget.describe()}) does not hold one screening trial "
+               f"and the decision on {len(self.seeds)} seeds; raise --budget")
+        for knob in cfg:
+            if not any(knob in done for done in trained):
+                unverified.setdefault(knob, why)
 
     def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
         """The best candidate on the screening seed, including the baseline with early stopping
