@@ -324,7 +324,7 @@ def probe(
     if verify:
         from .probe.budget import parse_budget
 
-        verify_budget = parse_budget(budget)
+        trial_budget = parse_budget(budget)
         if export is not None and export[0] != "optuna":
             raise ConfigError(f"--export {export[0]!r} is not a known export", source="--export",
                               hint="use --export optuna FILE")
@@ -350,7 +350,7 @@ def probe(
 
         if program is not None:
             program["trial_output"] = str(log if log is not None else _trial_log(script))
-        checked = verify_report(script, report, budget=verify_budget, seeds=verify_seeds, seed=seed, device=device,
+        checked = verify_report(script, report, budget=trial_budget, seeds=verify_seeds, seed=seed, device=device,
                                 knobs=knobs, progress=verify_progress,
                                 workers=workers, executor=executor)
         if program is not None:

@@ -88,7 +88,7 @@ def _threads_as_daemons() -> Iterator[None]:
         original(thread)
 
     start._regadvisor_daemons = True  # type: ignore[attr-defined]
-    threading.Thread.start = start  # type: ignore[method-assign,assignment]
+    threading.Thread.start = start  # type: ignore[method-assign, assignment]
     try:
         yield
     finally:
@@ -145,8 +145,8 @@ def user_traceback(exc: BaseException, script: Path) -> list[str]:
 def script_error(script: Path, exc: BaseException, what: str) -> ScriptError:
     """A :class:`ScriptError` for ``exc`` raised while running ``what`` from ``script``."""
     frames = user_traceback(exc, script)
-    body = ("\n".join("  " + line for line in frames) if frames
-            else f"  (raised outside {script.name}: no line of the script is in the traceback)")
+    body = "\n".join("  " + line for line in frames) if frames else \
+        f"  (raised outside {script.name}: no line of the script is in the traceback)"
     if isinstance(exc, SystemExit):
         return ScriptError(f"{what} called sys.exit({exc.code!r})\n{body}", source=script,
                            hint="a probe script is imported and its functions called: they must return, not exit; "

@@ -141,10 +141,22 @@ def _lightning_kwargs(capture: Capture, kwargs: dict[str, Any]) -> dict[str, Any
     return kwargs
 
 
+class _ReadByTheProbe:
+    """For regadvisor's callbacks inside a probed script: the probe reads their log, so at the end
+    they close it and print no report of their own."""
+
+    _log: Any
+
+    def _finish(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
 def _lightning_callback(capture: Capture) -> Any:
     from ..integrations.lightning import RegadvisorCallback
 
-    class ProbeCallback(RegadvisorCallback):
+    class ProbeCallback(_ReadByTheProbe, RegadvisorCallback):
         """regadvisor's callback, judging each validation run for the probe."""
 
         def on_train_start(self, trainer: Any, pl_module: Any) -> None:
@@ -166,11 +178,6 @@ def _lightning_callback(capture: Capture) -> Any:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
             if capture.stop_reason:
                 trainer.should_stop = True
-
-        def _finish(self) -> None:  # the probe reads the log; no report of the callback's own
-            if self._log is not None:
-                self._log.close()
-                self._log = None
 
     return ProbeCallback(_log_path(capture, "lightning"), print_report=False)
 
@@ -213,7 +220,7 @@ def _hf_length(capture: Capture, args: Any) -> None:
 def _hf_callback(capture: Capture) -> Any:
     from ..integrations.huggingface import RegadvisorTrainerCallback
 
-    class ProbeCallback(RegadvisorTrainerCallback):
+    class ProbeCallback(_ReadByTheProbe, RegadvisorTrainerCallback):
         """regadvisor's callback, judging each evaluation for the probe."""
 
         def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, optimizer: Any = None,
@@ -237,10 +244,5 @@ def _hf_callback(capture: Capture) -> Any:
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             if capture.stop_reason:
                 control.should_training_stop = True
-
-        def _finish(self) -> None:  # the probe reads the log; no report of the callback's own
-            if self._log is not None:
-                self._log.close()
-                self._log = None
 
     return ProbeCallback(_log_path(capture, "transformers"), print_report=False)

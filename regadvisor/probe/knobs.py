@@ -12,6 +12,7 @@ into weights with the knob's decay and biases/norm parameters with none
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -87,7 +88,8 @@ def _set_weight_decay(opt: torch.optim.Optimizer, model: nn.Module, wd: float,
             continue
         d, nd = _no_decay_split(list(g["params"]), model)
         groups += _groups([(d, wd), (nd, 0.0)], **extra)
-    opt = type(opt)(groups, lr=float(opt.param_groups[0]["lr"]))  # type: ignore[call-arg]  # every optimizer has lr
+    rebuild: Callable[..., torch.optim.Optimizer] = type(opt)  # a subclass: its own defaults, not Optimizer's
+    opt = rebuild(groups, lr=float(opt.param_groups[0]["lr"]))
     which = f"the {len(decayed)} parameter group(s) that had decay" if decayed else "parameter groups"
     return opt, how + f"rebuilt {which}: weight_decay={wd!r} on weights, 0 on biases/norms"
 
@@ -115,10 +117,8 @@ def build_optimizer(script: ProbeScript, model: nn.Module, knobs: dict[str, Any]
         decay, no_decay = _no_decay_split(params, model)
         opt = _make_optimizer(name, _groups([(decay, wd), (no_decay, 0.0)]), lr)
         for k in wanted:
-            applied[k] = (
-                f"default optimizer {OPTIMIZERS[name]}(lr={lr!r}, weight_decay={wd!r} on weights, 0 on "
-                "biases/norms)"
-            )
+            applied[k] = (f"default optimizer {OPTIMIZERS[name]}(lr={lr!r}, weight_decay={wd!r} on weights, "
+                          "0 on biases/norms)")
         source = "default"
         yes = wanted
     rest = {k: v for k, v in wanted.items() if k not in yes}

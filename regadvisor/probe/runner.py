@@ -36,20 +36,20 @@ What it measures and how (the choices a reader of the numbers needs to know):
   ``build_model`` and ``build_data`` run, so model init, shuffling and dropout repeat.
 * **Knobs** (the fixed names of docs/ARCHITECTURE.md) are passed to ``build_model`` and
   ``build_optimizer`` where their signatures accept them, otherwise applied by standard means;
-  ``facts["knobs_applied"]`` and ``facts["knobs_not_applied"]`` say which and how. Standard means:
-  ``dropout`` sets ``p`` on existing dropout modules; ``normalization`` swaps norm layers with
-  :func:`regadvisor.reference.norms.swap_norms`; ``weight_decay`` sets the decay on the groups
-  that had some, or splits groups into decayed weights and undecayed biases/norm parameters
-  when none had, and turns Adam/Adamax/NAdam/RAdam into AdamW (the knob means decoupled
-  decay); ``optimizer`` rebuilds the same parameter groups under the named class;
+  ``facts["knobs_applied"]`` and ``facts["knobs_not_applied"]`` say which and how. Standard
+  means: ``dropout`` sets ``p`` on existing dropout modules; ``normalization`` swaps norm layers with
+  :func:`regadvisor.reference.norms.swap_norms`; ``weight_decay`` splits the groups that had
+  decay (all of them when none had) into decayed weights and undecayed biases/norm parameters,
+  and turns Adam/Adamax/NAdam/RAdam into AdamW (the knob means decoupled decay); ``optimizer``
+  rebuilds the same parameter groups under the named class;
   ``learning_rate`` sets every group's ``lr``; ``grad_clip_norm`` clips every step;
   ``label_smoothing`` goes to ``F.cross_entropy`` with the default loss (or to a ``loss_fn``
   that accepts it); ``early_stopping_patience`` stops after that many evaluations without a
   lower ``val_loss`` and loads the weights of the best evaluation back into the model (a copy
   of the state dict is kept at each new best, on the model's device); ``residual`` and
   ``data_augmentation`` need code changes and are reported as not applied. Without
-  ``build_optimizer`` the probe uses AdamW(lr=1e-3) with
-  torch's default decay 0.01 on ≥ 2-D weights and none on biases and norm parameters.
+  ``build_optimizer`` the probe uses AdamW(lr=1e-3) with torch's default decay 0.01 on ≥ 2-D
+  weights and none on biases and norm parameters.
 
 Series: ``train_loss``, ``grad_norm``, ``learning_rate`` (per step), ``val_loss``,
 ``train_eval_loss`` (per evaluation), ``val_acc``, ``train_acc`` (per evaluation, classification
@@ -77,7 +77,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -97,7 +97,7 @@ from .discover import (
     script_importable,
     unload_script,
 )
-from .hooks import DEPTHS, Instruments
+from .hooks import DEPTHS, Depth, Instruments
 from .knobs import MODEL_KNOBS, NORM_KINDS, OPTIMIZERS, apply_model_knobs, build_optimizer
 from .results import PAST_BEST_FRACTION, EvaluationPoint, ProbeProgress, ProbeResult, check_lengths
 
@@ -217,11 +217,9 @@ class _Replay:
         try:
             it = iter(obj)
         except TypeError as exc:
-            raise ScriptError(f"{what} is not iterable ({type(obj).__name__})", source=script.path,
-                              hint=(
-                                  "build_data() must return (train_batches, val_batches), iterables of (inputs,"
-                                  " targets)"
-                              )) from exc
+            raise ScriptError(
+                f"{what} is not iterable ({type(obj).__name__})", source=script.path,
+                hint="build_data() must return (train_batches, val_batches), iterables of (inputs, targets)") from exc
         self.one_shot = it is obj
         self.obj = obj
         self.cache: list[Any] | None = [] if self.one_shot else None
@@ -355,7 +353,7 @@ def run_probe(
                                  train_steps=train_steps, stop_past_best=stop_past_best,
                                  past_best_fraction=past_best_fraction,
                                  patience=knobs.get("early_stopping_patience"))
-                probe = _Probe(ps, dev, seed, knobs, depth, sample_every, eval_batches, rng)
+                probe = _Probe(ps, dev, seed, knobs, cast(Depth, depth), sample_every, eval_batches, rng)
                 return probe.run(plan, settings, progress, on_evaluation)
             finally:
                 unload_script(ps)
@@ -736,17 +734,17 @@ class _Loop:
 
 
 class _Probe:
-    def __init__(self, ps: ProbeScript, dev: torch.device, seed: int, knobs: dict[str, Any], depth: str,
+    def __init__(self, ps: ProbeScript, dev: torch.device, seed: int, knobs: dict[str, Any], depth: Depth,
                  sample_every: int | None, eval_batches: int, rng: _RngState):
         self.ps, self.dev, self.seed, self.knobs, self.depth = ps, dev, seed, knobs, depth
         self.sample_every, self.eval_batches, self.rng = sample_every, eval_batches, rng
         self.applied: dict[str, str] = {}
         self.not_applied: dict[str, str] = {}
         self.facts: dict[str, Any] = {}
-        self.train_subset: list[Any] = []  # the first training batches, evaluated as the training split
         self.deadline: float | None = None  # time.perf_counter() past which evaluations take one batch
         self.series = {n: Series(n) for n in ("train_loss", "grad_norm", "learning_rate", "val_loss",
                                                "val_acc", "train_eval_loss", "train_acc")}
+        self.train_subset: list[Any] = []  # the training batches evaluated like validation, filled by the loop
 
     # -- setup -------------------------------------------------------------------------------
     def _setup(self) -> None:
@@ -792,8 +790,8 @@ class _Probe:
                 else:
                     self.not_applied["label_smoothing"] = "the script's loss_fn does not accept label_smoothing"
         if "grad_clip_norm" in knobs:
-            self.applied["grad_clip_norm"] = (
-                f"torch.nn.utils.clip_grad_norm_(max_norm={knobs['grad_clip_norm']!r}) every step")
+            self.applied["grad_clip_norm"] = (f"torch.nn.utils.clip_grad_norm_(max_norm={knobs['grad_clip_norm']!r}) "
+                                              "every step")
         if "early_stopping_patience" in knobs:
             self.applied["early_stopping_patience"] = (
                 f"stop after {knobs['early_stopping_patience']} evaluations without a lower val_loss")
@@ -859,7 +857,7 @@ class _Probe:
         inst: Instruments | None = None
         try:
             self._setup()
-            inst = Instruments(self.model, self.depth, self.sample_every)  # type: ignore[arg-type]  # checked by the CLI
+            inst = Instruments(self.model, self.depth, self.sample_every)
             loop = _Loop(self, inst, plan, progress, on_evaluation)
             loop.train()
             return self._result(loop, inst, plan, settings)

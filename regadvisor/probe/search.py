@@ -336,4 +336,4 @@ class Screening:
     def leader(self) -> Screened | None:
         """The best fully valued candidate so far."""
         valued = [(s.value, s) for s in self.results if s.value is not None]
-        return max(valued, key=lambda pair: pair[0])[1] if valued else None
+        return max(valued, key=lambda vs: vs[0])[1] if valued else None

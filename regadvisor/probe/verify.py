@@ -237,8 +237,8 @@ def baseline_curve(report: Report, seed: int, classification: bool) -> Curve | N
     if facts.get("stop_reason") not in ("epochs", "steps", "past-best", "early-stopping"):
         return None
     length, budget = facts.get("train_length"), facts.get("probe_budget") or {}
-    if length is not None and ((budget.get("epochs"), budget.get("steps"))
-                               != (length.get("epochs"), length.get("steps"))):
+    asked = (budget.get("epochs"), budget.get("steps"))
+    if length is not None and asked != (length.get("epochs"), length.get("steps")):
         return None
     vl = run.get("val_loss")
     if vl is None or not len(vl):
@@ -346,7 +346,7 @@ class _Verifier:
         with TrialPool(self.runner, self.workers, self.executor) as self.pool:
             unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
             space = [d for d in space if d.knob not in unverified]
-            screening = self._screen(space, base0) if space else None
+            screening = self._screen(space, base0, unverified) if space else None
             leader = self._leader(screening, base0)
             effect = self._decide(leader, baseline) if leader is not None else None
             speculative = self.pool.speculative_steps
@@ -377,7 +377,7 @@ class _Verifier:
         base_steps = min(self.ledger.full_steps, DECISION_MARGIN * base.steps)
         return (len(self.seeds) - 1) * (base_steps + leader_steps)
 
-    def _screen(self, space: list[Any], base0: Curve) -> Screening:
+    def _screen(self, space: list[Any], base0: Curve, unverified: dict[str, str]) -> Screening:
         """Successive halving on the first seed while the decision for the leader still fits.
 
         A trial may start, and go on, while the budget holds its own steps and the decision for
@@ -409,10 +409,15 @@ class _Verifier:
                 yield trial.number, Job(cfg, self.seeds[0], past_best_fraction=TRIAL_PAST_BEST), screening.reporter(
                     trial, self.classification, can_continue, self.ledger.full_steps)
 
+        admitted: list[dict[str, Any]] = []
+
         def admit(number: int) -> bool:
+            cfg = asked[number][1]
             if not can_continue(rung):
+                self._unaffordable(cfg, admitted, unverified)
                 return False
-            self.tick(" + ".join(_label(k, self.label_current.get(k), v) for k, v in asked[number][1].items()))
+            admitted.append(cfg)
+            self.tick(" + ".join(_label(k, self.label_current.get(k), v) for k, v in cfg.items()))
             return True
 
         def finish(number: int, curve: Curve) -> bool:
@@ -422,6 +427,15 @@ class _Verifier:
 
         self.pool.sequence(jobs(), admit, finish, drop=lambda number: screening.skip(asked[number][0]))
         return screening
+
+    def _unaffordable(self, cfg: dict[str, Any], trained: list[dict[str, Any]], unverified: dict[str, str]) -> None:
+        """Knobs of ``cfg`` that no trial trained before the budget ran out stay unverified: saying
+        that nothing measured helped would claim a measurement that was never made."""
+        why = (f"not measured: the budget ({self.ledger.budget.describe()}) does not hold one screening trial "
+               f"and the decision on {len(self.seeds)} seeds; raise --budget")
+        for knob in cfg:
+            if not any(knob in done for done in trained):
+                unverified.setdefault(knob, why)
 
     def not_applicable(self, knobs: dict[str, Any]) -> dict[str, str]:
         """Knobs the probe cannot apply to this script: a one-step run with all of them set.
@@ -448,8 +462,7 @@ class _Verifier:
         # the simplest configuration within MIN_GAIN of the best: a knob that buys less than
         # that on one seed is as likely noise as effect, and every knob kept is one more to apply
         tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(top)
-        value, best = min((pair for pair in options if pair[0] >= top - tol),
-                          key=lambda pair: (len(pair[1].config), -pair[0]))
+        value, best = min(((v, s) for v, s in options if v >= top - tol), key=lambda vs: (len(vs[1].config), -vs[0]))
         return best if value > baseline_value(base0, self.base_patience) else None
 
     def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> Effect:
@@ -558,8 +571,10 @@ def apply_to_report(result: VerifyResult) -> None:
         elif rec.knob in kept and effect is not None:
             rec.set_value(kept[rec.knob])
             rec.verified = effect.block()
-            numeric = isinstance(rec.value, (int, float)) and all(isinstance(x, (int, float)) for x in rec.range or ())
-            if rec.range and numeric and not min(rec.range) <= rec.value <= max(rec.range):
+            bounds = rec.range or []
+            numeric = bool(bounds) and all(isinstance(x, (int, float)) for x in bounds) \
+                and isinstance(rec.value, (int, float))
+            if numeric and not min(bounds) <= rec.value <= max(bounds):
                 rec.range = None
             others = [k for k in kept if k != rec.knob]
             if others:

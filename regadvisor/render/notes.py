@@ -111,9 +111,9 @@ WORDS: dict[str, Callable[[Note], str]] = {
     "probe-ran": lambda n: (f"probe ran {_training(n.values)}, "
                            f"{STOPPED_BY.get(n.values['stopped_by'], n.values['stopped_by'])}"),
     "probe-interrupted": lambda n: f"interrupted after {_training(n.values)}: this is a partial report",
-    "probe-length-unknown": lambda n: ("training length unknown: this advice holds for the "
-                                       f"{_epochs(n.values['epochs'])} probed (set EPOCHS in the script, or pass "
-                                       "--train-epochs / --train-steps)"),
+    "probe-length-unknown": lambda n: (f"training length unknown: this advice holds for the "
+                                       f"{_epochs(n.values['epochs'])} probed "
+                                       "(set EPOCHS in the script, or pass --train-epochs / --train-steps)"),
     "probe-past-best": _past_best,
     "probe-cut-short": _cut_short,
     "verify-skipped": lambda n: f"not verified: {n.values['reason']}",

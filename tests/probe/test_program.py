@@ -129,6 +129,20 @@ def test_facts_describe_the_model_the_optimizer_holds(plain):
     assert f["program"]["args"] == ["--epochs", "3"] and f["program"]["framework"] == "pytorch"
 
 
+def test_a_model_loaded_whole_is_found_among_all_modules(tmp_path):
+    """Unpickling skips ``nn.Module.__init__``, so the modules the script constructed do not
+    include the loaded body; the new head alone holds only part of the optimizer's parameters."""
+    body = LOOP.replace("model = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Dropout(0.2), nn.Linear(64, 2))", """\
+import io
+buffer = io.BytesIO()
+torch.save(nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Dropout(0.2)), buffer)
+buffer.seek(0)
+model = torch.load(buffer, weights_only=False)
+model.append(nn.Linear(64, 2))""")
+    result = run_script(_write(tmp_path, body), args=["--epochs", "1"], output=tmp_path / "out.log")
+    assert [layer["name"] for layer in result.run.facts["layer_stats"]] == ["0", "3"]
+
+
 def test_the_probing_process_never_imports_torch_and_a_seed_repeats(loop, plain):
     code = ("import sys; from regadvisor.probe.program import run_script; "
             f"r = run_script({str(loop)!r}, args=['--epochs', '3'], output={str(loop.parent / 'x.log')!r}); "

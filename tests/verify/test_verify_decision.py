@@ -150,6 +150,18 @@ def test_knobs_the_probe_cannot_apply_are_dropped_after_the_first_trial(scripted
     assert "weight_decay" in result.kept
 
 
+def test_a_budget_too_small_for_any_trial_leaves_the_advice_unverified(scripted):
+    effect = effect_fn(lambda c: (80 + 25 * c.get("dropout", 0.0), 5, 1.0))
+    s = scripted(effect)
+    report = _report(effect, *_recs())
+    result = verify("m.py", report, budget="1x")
+    assert all(not cfg for cfg, *_ in s.calls)  # no candidate trained
+    assert set(result.unverified) >= {"dropout", "weight_decay"}
+    assert "the budget (1 full trainings) does not hold one screening trial" in result.unverified["dropout"]
+    assert {r.knob for r in report.recommendations} >= {"dropout", "weight_decay"}  # kept, unverified
+    assert not any(n.kind == "not-kept" for n in report.notes)
+
+
 def test_a_smaller_budget_is_respected(scripted):
     effect = effect_fn(lambda c: (80 + 25 * c.get("dropout", 0.0), 5, 1.0))
     scripted(effect)
