@@ -252,8 +252,12 @@ def check(
 def probe_length_notes(result: Any) -> list[Note]:
     """What the probe's length means for the advice: how far it trained against the real length."""
     facts = result.run.facts
+    budget, real_length = facts.get("probe_budget") or {}, facts.get("train_length") or {}
+    stopped_by = result.stop_reason
+    if stopped_by in ("steps", "epochs") and budget.get(stopped_by) in (None, real_length.get(stopped_by)):
+        stopped_by = "length"  # the run's own length, not a budget the user set
     training = {"steps": result.steps, "epochs": result.epochs, "seconds": result.seconds, "device": result.device,
-                "stopped_by": result.stop_reason}
+                "stopped_by": stopped_by}
     notes = [Note("probe-interrupted" if result.interrupted else "probe-ran", values=training)]
     length = facts.get("train_length")
     if result.interrupted:

@@ -84,6 +84,18 @@ def changes(report: Report) -> str:
     return ", ".join(f"{r.knob}={fmt(r.value)}" for r in report.recommendations if r.knob != "data_augmentation")
 
 
+def unverified_hint(report: Report) -> str | None:
+    """What to say under recommendations no measurement backs: run ``--verify``, or, after it
+    ran, that it could not measure them (the notes say why)."""
+    if not any(r.verified is None for r in report.recommendations):
+        return None
+    if any(getattr(n, "kind", None) == "verified" for n in report.notes):
+        return ("Unverified: these follow from the rules' evidence; --verify could not measure them on your "
+                "model (the notes say why).")
+    return ("Unverified: these follow from the rules' evidence, not from a measurement on your model; "
+            "`regadvisor probe --verify` measures them.")
+
+
 def is_url(source: str) -> bool:
     return "://" in source
 

@@ -16,7 +16,16 @@ import re
 from typing import Any
 
 from ..model import Recommendation, Report
-from ._common import changes, fmt, gap_text, relative_source, run_labels, sorted_fired, summary_rows
+from ._common import (
+    changes,
+    fmt,
+    gap_text,
+    relative_source,
+    run_labels,
+    sorted_fired,
+    summary_rows,
+    unverified_hint,
+)
 from .notes import note_text
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
@@ -118,9 +127,9 @@ def _recommendations(report: Report) -> list[str]:
         rows.append([code(r.knob), _change(r), _range_unit(r), ", ".join(code(x) for x in r.rules),
                      r.confidence, _verified(r), why])
     lines = _table(["knob", "current → suggested", "range / unit", "rules", "confidence", "verified", "why"], rows)
-    if any(r.verified is None for r in report.recommendations):
-        lines += ["", ("> Unverified recommendations follow from the rules' evidence, not from a measurement on "
-                       "your model; `regadvisor probe --verify` measures them.")]
+    hint = unverified_hint(report)
+    if hint is not None:
+        lines += ["", "> " + hint]
     return lines
 
 

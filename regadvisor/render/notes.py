@@ -19,7 +19,7 @@ STOPPED_BY = {
                "--steps or --epochs make a probe reproducible)",
     "early-stopping": "stopped early: validation stopped improving", "diverged": "stopped: the loss diverged",
     "interrupted": "interrupted", "past-best": "stopped: validation was clearly past its best",
-    "pruned": "stopped by the scheduler",
+    "pruned": "stopped by the scheduler", "length": "its whole training length",
 }
 
 
@@ -87,10 +87,13 @@ def _verified(note: Note) -> str:
     screened = (f"{plural(v['screened'], 'configuration')} screened on seed {v['seeds'][0]} ({v['pruned']} pruned), "
                 if v["screened"] else "")
     workers = f" on {plural(v['workers'], 'worker')}" if v.get("workers", 1) > 1 else ""
+    if len(v["seeds"]) < 2:
+        paired = f"none beat the current settings on seed {v['seeds'][0]}, so none was paired, metric {v['metric']}"
+    else:
+        paired = (f"the best paired over {plural(len(v['seeds']), 'seed')} (same initial weights and data order), "
+                  f"metric {v['metric']}, 95% t-interval")
     return (f"verified at {length}: {v['trainings']:.1f} full trainings (probe included), "
-            f"{plural(v['trials'], 'trial')}, {float(v['seconds']):.0f} s{workers}; {screened}the best paired over "
-            f"{plural(len(v['seeds']), 'seed')} (same initial weights and data order), metric {v['metric']}, "
-            "95% t-interval")
+            f"{plural(v['trials'], 'trial')}, {float(v['seconds']):.0f} s{workers}; {screened}{paired}")
 
 
 def _verify_effect(note: Note) -> str:

@@ -19,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..model import Report
-from ._common import fmt, relative_source, summary_rows
+from ._common import fmt, relative_source, summary_rows, unverified_hint
 from .notes import note_text
 from .sparkline import marker_line, sparkline
 
@@ -179,9 +179,9 @@ def render(report: Report, *, color: bool = False, width: int = 80) -> str:
         if body is not None:
             console.print(Text(section, style="bold underline"))
             console.print(body)
-    if any(r.verified is None for r in report.recommendations):
-        console.print(Text("Unverified: these follow from the rules' evidence, not from a measurement on your model; "
-                           "`regadvisor probe --verify` measures them.", style="dim"))
+    hint = unverified_hint(report)
+    if hint is not None:
+        console.print(Text(hint, style="dim"))
     if not report.recommendations and report.verdict == "healthy":
         console.print(Text("No change recommended: nothing in this run calls for more or less regularization.",
                            style="green"))

@@ -58,3 +58,12 @@ def test_probe_help_states_the_real_defaults(cli):
     assert "[default: 6x, the probe included]" in text
     assert "not reproducible" in text and "DESIGN" not in text
     assert "dropout, weight_decay, optimizer, normalization" in text  # the knob names
+
+
+def test_a_probe_that_trains_its_real_length_says_so_not_that_a_budget_stopped_it(cli):
+    result = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--train-epochs", "2", "--format", "json")
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    ran = next(n for n in report["structured_notes"] if n["kind"] == "probe-ran")
+    assert ran["values"]["stopped_by"] == "length"
+    assert any(note.endswith("its whole training length") for note in report["notes"])

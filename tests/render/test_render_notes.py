@@ -20,6 +20,8 @@ EFFECT = {"difference": 4.13, "uncertainty": 1.2, "metric": "val_acc points", "t
     (Note("probe-ran", values=RAN), "probe ran 5 steps (under 0.01 epochs) in 0.4 s on cpu, stopped by the steps budget"),
     (Note("probe-ran", values={**RAN, "steps": 1, "epochs": 1.0, "stopped_by": "epochs"}),
      "probe ran 1 step (1 epoch) in 0.4 s on cpu, stopped by the epochs budget"),
+    (Note("probe-ran", values={**RAN, "steps": 40, "epochs": 10.0, "stopped_by": "length"}),
+     "probe ran 40 steps (10 epochs) in 0.4 s on cpu, its whole training length"),
     (Note("probe-ran", values={**RAN, "steps": 96, "epochs": 2.78125, "stopped_by": "seconds"}),
      "probe ran 96 steps (2.78 epochs) in 0.4 s on cpu, stopped by the seconds budget (how far that gets depends "
      "on the machine; --steps or --epochs make a probe reproducible)"),
@@ -44,6 +46,13 @@ EFFECT = {"difference": 4.13, "uncertainty": 1.2, "metric": "val_acc points", "t
      "verified at 40 epochs: 5.8 full trainings (probe included), 25 trials, 24 s; 19 configurations screened on "
      "seed 0 (12 pruned), the best paired over 3 seeds (same initial weights and data order), metric val_acc "
      "points, 95% t-interval"),
+    (Note("verified", values={"length": 40, "unit": "epochs", "length_known": True, "trainings": 2.5, "trials": 3,
+                              "seconds": 9.0, "screened": 2, "pruned": 1, "seeds": [0], "metric": "val_acc points"}),
+     "verified at 40 epochs: 2.5 full trainings (probe included), 3 trials, 9 s; 2 configurations screened on "
+     "seed 0 (1 pruned), none beat the current settings on seed 0, so none was paired, metric val_acc points"),
+    (Note("verify-effect", values={"changes": {"dropout": 0.3}, "current": {"dropout": 0.0},
+                                   "effect": {**EFFECT, "every_seed": True}, "kept": True}),
+     "dropout 0 → 0.3: +4.1 ± 1.2 points val acc over 3 seeds (kept: better on every seed)"),
     (Note("verify-effect", values={"changes": {"dropout": 0.45, "early_stopping_patience": 3},
                                    "current": {"dropout": 0.0, "early_stopping_patience": None},
                                    "effect": EFFECT, "kept": True}),
@@ -78,3 +87,16 @@ def test_formats_word_notes_alike_and_json_keeps_the_data(hf_report):
     assert data["notes"] == words
     assert data["structured_notes"][1] == {"kind": "not-verified", "knob": "dropout",
                                            "values": {"reason": "the budget ran out"}}
+
+
+def test_after_verify_the_unverified_advice_is_not_sent_back_to_verify():
+    from regadvisor.model import Recommendation, Report
+    from regadvisor.render._common import unverified_hint
+
+    report = Report(source="m.py", run=None, verdict="overfitting", verdict_confidence="medium", signals={}, tool={},
+                    findings=[], recommendations=[Recommendation("dropout", 0.3, "r", ["OF001"], [])], notes=[])
+    assert "--verify` measures them" in unverified_hint(report)
+    report.notes.append(Note("verified", values={}))
+    assert "could not measure them" in unverified_hint(report)
+    report.recommendations[0].verified = {"helps": True}
+    assert unverified_hint(report) is None
