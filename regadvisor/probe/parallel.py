@@ -323,6 +323,7 @@ class _Sequencer:
         self.order: list[Any] = []            # keys in start order
         self.running: dict[Any, _Running] = {}
         self.done: dict[Any, Curve] = {}      # finished in the worker, waiting for their turn
+        self.failed: dict[Any, BaseException] = {}  # raised in the worker: raised here at their turn
         self.exhausted = False                # no more jobs to take
         self.ended = False                    # the sequence was ended: the rest is dropped
 
@@ -345,14 +346,12 @@ class _Sequencer:
         while self.order:
             kind, slot, key, payload = self.pool.next_event()
             state = self.running.get(key)
-            if kind == "error":
-                raise payload
             if kind == "eval":
                 self.pool.reply(slot, self._on_eval(state, payload) if state else True)
-            else:
-                if state is not None:
-                    self.done[key] = payload
-                    self._start_next()
+            elif state is not None:
+                # a speculative trial's failure counts only if one process would have run it
+                (self.failed if kind == "error" else self.done)[key] = payload
+                self._start_next()
             self._advance()
 
     def _on_eval(self, state: _Running, point: EvaluationPoint) -> bool:
@@ -375,6 +374,8 @@ class _Sequencer:
                     if head.decide is not None and head.decide(point):
                         head.stop_at = i + 1
                         break
+            if head.key in self.failed:
+                raise self.failed.pop(head.key)
             curve = self.done.get(head.key)
             if curve is None:
                 return
@@ -398,15 +399,17 @@ class _Sequencer:
         for key in self.order:
             self.running[key].stop_at = 0
             self.drop(key)
-        for key in [k for k in self.order if k in self.done]:
-            self.pool.speculative_steps += self.done.pop(key).steps
+        for key in [k for k in self.order if k in self.done or k in self.failed]:
+            if key in self.done:
+                self.pool.speculative_steps += self.done.pop(key).steps
+            self.failed.pop(key, None)  # a job one process would never have run: not the report's
             self.order.remove(key)
         while self.order:
             kind, slot, key, payload = self.pool.next_event()
             if kind == "eval":
                 self.pool.reply(slot, True)
-            elif kind == "done" and key in self.order:
-                self.pool.speculative_steps += payload.steps
+            elif key in self.order:
+                self.pool.speculative_steps += payload.steps if kind == "done" else 0
                 self.order.remove(key)
 
 

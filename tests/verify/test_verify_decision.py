@@ -154,7 +154,7 @@ def test_a_budget_too_small_for_any_trial_leaves_the_advice_unverified(scripted)
     effect = effect_fn(lambda c: (80 + 25 * c.get("dropout", 0.0), 5, 1.0))
     s = scripted(effect)
     report = _report(effect, *_recs())
-    result = verify("m.py", report, budget="1x")
+    result = verify("m.py", report, budget="1x", workers=1)
     assert all(not cfg for cfg, *_ in s.calls)  # no candidate trained
     assert set(result.unverified) >= {"dropout", "weight_decay"}
     assert "the budget (1 full trainings) does not hold one screening trial" in result.unverified["dropout"]

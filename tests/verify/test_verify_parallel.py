@@ -122,6 +122,40 @@ def test_a_sequence_finishes_every_job_once_the_jobs_run_out(tmp_path):
     assert dict(finished)[1] == 8 and dict(finished)[0] == dict(finished)[2] == 16   # job 1 stopped at its 2nd evaluation
 
 
+FAILS_WITH_DROPOUT = TINY + textwrap.dedent('''
+    _build = build_model
+    def build_model(dropout=0.0):
+        if dropout > 0.4:
+            raise RuntimeError("this configuration cannot be built")
+        return _build()
+''')
+
+
+def test_a_speculative_trial_that_fails_is_no_error_when_one_process_would_not_have_run_it(tmp_path):
+    """The sequence ends at its first job; the second, already running on the other worker,
+    raises. One process would never have started it: no error, no hang, it is dropped."""
+    script = tmp_path / "fails.py"
+    script.write_text(FAILS_WITH_DROPOUT)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    dropped = []
+    jobs = iter([(0, Job({}, 0), None), (1, Job({"dropout": 0.5}, 0), None)])
+    with TrialPool(runner, 2) as pool:
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: False, drop=dropped.append)
+    assert dropped == [1]
+
+
+def test_a_failing_trial_one_process_would_run_is_raised_at_its_turn(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text(FAILS_WITH_DROPOUT)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    finished = []
+    jobs = iter([(0, Job({}, 0), None), (1, Job({"dropout": 0.5}, 0), None)])
+    with TrialPool(runner, 2) as pool, pytest.raises(ScriptError, match="cannot be built"):
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: finished.append(key) or True,
+                      drop=lambda key: None)
+    assert finished == [0]   # the first was finished in order before the second's failure
+
+
 def test_the_cli_knows_the_executors_without_importing_torch():
     from regadvisor import cli
     from regadvisor.probe import parallel
