@@ -10,6 +10,7 @@ Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -26,6 +27,10 @@ if TYPE_CHECKING:
     from .explain import Explanation
 
 BLOW_UP_RULE = "DV002"  # the rule whose condition the no-divergence gate shares
+
+RUNS_PER_PROCESS = 64
+"""Local runs go to a process of their own only in shares of at least this many: a small run
+reads in ~3 ms, so a fork (~10-20 ms) and the pickled report (~30 kB) must be amortised."""
 
 # Signals every report shows, whatever rules were selected: the facts a reader needs to trust
 # the verdict (which curve, how long, where it was best).
@@ -174,12 +179,44 @@ def read(path: str | Path, *, log_format: str | None = None, metrics: dict[str, 
     return read_log(path, log_format, ReadOptions(metric_map=dict(metrics or {})))
 
 
-def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
-                 metrics: dict[str, str]) -> list[Report]:
-    """One report per run found under ``paths`` (and per run of a file that holds several one after
-    another); with ``log_format`` each path is one run of it."""
-    from .logs.read import find_runs
+@dataclass(frozen=True)
+class _JudgeTarget:
+    """Read one target and judge each run it holds (an appended log's earlier runs and an MLflow
+    experiment's runs too): a callable that pickles, for worker processes."""
 
+    ruleset: RuleSet
+    log_format: str | None
+    metrics: dict[str, str]
+    workers: int | None
+
+    def __call__(self, target: str | Path) -> list[Report]:
+        from .logs.read import read_runs
+        from .logs.registry import ReadOptions
+
+        runs = read_runs(target, self.log_format, ReadOptions(metric_map=dict(self.metrics), workers=self.workers))
+        return [analyze(run, self.ruleset) for run in runs]
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
+                 metrics: dict[str, str], workers: int | None = None) -> list[Report]:
+    """One report per run found under ``paths`` (and per run of a file that holds several one after
+    another); with ``log_format`` each path is one run of it.
+
+    The runs are read and judged ``workers`` at a time, in the order found: threads when any run
+    is on a server (``mlflow_server.SERVER_WORKERS`` by default; an experiment's runs are read
+    together, that many requests at a time), else processes (one a usable core, each with at
+    least :data:`RUNS_PER_PROCESS` runs, by default). ``workers=1`` reads one by one.
+    """
+    from .logs.mlflow_server import SERVER_WORKERS
+    from .logs.read import find_runs, is_uri
+    from .pool import in_order
+
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers} is not a positive number", source="--workers", hint="e.g. --workers 4")
     targets: list[str | Path] = []
     for path in paths:
         found = find_runs(path) if log_format is None else [path]
@@ -188,22 +225,26 @@ def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str 
                                hint="pass a log file (metrics.csv, trainer_state.json, events.out.tfevents.*, ...) "
                                     "or a folder that holds one")
         targets.extend(found)
-    runs = [read(t, log_format=log_format, metrics=metrics) for t in targets]
-    # An appended log holds several runs one after another: each is judged, as the runs of a folder are.
-    return [analyze(r, ruleset) for run in runs for r in (*run.earlier, run)]
+    remote = any(is_uri(t) for t in targets)
+    at_once = workers or (SERVER_WORKERS if remote else min(_usable_cpus(), len(targets) // RUNS_PER_PROCESS))
+    judged = in_order(_JudgeTarget(ruleset, log_format, metrics, workers), targets, workers=at_once,
+                      processes=not remote)
+    return [report for reports in judged for report in reports]
 
 
 def diagnose_runs(
     paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
+    workers: int | None = None,
 ) -> Outcome:
     """``regadvisor diagnose`` as a function: one report per run found under ``paths`` (a folder
-    or store of many runs gives many, and so does a log holding several runs one after another),
-    judged at ``fail_on`` (see :func:`judge`)."""
+    or store of many runs gives many, an ``mlflow://HOST:PORT/<experiment>`` one a run of it, and
+    so does a log holding several runs one after another), judged at ``fail_on`` (see
+    :func:`judge`). Runs are read ``workers`` at a time (default: chosen by where they are)."""
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
-    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})}, workers)
     return judge(reports, fail_on=fail_on, settings=settings)
 
 
@@ -224,7 +265,7 @@ def check(
     paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
-    gates: dict[str, Any] | None = None, require: bool = False,
+    gates: dict[str, Any] | None = None, require: bool = False, workers: int | None = None,
 ) -> Outcome:
     """``regadvisor check`` as a function: the rules, plus the project's CI gates.
 
@@ -242,7 +283,7 @@ def check(
     gate_rules, required = compile_gates(table, source, require,
                                          (blow_up, every.params_for(blow_up)) if blow_up else None)
     ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
-    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})}, workers)
     verdict_required = require or table.get("require") is True
     for report in reports:
         enforce_required(report, required, verdict_required)
