@@ -1,8 +1,8 @@
-"""Diagnose every run of an MLflow experiment on a local tracking server: all at once against
-run by run.
+"""Diagnose every run of an MLflow experiment at once against run by run: on a local tracking
+server, and in a local ``mlruns/`` folder.
 
-    .venv/bin/python benchmarks/bench_mlflow_experiment.py              # 200 runs, 100 epochs
-    .venv/bin/python benchmarks/bench_mlflow_experiment.py --runs 50 --repeat 1
+    .venv/bin/python benchmarks/bench_mlflow_experiment.py              # 200 runs, 100 epochs; 1,000 in mlruns/
+    .venv/bin/python benchmarks/bench_mlflow_experiment.py --runs 50 --repeat 1 --only server
 
 The experiment is logged by MLflow itself (``MlflowClient.log_batch`` into a SQLite backend in
 ``benchmarks/_data/``, git-ignored, reused by later runs): per run ``train_loss``, ``val_loss``,
@@ -25,6 +25,13 @@ fails. Printed: the median wall time of each, the CPU time the server spent on i
 processes' utime + stime from ``/proc``; it is the bottleneck), and the ratio of the medians in
 one run. The machine this was written on is shared, so the wall times move with its
 neighbours, and the ratio less so.
+
+Then a local ``mlruns/`` file store of 1,000 such runs (``--folder-runs``), logged the same way:
+``diagnose_runs([mlruns], workers=1)`` (one run after another) against ``workers`` = the usable
+cores (forked processes, what the default is given ``api.MIN_CORES_FOR_PROCESSES`` cores), with
+the same check that the reports agree. Besides the wall time it prints the CPU time of this
+process and of the workers, and the wall time they would take with every core free: a machine
+shared with other jobs gives one session's processes no more than its share (Linux autogroup).
 
 Needs: ``pip install mlflow`` (the test extra).
 """
@@ -54,22 +61,26 @@ EXPERIMENT = "bench experiment"
 PARAMS = {"lr": "0.001", "batch_size": "64", "optimizer": "AdamW", "weight_decay": "0.0", "dropout": "0.1"}
 
 
-def generate(runs: int, epochs: int) -> Path:
-    """A SQLite MLflow backend holding one experiment of ``runs`` runs, ``epochs`` epochs each;
-    half overfit (validation loss turns up at a third of the way), half do not."""
-    db = DATA / f"mlflow_{runs}x{epochs}" / "mlflow.db"
-    done = db.with_name(".complete")
+def generate(runs: int, epochs: int, store: str = "sqlite") -> Path:
+    """An MLflow store holding one experiment of ``runs`` runs, ``epochs`` epochs each: a SQLite
+    backend (``mlflow.db``) or a file store (``mlruns/``); half the runs overfit (validation loss
+    turns up at a third of the way), half do not."""
+    folder = DATA / f"mlflow_{runs}x{epochs}" if store == "sqlite" else DATA / f"mlruns_{runs}x{epochs}"
+    path = folder / ("mlflow.db" if store == "sqlite" else "mlruns")
+    done = folder / ".complete"
     if done.exists():
-        return db
+        return path
     import math
+    import shutil
 
     from mlflow.entities import Metric, Param
     from mlflow.tracking import MlflowClient
 
-    db.parent.mkdir(parents=True, exist_ok=True)
-    db.unlink(missing_ok=True)
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     t0 = time.perf_counter()
-    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # MLflow 3 keeps the file store behind this flag
+    client = MlflowClient(tracking_uri=f"sqlite:///{path}" if store == "sqlite" else path.as_uri())
     exp_id = client.create_experiment(EXPERIMENT)
     for i in range(runs):
         run = client.create_run(exp_id, run_name=f"run-{i:04d}")
@@ -88,7 +99,7 @@ def generate(runs: int, epochs: int) -> Path:
         client.set_terminated(run.info.run_id)
     done.write_text(json.dumps({"runs": runs, "epochs": epochs}))
     print(f"  logged {runs} runs of {epochs} epochs in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return db
+    return path
 
 
 def free_port() -> int:
@@ -153,43 +164,92 @@ def advice(outcome: Any) -> list[dict[str, Any]]:
     return [report_to_dict(report) for report in outcome.reports]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--epochs", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3, help="timed rounds of each way (median shown)")
-    parser.add_argument("--server-workers", type=int, default=4, help="mlflow server --workers (its default: 4)")
-    args = parser.parse_args()
+def timed(ways: dict[str, tuple[list[Any], dict[str, Any]]], repeat: int, runs: int,
+          cpu_of: Any = None) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Median wall time, CPU time of this process and CPU time of ``cpu_of()`` (when given) of
+    diagnosing each way's targets, the ways taken in turn each round; fails unless every way
+    gives the same reports."""
+    from regadvisor import api
 
+    wall: dict[str, list[float]] = {way: [] for way in ways}
+    own: dict[str, list[float]] = {way: [] for way in ways}
+    cpu: dict[str, list[float]] = {way: [] for way in ways}
+    said: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(repeat):
+        for way, (targets, options) in ways.items():
+            before, mine, start = cpu_of() if cpu_of else 0.0, time.process_time(), time.perf_counter()
+            outcome = api.diagnose_runs(targets, fail_on="never", **options)
+            wall[way].append(time.perf_counter() - start)
+            own[way].append(time.process_time() - mine)
+            cpu[way].append((cpu_of() if cpu_of else 0.0) - before)
+            said[way] = advice(outcome)
+            if len(outcome.reports) != runs:
+                raise SystemExit(f"{way}: {len(outcome.reports)} reports, not {runs}")
+    if any(reports != said[next(iter(ways))] for reports in said.values()):
+        raise SystemExit("the ways gave different reports")
+    return tuple({way: statistics.median(t) for way, t in d.items()} for d in (wall, own, cpu))  # type: ignore[return-value]
+
+
+def bench_server(args: argparse.Namespace) -> None:
     from regadvisor import api
 
     db = generate(args.runs, args.epochs)
     with TrackingServer(db, args.server_workers) as server:
         experiment = f"mlflow://127.0.0.1:{server.port}/{EXPERIMENT}"
         run_uris = [r.source for r in api.diagnose_runs([experiment], fail_on="never").reports]  # also a warm-up
-        ways: dict[str, tuple[list[str], dict[str, Any]]] = {
+        ways: dict[str, tuple[list[Any], dict[str, Any]]] = {
             "run by run": (run_uris, {"workers": 1}), "run URIs, at once": (run_uris, {}), "experiment": ([experiment], {})}
-        wall: dict[str, list[float]] = {way: [] for way in ways}
-        cpu: dict[str, list[float]] = {way: [] for way in ways}
-        said: dict[str, list[dict[str, Any]]] = {}
-        for _ in range(args.repeat):
-            for way, (targets, options) in ways.items():
-                served, start = server_cpu(server.proc.pid), time.perf_counter()
-                outcome = api.diagnose_runs(targets, fail_on="never", **options)
-                wall[way].append(time.perf_counter() - start)
-                cpu[way].append(server_cpu(server.proc.pid) - served)
-                said[way] = advice(outcome)
-                assert len(outcome.reports) == args.runs, (way, len(outcome.reports))
-    if not said["run by run"] == said["run URIs, at once"] == said["experiment"]:
-        raise SystemExit("the ways gave different reports")
-    print(f"{args.runs} runs x {args.epochs} epochs (4 metrics), mlflow server --workers {args.server_workers}, "
-          f"{os.cpu_count()} CPUs, median of {args.repeat}")
+        wall, _, cpu = timed(ways, args.repeat, args.runs, lambda: server_cpu(server.proc.pid))
+    print(f"tracking server: {args.runs} runs x {args.epochs} epochs (4 metrics), mlflow server --workers "
+          f"{args.server_workers}, {os.cpu_count()} CPUs, median of {args.repeat}")
     print(f"  {'':<18} {'wall':>8} {'runs/s':>8} {'server CPU':>11}")
     for way in ways:
-        took = statistics.median(wall[way])
-        print(f"  {way:<18} {took:7.2f}s {args.runs / took:8.1f} {statistics.median(cpu[way]):10.2f}s")
-    ratio = statistics.median(wall["run by run"]) / statistics.median(wall["experiment"])
-    print(f"  the experiment at once is {ratio:.2f}x faster than run by run (same reports)")
+        print(f"  {way:<18} {wall[way]:7.2f}s {args.runs / wall[way]:8.1f} {cpu[way]:10.2f}s")
+    print(f"  the experiment at once is {wall['run by run'] / wall['experiment']:.2f}x faster than run by run "
+          "(same reports)")
+
+
+def bench_folder(args: argparse.Namespace) -> None:
+    mlruns = generate(args.folder_runs, args.epochs, store="file")
+    ways: dict[str, tuple[list[Any], dict[str, Any]]] = {
+        "one by one": ([mlruns], {"workers": 1}), "at once": ([mlruns], {"workers": len(os.sched_getaffinity(0))})}
+    timed({"warm-up": ([mlruns], {"workers": 1})}, 1, args.folder_runs)  # the page cache, our imports
+
+    def workers_cpu() -> float:
+        done = os.times()  # the worker processes, once they have ended
+        return done.children_user + done.children_system
+
+    wall, own, workers = timed(ways, args.repeat, args.folder_runs, workers_cpu)
+    cores = len(os.sched_getaffinity(0))
+    print(f"mlruns/ folder: {args.folder_runs} runs x {args.epochs} epochs, {cores} usable CPUs, "
+          f"median of {args.repeat}")
+    print(f"  {'':<18} {'wall':>8} {'runs/s':>8} {'this CPU':>9} {'workers CPU':>12} {'idle-machine wall':>18}")
+    for way in ways:
+        # What the wall time would be with every core free: this process's share, then the
+        # workers' CPU spread over the cores. A machine shared with other jobs does not give
+        # one session's processes more than its share (Linux autogroup), so there the wall
+        # time of "at once" is no shorter than its CPU time.
+        ideal = own[way] + workers[way] / cores
+        print(f"  {way:<18} {wall[way]:7.2f}s {args.folder_runs / wall[way]:8.1f} {own[way]:8.2f}s "
+              f"{workers[way]:11.2f}s {ideal:17.2f}s")
+    print(f"  at once is {wall['one by one'] / wall['at once']:.2f}x faster than one by one here, "
+          f"{(own['one by one'] + workers['one by one']) / (own['at once'] + workers['at once'] / cores):.2f}x "
+          "with every core free (same reports)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=200, help="runs of the experiment on the server")
+    parser.add_argument("--folder-runs", type=int, default=1000, help="runs of the mlruns/ folder (0: skip it)")
+    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--repeat", type=int, default=3, help="timed rounds of each way (median shown)")
+    parser.add_argument("--server-workers", type=int, default=4, help="mlflow server --workers (its default: 4)")
+    parser.add_argument("--only", choices=["server", "folder"], help="run one of the two benchmarks")
+    args = parser.parse_args()
+    if args.only != "folder":
+        bench_server(args)
+    if args.only != "server" and args.folder_runs:
+        bench_folder(args)
 
 
 if __name__ == "__main__":

@@ -29,8 +29,15 @@ if TYPE_CHECKING:
 BLOW_UP_RULE = "DV002"  # the rule whose condition the no-divergence gate shares
 
 RUNS_PER_PROCESS = 64
-"""Local runs go to a process of their own only in shares of at least this many: a small run
-reads in ~3 ms, so a fork (~10-20 ms) and the pickled report (~30 kB) must be amortised."""
+"""Local runs go to a process of their own only in shares of at least this many: an epoch-level
+MLflow run is read and judged in ~2.8 ms, so the fork and the start of a worker must be
+amortised (benchmarks/bench_mlflow_experiment.py, its mlruns/ part)."""
+MIN_CORES_FOR_PROCESSES = 4
+"""Local runs are judged on processes by default only with this many usable cores. Each report
+comes back pickled (~55 kB, ~0.5 ms to unpickle here, one after another), so of 1,000 runs'
+3.9 s of CPU 0.8 s stays in this process: with 2 free cores that is 1.2x faster than one by one,
+with 4 about 1.8x, and on a machine busy with other jobs 2 processes were 0.74x (measured with
+benchmarks/bench_mlflow_experiment.py; ``--workers N`` still asks for N)."""
 
 # Signals every report shows, whatever rules were selected: the facts a reader needs to trust
 # the verdict (which curve, how long, where it was best).
@@ -201,6 +208,11 @@ def _usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def _local_workers(runs: int) -> int:
+    cores = _usable_cpus()
+    return min(cores, runs // RUNS_PER_PROCESS) if cores >= MIN_CORES_FOR_PROCESSES else 1
+
+
 def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
                  metrics: dict[str, str], workers: int | None = None) -> list[Report]:
     """One report per run found under ``paths`` (and per run of a file that holds several one after
@@ -208,8 +220,9 @@ def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str 
 
     The runs are read and judged ``workers`` at a time, in the order found: threads when any run
     is on a server (``mlflow_server.SERVER_WORKERS`` by default; an experiment's runs are read
-    together, that many requests at a time), else processes (one a usable core, each with at
-    least :data:`RUNS_PER_PROCESS` runs, by default). ``workers=1`` reads one by one.
+    together, that many requests at a time), else processes (by default one a usable core, each
+    with at least :data:`RUNS_PER_PROCESS` runs, given :data:`MIN_CORES_FOR_PROCESSES` cores).
+    ``workers=1`` reads one by one.
     """
     from .logs.mlflow_server import SERVER_WORKERS
     from .logs.read import find_runs, is_uri
@@ -226,7 +239,7 @@ def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str 
                                     "or a folder that holds one")
         targets.extend(found)
     remote = any(is_uri(t) for t in targets)
-    at_once = workers or (SERVER_WORKERS if remote else min(_usable_cpus(), len(targets) // RUNS_PER_PROCESS))
+    at_once = workers or (SERVER_WORKERS if remote else _local_workers(len(targets)))
     judged = in_order(_JudgeTarget(ruleset, log_format, metrics, workers), targets, workers=at_once,
                       processes=not remote)
     return [report for reports in judged for report in reports]

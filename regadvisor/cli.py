@@ -66,7 +66,7 @@ ParamOpt = Annotated[List[str], typer.Option("--param", metavar="RULE.PARAM=VALU
 FailOnOpt = Annotated[Optional[str], typer.Option("--fail-on", metavar="LEVEL", autocompletion=_completer(FAIL_ON), help=f"Exit 1 when a finding of this severity or worse fires: {', '.join(FAIL_ON)} [default: the config's fail-on, else error].")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", "-f", metavar="FORMAT", autocompletion=_completer(FORMATS), help=f"Report format: {', '.join(FORMATS)} [default: terminal; github inside GitHub Actions].")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Write the report to this file (atomically) instead of stdout.")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", metavar="N", help="Read and judge N runs at once [default: 8 from a tracking server; a folder of many runs, one process a core].")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", metavar="N", help="Read and judge N runs at once [default: 8 from a tracking server; a folder of many runs, one process a core given 4 cores or more].")]
 ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color", help="Force colour on or off [default: on for a terminal, off with NO_COLOR].")]
 
 
