@@ -28,7 +28,8 @@ A server is somebody else's machine, so everything it can send is bounded:
 * one total deadline per request (connect, send, status, headers and body together:
   ``REQUEST_DEADLINE_S``), checked before every socket read, since a socket timeout alone
   restarts with every byte and a server dripping one byte every 5 s would never trip it; and
-  one deadline for the whole run (``READ_DEADLINE_S``);
+  one deadline for the whole run (``READ_DEADLINE_S``; for an experiment, one for its listing
+  and one for each share of runs read together);
 * an answer larger than ``MAX_ANSWER_BYTES`` is refused, whatever its ``Content-Length`` says;
   a truncated one is an error, not a half-read run;
 * a metric's history stops at ``MAX_POINTS`` points and an experiment's listing at
