@@ -10,6 +10,7 @@ Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -26,6 +27,17 @@ if TYPE_CHECKING:
     from .explain import Explanation
 
 BLOW_UP_RULE = "DV002"  # the rule whose condition the no-divergence gate shares
+
+RUNS_PER_PROCESS = 64
+"""Local runs go to a process of their own only in shares of at least this many: an epoch-level
+MLflow run is read and judged in ~2.8 ms, so the fork and the start of a worker must be
+amortised (benchmarks/bench_mlflow_experiment.py, its mlruns/ part)."""
+MIN_CORES_FOR_PROCESSES = 4
+"""Local runs are judged on processes by default only with this many usable cores. Each report
+comes back pickled (~55 kB, ~0.5 ms to unpickle here, one after another), so of 1,000 runs'
+3.9 s of CPU 0.8 s stays in this process: with 2 free cores that is 1.2x faster than one by one,
+with 4 about 1.8x, and on a machine busy with other jobs 2 processes were 0.74x (measured with
+benchmarks/bench_mlflow_experiment.py; ``--workers N`` still asks for N)."""
 
 # Signals every report shows, whatever rules were selected: the facts a reader needs to trust
 # the verdict (which curve, how long, where it was best).
@@ -174,12 +186,50 @@ def read(path: str | Path, *, log_format: str | None = None, metrics: dict[str, 
     return read_log(path, log_format, ReadOptions(metric_map=dict(metrics or {})))
 
 
-def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
-                 metrics: dict[str, str]) -> list[Report]:
-    """One report per run found under ``paths`` (and per run of a file that holds several one after
-    another); with ``log_format`` each path is one run of it."""
-    from .logs.read import find_runs
+@dataclass(frozen=True)
+class _JudgeTarget:
+    """Read one target and judge each run it holds (an appended log's earlier runs and an MLflow
+    experiment's runs too): a callable that pickles, for worker processes."""
 
+    ruleset: RuleSet
+    log_format: str | None
+    metrics: dict[str, str]
+    workers: int | None
+
+    def __call__(self, target: str | Path) -> list[Report]:
+        from .logs.read import read_runs
+        from .logs.registry import ReadOptions
+
+        runs = read_runs(target, self.log_format, ReadOptions(metric_map=dict(self.metrics), workers=self.workers))
+        return [analyze(run, self.ruleset) for run in runs]
+
+
+def _usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _local_workers(runs: int) -> int:
+    cores = _usable_cpus()
+    return min(cores, runs // RUNS_PER_PROCESS) if cores >= MIN_CORES_FOR_PROCESSES else 1
+
+
+def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str | None,
+                 metrics: dict[str, str], workers: int | None = None) -> list[Report]:
+    """One report per run found under ``paths`` (and per run of a file that holds several one after
+    another); with ``log_format`` each path is one run of it.
+
+    The runs are read and judged ``workers`` at a time, in the order found: threads when any run
+    is on a server (``mlflow_server.SERVER_WORKERS`` by default; an experiment's runs are read
+    together, that many requests at a time), else processes (by default one a usable core, each
+    with at least :data:`RUNS_PER_PROCESS` runs, given :data:`MIN_CORES_FOR_PROCESSES` cores).
+    ``workers=1`` reads one by one.
+    """
+    from .logs.mlflow_server import SERVER_WORKERS
+    from .logs.read import find_runs, is_uri
+    from .pool import in_order
+
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers {workers} is not a positive number", source="--workers", hint="e.g. --workers 4")
     targets: list[str | Path] = []
     for path in paths:
         found = find_runs(path) if log_format is None else [path]
@@ -188,22 +238,26 @@ def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str 
                                hint="pass a log file (metrics.csv, trainer_state.json, events.out.tfevents.*, ...) "
                                     "or a folder that holds one")
         targets.extend(found)
-    runs = [read(t, log_format=log_format, metrics=metrics) for t in targets]
-    # An appended log holds several runs one after another: each is judged, as the runs of a folder are.
-    return [analyze(r, ruleset) for run in runs for r in (*run.earlier, run)]
+    remote = any(is_uri(t) for t in targets)
+    at_once = workers or (SERVER_WORKERS if remote else _local_workers(len(targets)))
+    judged = in_order(_JudgeTarget(ruleset, log_format, metrics, workers), targets, workers=at_once,
+                      processes=not remote)
+    return [report for reports in judged for report in reports]
 
 
 def diagnose_runs(
     paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
+    workers: int | None = None,
 ) -> Outcome:
     """``regadvisor diagnose`` as a function: one report per run found under ``paths`` (a folder
-    or store of many runs gives many, and so does a log holding several runs one after another),
-    judged at ``fail_on`` (see :func:`judge`)."""
+    or store of many runs gives many, an ``mlflow://HOST:PORT/<experiment>`` one a run of it, and
+    so does a log holding several runs one after another), judged at ``fail_on`` (see
+    :func:`judge`). Runs are read ``workers`` at a time (default: chosen by where they are)."""
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
-    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})}, workers)
     return judge(reports, fail_on=fail_on, settings=settings)
 
 
@@ -224,7 +278,7 @@ def check(
     paths: Iterable[str | Path], *, log_format: str | None = None, metrics: dict[str, str] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, fail_on: str | None = None,
-    gates: dict[str, Any] | None = None, require: bool = False,
+    gates: dict[str, Any] | None = None, require: bool = False, workers: int | None = None,
 ) -> Outcome:
     """``regadvisor check`` as a function: the rules, plus the project's CI gates.
 
@@ -242,7 +296,7 @@ def check(
     gate_rules, required = compile_gates(table, source, require,
                                          (blow_up, every.params_for(blow_up)) if blow_up else None)
     ruleset = RuleSet(gate_rules + ruleset.rules, ruleset.digest, ruleset.overrides)
-    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})})
+    reports = _analyze_all(paths, ruleset, log_format, {**settings.metrics, **(metrics or {})}, workers)
     verdict_required = require or table.get("require") is True
     for report in reports:
         enforce_required(report, required, verdict_required)

@@ -85,6 +85,10 @@ FormatOpt = Annotated[Optional[str], typer.Option(
     help=f"Report format: {', '.join(FORMATS)} [default: terminal; github inside GitHub Actions].")]
 OutputOpt = Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE",
     help="Write the report to this file (atomically) instead of stdout.")]
+WorkersOpt = Annotated[Optional[int], typer.Option("--workers", metavar="N", help=(
+    "Read and judge N runs at once [default: 8 from a tracking server; a folder of many runs, one process a "
+    "core given 4 cores or more]."
+))]
 ColorOpt = Annotated[Optional[bool], typer.Option("--color/--no-color",
     help="Force colour on or off [default: on for a terminal, off with NO_COLOR].")]
 
@@ -238,11 +242,15 @@ def diagnose(
     color: ColorOpt = None,
     plot: Optional[Path] = typer.Option(None, "--plot", metavar="FILE",
         help="Also draw the learning curves to this PNG (needs regadvisor[plot]; several runs: STEM-1.png, ...)."),
+    workers: WorkersOpt = None,
 ) -> None:
     """Read training logs, measure the generalization gap and recommend settings.
 
     LOG is a log file or a run folder (repeatable; a folder of many runs is diagnosed run by
-    run). Exit code 1 means a finding at or above --fail-on fired.
+    run, several at once, and compared in one table). From an MLflow tracking server:
+    mlflow://HOST:PORT/RUN_ID (32 hex digits) or mlflow://HOST:PORT/EXPERIMENT/RUN_NAME is one
+    run; mlflow://HOST:PORT/EXPERIMENT (any other single name, or a path ending in /) is every
+    run of that experiment. Exit code 1 means a finding at or above --fail-on fired.
     """
 
     def body() -> int:
@@ -252,7 +260,7 @@ def diagnose(
         outcome = api.diagnose_runs(logs, log_format=log_format, metrics=api.parse_metrics(metric), rules=rules,
                                     select_rules=select_rules, ignore_rules=ignore_rules,
                                     params=api.parse_params(param), settings=api.load_settings(config),
-                                    fail_on=_fail_on(fail_on))
+                                    fail_on=_fail_on(fail_on), workers=workers)
         if plot is not None:
             _plots(outcome, plot)
         return _emit(outcome, chosen, output, color)
@@ -286,6 +294,7 @@ def check(
     fmt: FormatOpt = None,
     output: OutputOpt = None,
     color: ColorOpt = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Gate training runs in CI: the rules, plus limits given as options or in the config.
 
@@ -304,7 +313,8 @@ def check(
         outcome = api.check(logs, log_format=log_format, metrics=api.parse_metrics(metric), rules=rules,
                             select_rules=select_rules, ignore_rules=ignore_rules, params=api.parse_params(param),
                             settings=api.load_settings(config), fail_on=_fail_on(fail_on),
-                            gates={k: v for k, v in flags.items() if v is not None}, require=require)
+                            gates={k: v for k, v in flags.items() if v is not None}, require=require,
+                            workers=workers)
         return _emit(outcome, chosen, output, color, gate_summary=True)
 
     guarded(body)

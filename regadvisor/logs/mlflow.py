@@ -13,9 +13,9 @@ reads all three without importing ``mlflow`` (a 100+ MB install with its own pin
   ``metrics`` (``key``, ``value``, ``timestamp``, ``step``, ``run_uuid``, ``is_nan``),
   ``params`` and ``experiments``, read with :mod:`sqlite3` through a read-only URI so that a
   live server's database is never locked for writing or modified.
-* **Tracking server** (``mlflow://host:port/<run-id>`` or
-  ``mlflow://host:port/<experiment-name>/<run-name>``): its REST API, read by
-  :mod:`regadvisor.logs.mlflow_server`.
+* **Tracking server** (``mlflow://host:port/<run-id>``,
+  ``mlflow://host:port/<experiment-name>/<run-name>``, or ``mlflow://host:port/<experiment-name>``
+  for every run of an experiment): its REST API, read by :mod:`regadvisor.logs.mlflow_server`.
 
 Addressing runs. A run folder is read as it is. A folder holding several runs (an experiment,
 an ``mlruns/`` root, or a project folder with ``mlruns/`` or ``mlflow.db`` in it) and a
@@ -360,6 +360,12 @@ def _read_server(uri: str, options: ReadOptions) -> Run:
     return read_uri(uri, options)
 
 
+def _server_experiment(uri: str, options: ReadOptions) -> list[Run]:
+    from .mlflow_server import read_experiment
+
+    return read_experiment(uri, options)
+
+
 def _sniff_folder(path: Path, head: bytes) -> float:
     try:
         return _folder_score(path)
@@ -417,8 +423,10 @@ register(LogFormat(
 ))
 register(LogFormat(
     name="mlflow-server",
-    description="MLflow tracking server: mlflow://host:port/<run_id> or mlflow://host:port/<experiment>/<run name>",
+    description="MLflow tracking server: mlflow://host:port/<run_id>, mlflow://host:port/<experiment>/<run name>, "
+                "or every run of an experiment: mlflow://host:port/<experiment>",
     sniff=lambda path, head: 0.0,  # reached by its URI scheme, never by sniffing a file
     read=lambda uri, options: _read_server(str(uri), options),
+    read_all=lambda uri, options: _server_experiment(str(uri), options),
     scheme="mlflow",
 ))

@@ -63,10 +63,15 @@ def detect(path: Path) -> tuple[float, LogFormat | None]:
     return _best(path, read_head(store), registered)
 
 
+def is_uri(path: str | Path) -> bool:
+    """Whether ``path`` is a URI (``mlflow://...``) rather than a file, folder or address."""
+    return "://" in str(path)
+
+
 def _scheme_format(path: str | Path) -> LogFormat | None:
     """The format that reads ``path`` as a URI (``mlflow://...``), if it is one."""
     text = str(path)
-    if "://" not in text:
+    if not is_uri(text):
         return None
     scheme = text.split("://", 1)[0].lower()
     for fmt in formats().values():
@@ -88,7 +93,8 @@ def find_runs(path: str | Path) -> list[Path | str]:
     """The runs under ``path``, each a file, folder, ``store#member`` address or URI that
     :func:`read_log` can read, sorted.
 
-    A URI or an address is itself; a file is itself unless its format holds several runs (an
+    A URI or an address is itself (``mlflow://HOST:PORT/<experiment>`` too: :func:`read_runs`
+    reads its runs together); a file is itself unless its format holds several runs (an
     ``mlflow.db``). In a folder, a run is a file some format recognises with confidence
     (``RUN_SCORE``) or a sub-folder a folder format claims (a TensorBoard run); a store that
     lists its own runs (``mlruns/``, ``wandb/``) is asked for them and not searched further.
@@ -236,6 +242,17 @@ def read_log(path: str | Path, fmt: str | None = None, options: ReadOptions | No
     require_metrics(source, [s.original_name or k for k, s in run.series.items()], options.metric_map,
                     counted=any(s.has_steps or s.has_epochs for s in run.series.values()))
     return _one_of(run, store, member) if appended and member is not None else run
+
+
+def read_runs(path: str | Path, fmt: str | None = None, options: ReadOptions | None = None) -> list[Run]:
+    """Every run one target of :func:`find_runs` holds: those of a URI that names several (an
+    MLflow experiment, read together), else the run :func:`read_log` reads and the runs logged
+    before it in the same file."""
+    by_scheme = _scheme_format(path)
+    if by_scheme is not None and by_scheme.read_all is not None:
+        return by_scheme.read_all(str(path), options or ReadOptions())
+    run = read_log(path, fmt, options)
+    return [*run.earlier, run]
 
 
 def _one_of(run: Run, store: Path, member: str) -> Run:

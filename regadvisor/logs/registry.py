@@ -23,9 +23,11 @@ from .appended import Segments, split
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """What the user told us about their log: their own metric spellings."""
+    """What the user told us about their log: their own metric spellings, and how many reads a
+    store of many runs may have in flight (``None``: the format's own choice)."""
 
     metric_map: dict[str, str] = field(default_factory=dict)
+    workers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class LogFormat:
     read: Callable[[Path, ReadOptions], Run]
     directory: bool = False  # True when the format is a folder (TensorBoard run, mlruns, ...)
     find_runs: Callable[[Path], list[Path]] | None = None  # a store holding several runs lists them
+    read_all: Callable[[Any, ReadOptions], list[Run]] | None = None
+    """A target that names several runs read together (an MLflow experiment on a server)."""
     scheme: str | None = None  # a URI scheme it reads (``mlflow`` for mlflow://host:port/run)
 
 

@@ -30,6 +30,7 @@ class Request:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # the query in order, repeated names kept
 
 
 def _encode(answer: Answer) -> bytes:
@@ -51,7 +52,8 @@ class _Handler(socketserver.StreamRequestHandler):
         body = self.rfile.read(int(headers.get("content-length") or 0))
         method, target = (line.split(" ") + ["", ""])[:2]
         parts = urllib.parse.urlsplit(target)
-        request = Request(method, parts.path, dict(urllib.parse.parse_qsl(parts.query)), headers, body)
+        pairs = urllib.parse.parse_qsl(parts.query)
+        request = Request(method, parts.path, dict(pairs), headers, body, pairs)
         self.server.requests.append(request)
         answer = self.server.respond(request)
         data = _encode(answer)
@@ -92,35 +94,64 @@ class ScriptedServer(socketserver.ThreadingTCPServer):
         self.server_close()
 
 
-def mlflow_answers(run_id: str = "r1", metrics: dict[str, list[float]] | None = None,
-                   params: dict[str, str] | None = None, page: int = 3) -> Callable[[Request], Answer]:
-    """Answers as an MLflow tracking server gives them (REST API 2.0), ``page`` points a page."""
+RUN_ID = "0123456789abcdef0123456789abcdef"
+
+
+def _points(key: str, values: list[float]) -> list[dict]:
+    return [{"key": key, "value": v, "step": s, "timestamp": 0} for s, v in enumerate(values)]
+
+
+def mlflow_answers(run_id: str = RUN_ID, metrics: dict[str, list[float]] | None = None,
+                   params: dict[str, str] | None = None, page: int = 3, *,
+                   runs: dict[str, dict[str, list[float]]] | None = None, bulk: bool = True,
+                   bulk_cap: int = 25_000) -> Callable[[Request], Answer]:
+    """Answers as an MLflow tracking server gives them (REST API 2.0), ``page`` points (or runs)
+    a page. ``runs`` (id → metrics) makes an experiment of several runs, named ``run-0``, ...;
+    by default it holds the one run ``run_id``, named ``demo``. With ``bulk`` the UI's
+    ``/ajax-api/.../get-history-bulk`` answers too, cut at ``bulk_cap`` points as MLflow cuts it
+    at 25,000; without, it is a 404 as on a server that lacks it."""
     metrics = metrics if metrics is not None else {
         "train_loss": [1.0 / (s + 1) for s in range(8)], "val_loss": [1.1 / (s + 1) + 0.01 * s for s in range(8)]}
     params = params if params is not None else {"lr": "0.001"}
+    runs = runs if runs is not None else {run_id: metrics}
+    names = {rid: ("demo" if len(runs) == 1 else f"run-{i}") for i, rid in enumerate(runs)}
+
+    def entry(rid: str) -> dict:
+        info = {"run_id": rid, "run_name": names[rid], "status": "FINISHED", "lifecycle_stage": "active",
+                "start_time": str(1000 + list(runs).index(rid))}
+        return {"info": info, "data": {"metrics": [{"key": k, "value": v[-1], "step": len(v) - 1}
+                                                   for k, v in runs[rid].items()],
+                                       "params": [{"key": k, "value": v} for k, v in params.items()]}}
+
+    def paged(items: list, start: int, name: str) -> Answer:
+        answer: dict = {name: items[start:start + page]}
+        if start + page < len(items):
+            answer["next_page_token"] = str(start + page)
+        return Answer(body=json.dumps(answer).encode())
 
     def respond(request: Request) -> Answer:
+        if request.path == "/ajax-api/2.0/mlflow/metrics/get-history-bulk" and bulk:
+            key = request.query["metric_key"]
+            asked = sorted({v for k, v in request.pairs if k == "run_id"})
+            points = [{**p, "run_id": rid} for rid in asked if key in runs.get(rid, {})
+                      for p in _points(key, runs[rid][key])]
+            return Answer(body=json.dumps({"metrics": points[:min(int(request.query["max_results"]), bulk_cap)]}).encode())
         endpoint = request.path.removeprefix("/api/2.0/mlflow/")
         if endpoint == "runs/get":
-            if request.query.get("run_id") != run_id:
+            if request.query.get("run_id") not in runs:
                 return Answer(404, json.dumps({"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "no run"}).encode())
-            run = {"info": {"run_id": run_id, "run_name": "demo", "status": "FINISHED", "lifecycle_stage": "active"},
-                   "data": {"metrics": [{"key": k, "value": v[-1], "step": len(v) - 1} for k, v in metrics.items()],
-                            "params": [{"key": k, "value": v} for k, v in params.items()]}}
-            return Answer(body=json.dumps({"run": run}).encode())
+            return Answer(body=json.dumps({"run": entry(request.query["run_id"])}).encode())
         if endpoint == "metrics/get-history":
-            values = metrics[request.query["metric_key"]]
-            start = int(request.query.get("page_token") or 0)
-            points = [{"key": request.query["metric_key"], "value": v, "step": s, "timestamp": 0}
-                      for s, v in enumerate(values)][start:start + page]
-            answer = {"metrics": points}
-            if start + page < len(values):
-                answer["next_page_token"] = str(start + page)
-            return Answer(body=json.dumps(answer).encode())
+            values = runs[request.query["run_id"]][request.query["metric_key"]]
+            return paged(_points(request.query["metric_key"], values), int(request.query.get("page_token") or 0),
+                         "metrics")
         if endpoint == "experiments/get-by-name":
             return Answer(body=json.dumps({"experiment": {"experiment_id": "0"}}).encode())
         if endpoint == "runs/search":
-            return Answer(body=json.dumps({"runs": [{"info": {"run_id": run_id}}]}).encode())
+            query = json.loads(request.body or b"{}")
+            listed = [entry(rid) for rid in runs
+                      if f"'{names[rid]}'" in query.get("filter", f"'{names[rid]}'")]
+            return paged(listed, int(query.get("page_token") or 0), "runs")
         return Answer(404, b'{"message": "no such endpoint"}')
 
     return respond

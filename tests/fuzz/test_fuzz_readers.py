@@ -23,14 +23,14 @@ from hypothesis import event, given
 from hypothesis import strategies as st
 
 from regadvisor.errors import UserError
-from regadvisor.logs.read import detect, find_runs, read_log
+from regadvisor.logs.read import detect, find_runs, read_log, read_runs
 from regadvisor.logs.registry import formats
 from regadvisor.render import json as render_json
 
 from . import _seeds as seeds
 from . import _strategies as hs
 from ._render import analyze
-from ._server import Answer, ScriptedServer, mlflow_answers
+from ._server import RUN_ID, Answer, ScriptedServer, mlflow_answers
 from ._settings import fuzz
 
 Layout = Callable[[st.DataObject, Path], Path]
@@ -211,12 +211,13 @@ def server_answer(plan, request) -> Answer:
 
 
 @fuzz()
-@given(st.lists(_ANSWER_PLAN, min_size=1, max_size=8), st.sampled_from(["r1", "0/demo", "exp/twin", "nope"]))
+@given(st.lists(_ANSWER_PLAN, min_size=1, max_size=8), st.sampled_from([RUN_ID, "0/demo", "exp/twin", "exp", "exp/"]))
 def test_server_reader_survives_hostile_answers(plans, address):
     answers = iter(plans)
     with ScriptedServer(lambda request: server_answer(next(answers, (0,) * 6), request)) as server:
         try:
-            check_run(read_log(f"mlflow://127.0.0.1:{server.port}/{address}"))
+            for run in read_runs(f"mlflow://127.0.0.1:{server.port}/{address}"):  # an experiment's too
+                check_run(run)
             event("a run")
         except UserError as exc:
             event(type(exc).__name__)

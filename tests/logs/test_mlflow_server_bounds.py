@@ -16,10 +16,13 @@ import pytest
 from regadvisor.errors import LogReadError
 from regadvisor.logs import mlflow_server
 from regadvisor.logs.read import read_log
-from tests.fuzz._server import Answer, ScriptedServer, mlflow_answers
+from tests.fuzz._server import RUN_ID, Answer, ScriptedServer, mlflow_answers
 
 
-def uri(server: ScriptedServer, run: str = "r1", userinfo: str = "") -> str:
+LEAK, AWAY = "a" * 32, "b" * 32  # run ids whose answers the credentials test scripts
+
+
+def uri(server: ScriptedServer, run: str = RUN_ID, userinfo: str = "") -> str:
     return f"mlflow://{userinfo}127.0.0.1:{server.port}/{run}"
 
 
@@ -33,7 +36,7 @@ def test_a_truthful_server_reads_page_by_page():
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_to_another_port_is_refused_and_nothing_is_sent_there(status):
     with ScriptedServer(mlflow_answers()) as elsewhere:
-        target = f"http://127.0.0.1:{elsewhere.port}/api/2.0/mlflow/runs/get?run_id=r1"
+        target = f"http://127.0.0.1:{elsewhere.port}/api/2.0/mlflow/runs/get?run_id={RUN_ID}"
         with ScriptedServer(lambda r: Answer(status, b"", {"Location": target})) as server:
             with pytest.raises(LogReadError, match="redirects runs/get to another address"):
                 read_log(uri(server))
@@ -123,18 +126,18 @@ def test_credentials_are_sent_and_never_shown():
     truthful = mlflow_answers()
 
     def respond(request):
-        if request.path.endswith("runs/get") and request.query.get("run_id") == "leak":
+        if request.path.endswith("runs/get") and request.query.get("run_id") == LEAK:
             return Answer(500, json.dumps({"message": f"bad auth {request.headers.get('authorization')} "
                                                       "for alice:s3cr@t and s3cr%40t"}).encode())
-        if request.path.endswith("runs/get") and request.query.get("run_id") == "away":
+        if request.path.endswith("runs/get") and request.query.get("run_id") == AWAY:
             return Answer(302, b"", {"Location": "http://alice:s3cr%40t@127.0.0.2:1/x"})
         return truthful(request)
 
     with ScriptedServer(respond) as server:
         run = read_log(uri(server, userinfo="alice:s3cr%40t@"))
         assert server.requests[0].headers["authorization"] == "Basic " + base64.b64encode(b"alice:s3cr@t").decode()
-        assert run.source == f"mlflow://alice:***@127.0.0.1:{server.port}/r1"
-        for run_id in ("leak", "away", "nope"):
+        assert run.source == f"mlflow://alice:***@127.0.0.1:{server.port}/{RUN_ID}"
+        for run_id in (LEAK, AWAY, "c" * 32):
             with pytest.raises(LogReadError) as err:
                 read_log(uri(server, run_id, userinfo="alice:s3cr%40t@"))
             message = str(err.value)
@@ -145,5 +148,5 @@ def test_a_dead_server_names_the_uri_without_its_password():
     with ScriptedServer(mlflow_answers()) as server:
         port = server.port
     with pytest.raises(LogReadError, match="cannot reach") as err:
-        read_log(f"mlflow://bob:hunter2@127.0.0.1:{port}/r1")
+        read_log(f"mlflow://bob:hunter2@127.0.0.1:{port}/{RUN_ID}")
     assert "hunter2" not in str(err.value) and "bob:***@" in str(err.value)
