@@ -60,7 +60,7 @@ class ProbeScript:
         ``build_model`` would end regadvisor with exit code 0 and no report, a silent pass in CI.
         """
         try:
-            with _threads_as_daemons():
+            with threads_as_daemons():
                 return fn(*args, **kwargs)
         except (KeyboardInterrupt, ScriptError):
             raise
@@ -69,7 +69,7 @@ class ProbeScript:
 
 
 @contextlib.contextmanager
-def _threads_as_daemons() -> Iterator[None]:
+def threads_as_daemons() -> Iterator[None]:
     """Threads the script starts while the block runs are daemon threads.
 
     Python waits for every non-daemon thread before it exits, so a script that starts one (a
@@ -249,7 +249,7 @@ def load_script(path: str | os.PathLike[str]) -> ProbeScript:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        with _threads_as_daemons():
+        with threads_as_daemons():
             spec.loader.exec_module(module)
     except KeyboardInterrupt:
         sys.modules.pop(name, None)

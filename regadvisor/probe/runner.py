@@ -95,6 +95,7 @@ from .discover import (
     load_script,
     script_error,
     script_importable,
+    threads_as_daemons,
     unload_script,
 )
 from .hooks import DEPTHS, Depth, Instruments
@@ -346,7 +347,8 @@ def run_probe(
     path = Path(script)
     rng = _RngState(cuda=dev.type == "cuda")
     try:
-        with _ProcessSettings() as settings, script_importable(path):
+        # threads the script's data starts while the loop iterates it must not hold the exit either
+        with _ProcessSettings() as settings, script_importable(path), threads_as_daemons():
             ps = load_script(path)
             try:
                 plan = make_plan(ps, steps=steps, epochs=epochs, seconds=seconds, train_epochs=train_epochs,

@@ -472,3 +472,38 @@ def build_data():
 def test_evaluation_without_a_seconds_budget_takes_every_batch(tiny_script):
     r = run_probe(tiny_script(), steps=4, device="cpu", stop_past_best=False)
     assert "evaluation_cut_by_seconds" not in r.run.facts
+
+
+def test_threads_the_data_starts_while_it_is_iterated_are_daemons(tiny_script):
+    """A training iterable that starts a (non-daemon) prefetch thread each time it is iterated,
+    outside the script's import and its contract calls: the thread must not hold the exit."""
+    import threading
+
+    path = tiny_script("""
+import builtins
+import threading
+
+class Prefetching:
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        thread = threading.Thread(target=lambda: None)
+        thread.start()
+        builtins._regadvisor_test_threads.append(thread)
+        return iter(self.batches)
+
+_build_data = build_data
+
+def build_data():
+    train, val = _build_data()
+    return Prefetching(train), val
+""")
+    builtins._regadvisor_test_threads = []
+    try:
+        run_probe(path, steps=8, device="cpu", stop_past_best=False)
+        started = list(builtins._regadvisor_test_threads)
+    finally:
+        del builtins._regadvisor_test_threads
+    assert started and all(t.daemon for t in started)
+    assert threading.Thread(target=lambda: None).daemon is False   # left as found afterwards
