@@ -172,7 +172,9 @@ def ray_head(tmp_path_factory):
     import os
 
     tmp = tmp_path_factory.mktemp("ray")
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # token authentication (on by default in recent Ray) is for shared clusters: a throw-away head
+    # on 127.0.0.1 needs none, and a token left in ~/.ray by another head would not match it
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled"}
     ray_cli = str(Path(sys.executable).with_name("ray"))   # the venv's, whatever PATH says
     start = subprocess.run([ray_cli, "start", "--head", "--node-ip-address=127.0.0.1", "--port=0", "--num-cpus=2",
                             "--include-dashboard=false", f"--temp-dir={tmp}"], capture_output=True, text=True,
@@ -185,6 +187,7 @@ def ray_head(tmp_path_factory):
 
 def test_ray_executor_gives_the_single_process_advice(both, ray_head, monkeypatch):
     monkeypatch.setenv("RAY_ADDRESS", ray_head)
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
     script = MODELS / "overfit_mlp.py"
     report = api.probe(script, seed=0, device="cpu", train_epochs=8)
     try:
