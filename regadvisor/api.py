@@ -339,7 +339,8 @@ def probe(
     seed: int = 0, knobs: dict[str, Any] | None = None,
     rules: Iterable[str | Path] = (), select_rules: Iterable[str] = (), ignore_rules: Iterable[str] = (),
     params: dict[str, Any] | None = None, settings: Settings | None = None, progress: Any = None,
-    verify: bool = False, budget: str | float | None = None, verify_seeds: int = 3, verify_progress: Any = None,
+    verify: bool = False, budget: str | float | None = None, verify_seeds: int | None = None,
+    verify_progress: Any = None,
     workers: int | None = None, executor: str = "local",
     export: tuple[str, str | Path] | None = None, args: Sequence[str] | None = None,
     script_log: str | Path | None = None,
@@ -355,7 +356,7 @@ def probe(
     ``train_epochs``/``train_steps`` give the real training length (else the script's ``EPOCHS``,
     or a program's own epochs); the probe trains that long or until validation is clearly past its
     best. With ``verify`` the recommendations are then measured jointly at that length
-    (:func:`regadvisor.probe.verify.verify`, ``verify_seeds`` paired seeds, within ``budget``:
+    (:func:`regadvisor.probe.verify.verify`, ``verify_seeds`` paired seeds (3 by default), within ``budget``:
     ``"6x"`` full trainings by default, or seconds, or ``"30t"`` trials) and the report keeps only
     what helps; a program's trials each run in a fresh process, their output to ``script_log`` or
     a temporary file the notes name. ``export=("optuna", FILE)`` writes the narrowed search space.
@@ -377,8 +378,10 @@ def probe(
                           "with `regadvisor diagnose`, which does not need it")
     from .probe.program import run_script
 
-    if (budget is not None or export is not None or workers is not None or executor != "local") and not verify:
-        raise ConfigError("--budget, --workers, --executor and --export need --verify", source="--verify")
+    asked = (budget, export, workers, verify_seeds)
+    if (any(a is not None for a in asked) or executor != "local") and not verify:
+        raise ConfigError("--budget, --verify-seeds, --workers, --executor and --export need --verify",
+                          source="--verify")
     if verify:
         from .probe.budget import parse_budget
 
@@ -408,7 +411,7 @@ def probe(
 
         if program is not None:
             program["trial_output"] = str(log if log is not None else _trial_log(script))
-        checked = verify_report(script, report, budget=trial_budget, seeds=verify_seeds, seed=seed, device=device,
+        checked = verify_report(script, report, budget=trial_budget, seeds=verify_seeds or 3, seed=seed, device=device,
                                 knobs=knobs, progress=verify_progress,
                                 workers=workers, executor=executor)
         if program is not None:

@@ -363,6 +363,9 @@ def probe(
         "Verification budget in full trainings of the real length (6x), seconds (120, 5m; not reproducible "
         "across machines) or trials (30t) [default: 6x, the probe included]."
     )),
+    verify_seeds: Optional[int] = typer.Option(None, "--verify-seeds", metavar="N", help=(
+        "With --verify: paired seeds the best configuration is decided on (at least 2) [default: 3]."
+    )),
     workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help=(
         "With --verify: trials run side by side on N workers [default: one per core, one per GPU; with Ray, the"
         " cluster's CPUs]; the advice is the same for any N."
@@ -399,7 +402,7 @@ def probe(
                                seed=seed, knobs=api.parse_knobs(knob), rules=rules, select_rules=select_rules,
                                ignore_rules=ignore_rules, params=api.parse_params(param), settings=settings,
                                progress=progress, verify=verify, budget=budget, verify_progress=vprogress,
-                               workers=workers,
+                               verify_seeds=verify_seeds, workers=workers,
                                executor=_choice(executor, EXECUTORS, "--executor"),
                                export=(export[0], export[1]) if export else None, args=script_args or [],
                                script_log=log)

@@ -67,3 +67,11 @@ def test_a_probe_that_trains_its_real_length_says_so_not_that_a_budget_stopped_i
     ran = next(n for n in report["structured_notes"] if n["kind"] == "probe-ran")
     assert ran["values"]["stopped_by"] == "length"
     assert any(note.endswith("its whole training length") for note in report["notes"])
+
+
+def test_verify_seeds_is_an_option_of_verify(cli):
+    alone = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--verify-seeds", "2")
+    assert alone.returncode == 2 and "need --verify" in alone.stderr and "Traceback" not in alone.stderr
+    one = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--train-epochs", "2", "--verify",
+              "--verify-seeds", "1")
+    assert one.returncode == 2 and "at least 2 seeds" in one.stderr and "Traceback" not in one.stderr
