@@ -411,9 +411,9 @@ def probe(
 
         if program is not None:
             program["trial_output"] = str(log if log is not None else _trial_log(script))
-        checked = verify_report(script, report, budget=trial_budget, seeds=verify_seeds or 3, seed=seed, device=device,
-                                knobs=knobs, progress=verify_progress,
-                                workers=workers, executor=executor)
+        seeds = 3 if verify_seeds is None else verify_seeds  # 0 is an error for verify to name, not the default
+        checked = verify_report(script, report, budget=trial_budget, seeds=seeds, seed=seed, device=device,
+                                knobs=knobs, progress=verify_progress, workers=workers, executor=executor)
         if program is not None:
             report.notes.append(Note("trial-output", values={"path": program["trial_output"]}))
         if export is not None:

@@ -75,3 +75,6 @@ def test_verify_seeds_is_an_option_of_verify(cli):
     one = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--train-epochs", "2", "--verify",
               "--verify-seeds", "1")
     assert one.returncode == 2 and "at least 2 seeds" in one.stderr and "Traceback" not in one.stderr
+    zero = cli("probe", str(ROOT / "examples/models/overfit_mlp.py"), "--train-epochs", "2", "--verify",
+               "--verify-seeds", "0")
+    assert zero.returncode == 2 and "at least 2 seeds" in zero.stderr   # 0 is not "the default"
