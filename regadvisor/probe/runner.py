@@ -529,7 +529,7 @@ class StopRules:
         return None
 
     def _past_best(self, step: int, planned_steps: int | None) -> bool:
-        evals, steps = past_best_patience(planned_steps)
+        evals, steps = past_best_patience(planned_steps, self.plan.past_best_fraction)
         waited = self.evaluations - self.improved_at_eval
         if waited < evals or (steps is not None and step - self.improved_at_step < steps):
             return False

@@ -156,6 +156,9 @@ def test_past_best_stops_once_validation_has_clearly_turned(write_script):
     r = run_probe(path, train_epochs=8, device="cpu")
     assert r.stop_reason == "epochs" and r.epochs == 8.0
     assert run_probe(path, train_epochs=40, device="cpu", stop_past_best=False).epochs == 40.0
+    # verify's trials wait a tenth of the length: max(5 evaluations, 4 epochs) after the best
+    r = run_probe(path, train_epochs=40, device="cpu", past_best_fraction=0.1)
+    assert r.stop_reason == "past-best" and r.epochs == 9.0
 
 
 def test_on_evaluation_can_prune_the_run(tiny_script):
