@@ -89,7 +89,7 @@ def test_first_rung_sits_at_the_baselines_best_within_a_ninth_and_a_third():
 
 def _scripted_curve(screening, trial, cfg, peak):
     """Feed a flat curve at ``peak`` through the trial's hook, as the runner would."""
-    hook = screening.reporter(trial, True, lambda steps: True, 200)
+    hook = screening.reporter(trial, cfg, True, lambda steps: True, 200)
     loss, score, steps = [], [], []
     for i in range(1, 21):
         loss.append(1.0 - peak / 100)
