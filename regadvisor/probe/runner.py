@@ -543,16 +543,6 @@ class StopRules:
                 "last_improvement_epoch": epoch_at(self.improved_at_step) if epoch_at else None}
 
 
-def past_best_stop(points: Iterable[EvaluationPoint], planned_steps: int, fraction: float) -> int | None:
-    """The step at which a run with these evaluations would have stopped past its best, waiting
-    ``fraction`` of ``planned_steps`` (:func:`past_best_patience`); ``None`` where it would not."""
-    rules = StopRules(ProbePlan(None, None, None, past_best_fraction=fraction), None, restore_best=False)
-    for point in points:
-        if rules.evaluated(point, planned_steps) == "past-best":
-            return point.step
-    return None
-
-
 class _ProcessSettings:
     """torch's process-wide settings a script may change: restored on exit, changes reported."""
 

@@ -50,7 +50,7 @@ from ..model import Note, Recommendation, Report
 from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_differences, paired_interval
 from .parallel import Job, TrialPool
-from .runner import EvaluationPoint, past_best_stop
+from .runner import EvaluationPoint
 from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space, verdict_knobs
 from .trials import Curve, TrialRunner
 
@@ -342,7 +342,6 @@ class _Verifier:
         else:
             self.ledger.charge(base0.steps)
         baseline = {self.seeds[0]: base0}
-        self.base_steps = self._baseline_steps(base0)
         # the workers start (torch imported, about 2 s each) while the one-step check runs here
         with TrialPool(self.runner, self.workers, self.executor) as self.pool:
             unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
@@ -373,19 +372,10 @@ class _Verifier:
             return self.ledger.full_steps
         return min(self.ledger.full_steps, DECISION_MARGIN * leader.curve.stop_steps(leader.patience))
 
-    def _baseline_steps(self, base0: Curve) -> float:
-        """What one decision trial of the baseline trains: to where the first seed's run would
-        have stopped past its best with :data:`TRIAL_PAST_BEST` (the probe waits longer), with a
-        margin of :data:`DECISION_MARGIN` for seeds that stop later; else the whole length."""
-        acc = self.classification
-        points = [EvaluationPoint(step, 0.0, loss, score / 100.0 if acc else None)
-                  for step, loss, score in zip(base0.eval_steps, base0.val_loss, base0.score)]
-        stop = past_best_stop(points, self.ledger.full_steps, TRIAL_PAST_BEST)
-        return min(self.ledger.full_steps, DECISION_MARGIN * (base0.steps if stop is None else stop))
-
-    def _decision_cost(self, leader_steps: float) -> float:
+    def _decision_cost(self, base: Curve, leader_steps: float) -> float:
         """Steps the decision needs: ``seeds - 1`` new pairs of baseline and leader."""
-        return (len(self.seeds) - 1) * (self.base_steps + leader_steps)
+        base_steps = min(self.ledger.full_steps, DECISION_MARGIN * base.steps)
+        return (len(self.seeds) - 1) * (base_steps + leader_steps)
 
     def _screen(self, space: list[Any], base0: Curve, unverified: dict[str, str]) -> Screening:
         """Successive halving on the first seed while the decision for the leader still fits.
@@ -402,8 +392,8 @@ class _Verifier:
 
         def can_continue(steps: int) -> bool:
             lead = self._leader(screening, base0)   # as the decision would pick it now, stopper alone included
-            reserve = self._decision_cost(self._leader_steps(lead)) if lead else 0.0
-            own = self._decision_cost(min(self.ledger.full_steps, DECISION_MARGIN * steps))
+            reserve = self._decision_cost(base0, self._leader_steps(lead)) if lead else 0.0
+            own = self._decision_cost(base0, min(self.ledger.full_steps, DECISION_MARGIN * steps))
             return self.ledger.affords(steps + max(reserve, own), trials=1)
 
         asked: dict[int, tuple[Any, dict[str, Any]]] = {}   # trial number → (Optuna trial, configuration)
@@ -417,7 +407,7 @@ class _Verifier:
                 tried.append(cfg)
                 asked[trial.number] = (trial, cfg)
                 yield trial.number, Job(cfg, self.seeds[0], past_best_fraction=TRIAL_PAST_BEST), screening.reporter(
-                    trial, cfg, self.classification, can_continue, self.ledger.full_steps)
+                    trial, self.classification, can_continue, self.ledger.full_steps)
 
         admitted: list[dict[str, Any]] = []
 
@@ -494,7 +484,8 @@ class _Verifier:
 
     def _pairs(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seeds: list[int]) -> list[int]:
         """Run new pairs on as many of ``seeds`` as the budget allows; the seeds run."""
-        per_seed = self.base_steps + self._leader_steps(leader)
+        base_steps = min(self.ledger.full_steps, DECISION_MARGIN * baseline[self.seeds[0]].steps)
+        per_seed = base_steps + self._leader_steps(leader)
         trials = 1 + bool(leader.config)
         n = 0
         while n < len(seeds) and self.ledger.affords((n + 1) * per_seed, trials=(n + 1) * trials):
