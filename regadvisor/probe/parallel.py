@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError, ScriptError
-from .results import PAST_BEST_FRACTION, EvaluationPoint
+from .results import EvaluationPoint
 from .trials import Curve, TrialRunner
 
 THREADS_ENV = "REGADVISOR_TRIAL_THREADS"
@@ -77,7 +77,6 @@ class Job:
     seed: int
     patience: int | None = None
     stop_past_best: bool = True
-    past_best_fraction: float = PAST_BEST_FRACTION
 
 
 def run_job(runner: TrialRunner, job: Job, on_evaluation: Callable[[EvaluationPoint], bool] | None = None) -> Curve:
@@ -88,7 +87,7 @@ def run_job(runner: TrialRunner, job: Job, on_evaluation: Callable[[EvaluationPo
     torch.set_num_threads(trial_threads())
     try:
         return runner.run(job.config, job.seed, patience=job.patience, on_evaluation=on_evaluation,
-                          stop_past_best=job.stop_past_best, past_best_fraction=job.past_best_fraction)
+                          stop_past_best=job.stop_past_best)
     finally:
         torch.set_num_threads(before)
 

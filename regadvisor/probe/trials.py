@@ -23,7 +23,7 @@ from typing import Any
 
 from ..reference.early_stopping import EarlyStopping
 from .program import run_script
-from .results import PAST_BEST_FRACTION, EvaluationPoint, ProbeResult
+from .results import EvaluationPoint, ProbeResult
 
 COMPLETE = ("epochs", "steps")
 """Stop reasons of a run that trained its whole length."""
@@ -150,13 +150,11 @@ class TrialRunner:
 
     def run(self, config: dict[str, Any], seed: int, *, patience: int | None = None,
             on_evaluation: Callable[[EvaluationPoint], bool] | None = None, steps: int | None = None,
-            stop_past_best: bool = True, past_best_fraction: float = PAST_BEST_FRACTION) -> Curve:
+            stop_past_best: bool = True) -> Curve:
         """Train ``config`` on ``seed`` for the real length (``steps`` to cut it shorter).
 
         With ``patience`` early stopping is applied for real. ``stop_past_best=False`` trains
-        to the end (or the stopper), so that the score is what the user would get;
-        ``past_best_fraction`` is how much of the length without a new best the past-best stop
-        waits for (:func:`~.runner.past_best_patience`).
+        to the end (or the stopper), so that the score is what the user would get.
         """
         knobs = {**self.base_knobs, **config}
         if patience is not None:
@@ -172,5 +170,5 @@ class TrialRunner:
         output = program.get("trial_output")
         result = run_script(self.script, args=program.get("args"), output=Path(output) if output else None,
                             **length, device=self.device, seed=seed, knobs=knobs, on_evaluation=on_evaluation,
-                            stop_past_best=stop_past_best, past_best_fraction=past_best_fraction)
+                            stop_past_best=stop_past_best)
         return curve_of(result, config, seed, self.classification)

@@ -61,11 +61,6 @@ PATIENCES = (3, 5, 10, 20)
 and 3 for short trainings; only those below a third of the training length are tried."""
 MAX_SCREENED = 40
 """Candidates screened at most, however cheap they are."""
-TRIAL_PAST_BEST = 0.1
-"""A trial ends past its best after a tenth of the length without a new best (the probe waits a
-quarter, to show the user the whole rise). Stopping a baseline earlier scores it nearer its best,
-which only makes a measured gain smaller; a candidate's early-stopping values are exact for
-every patience that ran out before the cut (:meth:`.trials.Curve.value`)."""
 DECISION_MARGIN = 1.15
 MIN_GAIN = {True: 0.5, False: 0.01}
 """Smallest mean gain worth a change: 0.5 points of accuracy, or 1% of the validation loss."""
@@ -406,8 +401,8 @@ class _Verifier:
                     continue
                 tried.append(cfg)
                 asked[trial.number] = (trial, cfg)
-                yield trial.number, Job(cfg, self.seeds[0], past_best_fraction=TRIAL_PAST_BEST), screening.reporter(
-                    trial, self.classification, can_continue, self.ledger.full_steps)
+                yield trial.number, Job(cfg, self.seeds[0]), screening.reporter(
+                    trial, cfg, self.classification, can_continue, self.ledger.full_steps)
 
         admitted: list[dict[str, Any]] = []
 
@@ -491,7 +486,7 @@ class _Verifier:
         while n < len(seeds) and self.ledger.affords((n + 1) * per_seed, trials=(n + 1) * trials):
             n += 1
         run = seeds[:n]
-        jobs = [Job({}, s, past_best_fraction=TRIAL_PAST_BEST) for s in run]
+        jobs = [Job({}, s) for s in run]
         if leader.config:
             jobs += [Job(leader.config, s, patience=leader.patience, stop_past_best=False) for s in run]
         self.tick(f"{len(jobs)} paired trials on seeds {', '.join(map(str, run))}")

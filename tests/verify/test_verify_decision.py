@@ -37,7 +37,7 @@ class Scripted:
         self.effect, self.not_applied, self.calls = effect, set(not_applied), []
 
     def __call__(self, runner, config, seed, *, patience=None, on_evaluation=None, steps=None,
-                 stop_past_best=True, past_best_fraction=0.25):
+                 stop_past_best=True):
         self.calls.append((dict(config), seed, patience, steps))
         missing = {k: "scripted: cannot apply" for k in config if k in self.not_applied}
         if steps is not None:

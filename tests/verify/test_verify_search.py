@@ -13,7 +13,9 @@ from regadvisor.probe.search import (
     candidates,
     dimension,
     first_rung,
+    regularizes_more,
     search_space,
+    still_improving,
 )
 from regadvisor.probe.trials import Curve
 
@@ -89,15 +91,20 @@ def test_first_rung_sits_at_the_baselines_best_within_a_ninth_and_a_third():
 
 def _scripted_curve(screening, trial, cfg, peak):
     """Feed a flat curve at ``peak`` through the trial's hook, as the runner would."""
-    hook = screening.reporter(trial, cfg, True, lambda steps: True, 200)
+    return _fed_curve(screening, trial, cfg, [peak] * 20)
+
+
+def _fed_curve(screening, trial, cfg, scores):
+    """Feed one evaluation every 10 steps (validation loss 1 - accuracy) through the trial's hook."""
+    hook = screening.reporter(trial, cfg, True, lambda steps: True, 10 * len(scores))
     loss, score, steps = [], [], []
-    for i in range(1, 21):
-        loss.append(1.0 - peak / 100)
-        score.append(peak)
+    for i, acc in enumerate(scores, start=1):
+        loss.append(1.0 - acc / 100)
+        score.append(acc)
         steps.append(10 * i)
-        if hook(EvaluationPoint(10 * i, float(i), loss[-1], peak / 100)):
+        if hook(EvaluationPoint(10 * i, float(i), loss[-1], acc / 100)):
             return Curve(cfg, 0, loss, score, steps, 10 * i, "pruned")
-    return Curve(cfg, 0, loss, score, steps, 200, "epochs")
+    return Curve(cfg, 0, loss, score, steps, 10 * len(scores), "epochs")
 
 
 def test_successive_halving_prunes_a_candidate_that_trails_at_the_first_rung():
@@ -110,6 +117,50 @@ def test_successive_halving_prunes_a_candidate_that_trails_at_the_first_rung():
     assert (first.pruned, worse.pruned, better.pruned) == (False, True, False)
     assert worse.curve.steps == 50               # stopped at the first rung
     assert screening.leader() is better and better.value == 85.0
+
+
+def test_a_stronger_regularizer_still_improving_at_a_rung_waits_for_the_next():
+    """cnn_digits in miniature: the rules' dropout leads at the first rung (step 50) and has
+    peaked; the strong end trails there but is still rising, and ends higher."""
+    space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=2)
+    plateau = [60.0, 70.0, 80.0, 85.0, 85.0] + [84.0] * 15
+    rising = [50.0 + 2.5 * i for i in range(20)]          # 60 at the rung, 97.5 at the end
+    curves = iter([plateau, rising])
+    for trial, cfg in screening.configs():
+        screening.finish(trial, _fed_curve(screening, trial, cfg, next(curves)))
+    leader, strong = screening.results
+    assert strong.config == {"dropout": 0.5} and not strong.pruned and strong.curve.steps == 200
+    assert screening.leader() is strong
+
+
+def test_a_stronger_regularizer_that_has_stopped_improving_is_pruned():
+    space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=2)
+    peaked = [70.0, 75.0, 70.0, 70.0, 70.0] + [69.0] * 15  # best at the second evaluation of five
+    curves = iter([[85.0] * 20, peaked])
+    for trial, cfg in screening.configs():
+        screening.finish(trial, _fed_curve(screening, trial, cfg, next(curves)))
+    assert screening.results[1].pruned and screening.results[1].curve.steps == 50
+
+
+def test_regularizes_more_means_the_same_configuration_with_more_regularization():
+    space = search_space([rec("dropout", 0.3, [0.1, 0.6]), rec("weight_decay", 0.01, [0.001, 0.1]),
+                          rec("learning_rate", 1e-4)], {"dropout": 0.0, "weight_decay": 0.0, "learning_rate": 1e-3})
+    lead = {"dropout": 0.1, "weight_decay": 0.01}
+    assert regularizes_more({"dropout": 0.6, "weight_decay": 0.1}, lead, space)
+    assert regularizes_more({"dropout": 0.6, "weight_decay": 0.01}, lead, space)
+    assert not regularizes_more(dict(lead), lead, space)                                 # the same
+    assert not regularizes_more({"dropout": 0.6, "weight_decay": 0.001}, lead, space)    # less decay
+    assert not regularizes_more({"dropout": 0.6}, lead, space)                           # decay left at 0
+    # a lower learning rate learns slowly too, for another reason
+    assert not regularizes_more({"dropout": 0.6, "weight_decay": 0.1, "learning_rate": 1e-4}, lead, space)
+
+
+@pytest.mark.parametrize(("best_index", "evaluations", "improving"), [
+    (19, 20, True), (15, 20, True), (14, 20, False), (2, 4, True), (1, 4, False), (0, 1, True)])
+def test_still_improving_means_a_best_in_the_last_quarter_or_two_evaluations(best_index, evaluations, improving):
+    assert still_improving(best_index, evaluations) is improving
 
 
 def test_a_knob_spans_every_fired_rules_range():
