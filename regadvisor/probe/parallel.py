@@ -16,6 +16,12 @@ side. Two things must not change with the number of workers:
   (``speculative_steps``) and never charged to the budget, so the report's cost and advice are
   the ones a single process would give.
 
+Jobs known to be needed later whatever the decisions (the decision's baseline seeds) can be
+run *ahead* (:meth:`TrialPool.ahead`): a worker that the sequence does not need for its current
+trial takes one of them before it speculates further, and :meth:`TrialPool.map` later takes its
+curve instead of training it again. It is charged only when taken, so that too leaves the cost
+and the advice as one process gives them.
+
 Workers are long-lived ``spawn`` processes (torch is imported once per worker, not per trial);
 a trial ships the script's path, its knobs and seed, never a pickled model.
 """
@@ -222,8 +228,12 @@ class TrialPool:
             raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}", source="--executor")
         if workers is not None and workers < 1:
             raise ConfigError(f"--workers must be at least 1, not {workers}", source="--workers")
-        self.runner, self.speculative_steps = runner, 0
+        self.runner, self._wasted = runner, 0
         self._backend: _LocalWorkers | _RayWorkers | None = None
+        self.outstanding = 0                          # jobs put and not yet finished
+        self._ahead: list[tuple[Any, Job]] = []       # to run ahead, not started
+        self._ahead_running: dict[Any, Job] = {}
+        self._ahead_done: dict[Any, tuple[Job, Curve | BaseException]] = {}
         if executor == "ray":
             try:
                 import ray  # noqa: F401
@@ -241,9 +251,35 @@ class TrialPool:
     def in_process(self) -> bool:
         return self._backend is None
 
+    @property
+    def speculative_steps(self) -> int:
+        """Steps trained that one process would not have trained: speculation past a trial's
+        stop, and jobs run ahead that nothing took."""
+        return self._wasted + sum(c.steps for _, c in self._ahead_done.values() if isinstance(c, Curve))
+
     def put(self, key: Any, job: Job) -> None:
         assert self._backend is not None
         self._backend.jobs.put((key, job))
+        self.outstanding += 1
+
+    def waste(self, steps: int) -> None:
+        """Count ``steps`` of speculative work that decided nothing."""
+        self._wasted += steps
+
+    def ahead(self, jobs: list[Job]) -> None:
+        """Jobs :meth:`map` will probably be given later: workers the sequence leaves free run
+        them first (see the module docstring). Nothing runs ahead in one process."""
+        if not self.in_process:
+            self._ahead += [(("ahead", len(self._ahead) + i), job) for i, job in enumerate(jobs)]
+
+    def start_ahead(self) -> bool:
+        """Start the next job to run ahead; False when there is none."""
+        if not self._ahead:
+            return False
+        key, job = self._ahead.pop(0)
+        self._ahead_running[key] = job
+        self.put(key, job)
+        return True
 
     def reply(self, slot: int, stop: bool) -> None:
         assert self._backend is not None
@@ -251,18 +287,58 @@ class TrialPool:
 
     def next_event(self) -> tuple[str, int, Any, Any]:
         """The next message from a worker; a worker that died (killed for memory, say) is an
-        error here rather than a wait that never ends."""
+        error here rather than a wait that never ends. A job run ahead is answered here (it has
+        no decisions); its end comes back as kind ``ahead``, a worker free again."""
         assert self._backend is not None
         while True:
             event = self._backend.get()
-            if event is not None:
+            if event is None:
+                why = self._backend.dead()
+                if why:
+                    raise ScriptError(why, source=self.runner.script, hint="out of memory? try fewer --workers")
+                continue
+            kind, slot, key, payload = event
+            if kind != "eval":
+                self.outstanding -= 1
+            if key not in self._ahead_running:
                 return event
-            why = self._backend.dead()
-            if why:
-                raise ScriptError(why, source=self.runner.script, hint="out of memory? try fewer --workers")
+            if kind == "eval":
+                self.reply(slot, False)
+                continue
+            self._ahead_done[key] = (self._ahead_running.pop(key), payload)
+            return "ahead", slot, key, None
+
+    def _take_ahead(self, job: Job) -> Any:
+        """The key of a job run ahead equal to ``job`` (started or finished; then not run again),
+        or ``None``; one not started is dropped from the plan, and ``job`` runs as given."""
+        for key, done in self._ahead_done.items():
+            if done[0] == job:
+                return key
+        for key, other in self._ahead_running.items():
+            if other == job:
+                return key
+        self._ahead = [(k, j) for k, j in self._ahead if j != job]
+        return None
+
+    def _stop_ahead(self) -> None:
+        """Stop the jobs run ahead that nothing took, at their next evaluation (not waited for)."""
+        assert self._backend is not None
+        while self._ahead_running:
+            event = self._backend.get()
+            if event is None:
+                if self._backend.dead():
+                    return
+                continue
+            kind, slot, key, payload = event
+            if kind == "eval":
+                self.reply(slot, key in self._ahead_running)
+            elif key in self._ahead_running:
+                del self._ahead_running[key]
+                self.waste(payload.steps if isinstance(payload, Curve) else 0)
 
     def close(self) -> None:
         if self._backend is not None:
+            self._stop_ahead()
             self._backend.close()
             self._backend = None
 
@@ -277,18 +353,29 @@ class TrialPool:
         """Run ``jobs`` side by side; their curves in the order given."""
         if self.in_process:
             return [run_job(self.runner, j) for j in jobs]
+        taken: dict[Any, int] = {}
         for i, job in enumerate(jobs):
-            self.put(i, job)
+            key = self._take_ahead(job)
+            if key is None:
+                self.put(i, job)
+            else:
+                taken[key] = i
         out: dict[int, Curve] = {}
-        while len(out) < len(jobs):
+        while True:
+            for key in [k for k in taken if k in self._ahead_done]:
+                result = self._ahead_done.pop(key)[1]
+                if isinstance(result, BaseException):
+                    raise result
+                out[taken.pop(key)] = result
+            if len(out) == len(jobs):
+                return [out[i] for i in range(len(jobs))]
             kind, slot, key, payload = self.next_event()
             if kind == "eval":
                 self.reply(slot, False)
             elif kind == "error":
                 raise payload
-            else:
+            elif kind == "done":
                 out[key] = payload
-        return [out[i] for i in range(len(jobs))]
 
     # -- jobs decided in order ---------------------------------------------------------------
     def sequence(self, jobs: Iterator[tuple[Any, Job, Callable[[EvaluationPoint], bool] | None]],
@@ -326,21 +413,29 @@ class _Sequencer:
         self.exhausted = False                # no more jobs to take
         self.ended = False                    # the sequence was ended: the rest is dropped
 
-    def _start_next(self) -> None:
+    def _start_next(self) -> bool:
         if self.ended or self.exhausted:
-            return
+            return False
         try:
             key, job, decide = next(self.jobs)
         except StopIteration:
             self.exhausted = True
-            return
+            return False
         self.order.append(key)
         self.running[key] = _Running(key, job, decide)
         self.pool.put(key, job)
+        return True
+
+    def _fill(self) -> None:
+        """Keep every worker busy: the sequence's next trial where none of its trials is
+        training, else a job to run ahead, else the next trial, speculatively."""
+        while self.pool.outstanding < self.pool.workers and not self.ended:
+            training = any(k not in self.done and k not in self.failed for k in self.running)
+            if not (training and self.pool.start_ahead()) and not self._start_next():
+                return
 
     def run(self) -> None:
-        for _ in range(self.pool.workers):
-            self._start_next()
+        self._fill()
         self._advance()
         while self.order:
             kind, slot, key, payload = self.pool.next_event()
@@ -350,7 +445,7 @@ class _Sequencer:
             elif state is not None:
                 # a speculative trial's failure counts only if one process would have run it
                 (self.failed if kind == "error" else self.done)[key] = payload
-                self._start_next()
+            self._fill()
             self._advance()
 
     def _on_eval(self, state: _Running, point: EvaluationPoint) -> bool:
@@ -386,7 +481,7 @@ class _Sequencer:
         del self.done[head.key]
         if head.stop_at is not None and head.stop_at < len(curve.val_loss):
             cut = truncate(curve, head.stop_at)
-            self.pool.speculative_steps += curve.steps - cut.steps
+            self.pool.waste(curve.steps - cut.steps)
             curve = cut
         if not self.finish(head.key, curve):
             self._end()  # the head is finished; the ones after it are dropped
@@ -400,7 +495,7 @@ class _Sequencer:
             self.drop(key)
         for key in [k for k in self.order if k in self.done or k in self.failed]:
             if key in self.done:
-                self.pool.speculative_steps += self.done.pop(key).steps
+                self.pool.waste(self.done.pop(key).steps)
             self.failed.pop(key, None)  # a job one process would never have run: not the report's
             self.order.remove(key)
         while self.order:
@@ -408,7 +503,7 @@ class _Sequencer:
             if kind == "eval":
                 self.pool.reply(slot, True)
             elif key in self.order:
-                self.pool.speculative_steps += payload.steps if kind == "done" else 0
+                self.pool.waste(payload.steps if kind == "done" else 0)
                 self.order.remove(key)
 
 

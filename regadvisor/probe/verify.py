@@ -341,10 +341,12 @@ class _Verifier:
         with TrialPool(self.runner, self.workers, self.executor) as self.pool:
             unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
             space = [d for d in space if d.knob not in unverified]
+            if space:  # whatever the screen finds, the decision pairs it with these baseline seeds
+                self.pool.ahead([self._baseline_job(s) for s in self.seeds[1:]])
             screening = self._screen(space, base0, unverified) if space else None
             leader = self._leader(screening, base0)
             effect = self._decide(leader, baseline) if leader is not None else None
-            speculative = self.pool.speculative_steps
+        speculative = self.pool.speculative_steps
         kept = self._kept(leader, effect)
         screened = screening.results if screening is not None else []
         result = VerifyResult(
@@ -486,7 +488,7 @@ class _Verifier:
         while n < len(seeds) and self.ledger.affords((n + 1) * per_seed, trials=(n + 1) * trials):
             n += 1
         run = seeds[:n]
-        jobs = [Job({}, s) for s in run]
+        jobs = [self._baseline_job(s) for s in run]
         if leader.config:
             jobs += [Job(leader.config, s, patience=leader.patience, stop_past_best=False) for s in run]
         self.tick(f"{len(jobs)} paired trials on seeds {', '.join(map(str, run))}")
@@ -497,6 +499,12 @@ class _Verifier:
             baseline[s] = curves[i]
             self._pair(effect, leader, curves[i], curves[len(run) + i] if leader.config else None, s)
         return run
+
+    @staticmethod
+    def _baseline_job(seed: int) -> Job:
+        """The decision's baseline trial on ``seed`` (run ahead during the screen where workers
+        are free: :meth:`.parallel.TrialPool.ahead`)."""
+        return Job({}, seed)
 
     def _pair(self, effect: Effect, leader: Screened, base: Curve, curve: Curve | None, seed: int) -> None:
         """One pair: the baseline's score on a seed against the leader's (early stopping alone is

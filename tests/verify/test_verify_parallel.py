@@ -122,6 +122,49 @@ def test_a_sequence_finishes_every_job_once_the_jobs_run_out(tmp_path):
     assert dict(finished)[1] == 8 and dict(finished)[0] == dict(finished)[2] == 16   # job 1 stopped at its 2nd evaluation
 
 
+def _counting(tmp_path):
+    """TINY, writing one line per model built with the dropout it was given (in any process)."""
+    marker = tmp_path / "built.txt"
+    script = tmp_path / "counting.py"
+    script.write_text(TINY + textwrap.dedent(f'''
+        _build = build_model
+        def build_model(dropout=0.0):
+            with open({str(marker)!r}, "a") as f:
+                f.write(f"{{dropout}}\\n")
+            return _build(dropout)
+    '''))
+    return TrialRunner(script, {}, {"epochs": 4}, "cpu", True), marker
+
+
+def test_a_job_run_ahead_is_taken_by_map_not_trained_again(tmp_path):
+    runner, marker = _counting(tmp_path)
+    ahead, other = Job({"dropout": 0.05}, 5), Job({"dropout": 0.3}, 1)
+    with TrialPool(runner, 1) as here:
+        expected = here.map([ahead, other])
+    once = marker.read_text().splitlines().count("0.05")
+    marker.unlink()
+    jobs = iter([(0, Job({"dropout": 0.1}, 0), None), (1, Job({"dropout": 0.2}, 0), None)])
+    with TrialPool(runner, 2) as pool:
+        pool.ahead([ahead])
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: True, drop=lambda key: None)
+        got = pool.map([ahead, other])
+        assert pool.speculative_steps == 0
+    assert [(c.config, c.seed, c.val_loss, c.steps) for c in got] == \
+        [(c.config, c.seed, c.val_loss, c.steps) for c in expected]
+    assert marker.read_text().splitlines().count("0.05") == once      # trained ahead, once
+
+
+def test_jobs_run_ahead_that_nothing_takes_are_speculative_work(tmp_path):
+    runner, marker = _counting(tmp_path)
+    with TrialPool(runner, 2) as pool:
+        pool.ahead([Job({"dropout": 0.05}, 5), Job({"dropout": 0.06}, 6)])
+        pool.sequence(iter([(0, Job({"dropout": 0.1}, 0), None)]), admit=lambda key: True,
+                      finish=lambda key, c: True, drop=lambda key: None)
+        assert pool.map([Job({"dropout": 0.06}, 6)])[0].config == {"dropout": 0.06}
+    assert pool.speculative_steps > 0                     # the first ran ahead and nobody took it
+    assert "0.05" in marker.read_text().splitlines()
+
+
 FAILS_WITH_DROPOUT = TINY + textwrap.dedent('''
     _build = build_model
     def build_model(dropout=0.0):
