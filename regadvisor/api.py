@@ -9,6 +9,7 @@ Every user-facing failure raises a :class:`regadvisor.errors.UserError` subclass
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -392,10 +393,31 @@ def probe(
     settings = settings if settings is not None else load_settings()
     ruleset = load_ruleset(rules, select_rules, ignore_rules, params, settings)
     log = Path(script_log) if script_log is not None else None
-    result = run_script(script, args=args, output=log, steps=steps, epochs=epochs, seconds=seconds,
-                        train_epochs=train_epochs, train_steps=train_steps, depth=depth, device=device, seed=seed,
-                        knobs=knobs, progress=progress if contract or log is not None else None)
-    report = analyze(result.run, ruleset)
+    with _trial_pool(verify, workers, executor, device) as pool:
+        result = run_script(script, args=args, output=log, steps=steps, epochs=epochs, seconds=seconds,
+                            train_epochs=train_epochs, train_steps=train_steps, depth=depth, device=device,
+                            seed=seed, knobs=knobs, progress=progress if contract or log is not None else None)
+        report = analyze(result.run, ruleset)
+        _verify_probed(report, result, script, log, pool, verify=verify, budget=trial_budget if verify else None,
+                       verify_seeds=verify_seeds, seed=seed, device=device, knobs=knobs,
+                       verify_progress=verify_progress, export=export)
+    return report
+
+
+def _trial_pool(verify: bool, workers: int | None, executor: str, device: str) -> Any:
+    """The verify workers, started before the probe so that their start (about 2 s each to
+    import torch) overlaps its training; nothing without ``verify``."""
+    if not verify:
+        return contextlib.nullcontext(None)
+    from .probe.parallel import TrialPool
+
+    return TrialPool(None, workers, executor, device=device)
+
+
+def _verify_probed(report: Report, result: Any, script: str | Path, log: Path | None, pool: Any, *, verify: bool,
+                   budget: Any, verify_seeds: int | None, seed: int, device: str, knobs: dict[str, Any] | None,
+                   verify_progress: Any, export: tuple[str, str | Path] | None) -> None:
+    """The probe's notes and, with ``verify``, the verification of its report (edited in place)."""
     report.notes.extend(probe_length_notes(result))
     program = result.run.facts.get("program")
     if log is not None:
@@ -412,14 +434,13 @@ def probe(
         if program is not None:
             program["trial_output"] = str(log if log is not None else _trial_log(script))
         seeds = 3 if verify_seeds is None else verify_seeds  # 0 is an error for verify to name, not the default
-        checked = verify_report(script, report, budget=trial_budget, seeds=seeds, seed=seed, device=device,
-                                knobs=knobs, progress=verify_progress, workers=workers, executor=executor)
+        checked = verify_report(script, report, budget=budget, seeds=seeds, seed=seed, device=device,
+                                knobs=knobs, progress=verify_progress, pool=pool)
         if program is not None:
             report.notes.append(Note("trial-output", values={"path": program["trial_output"]}))
         if export is not None:
             written = export_space(checked, export[0], export[1])
             report.notes.append(Note("search-space-written", values={"path": str(written)}))
-    return report
 
 
 def _trial_log(script: str | Path) -> Path:

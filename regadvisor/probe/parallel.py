@@ -98,16 +98,17 @@ def run_job(runner: TrialRunner, job: Job, on_evaluation: Callable[[EvaluationPo
         torch.set_num_threads(before)
 
 
-def _worker(runner: TrialRunner, device: str | None, jobs: Any, events: Any, replies: Any, slot: int) -> None:
-    """A worker process: runs jobs from ``jobs``; after every evaluation it reports the point and
-    waits for the parent's word (True: stop)."""
-    if device is not None:
-        runner = replace(runner, device=device)
+def _worker(device: str | None, jobs: Any, events: Any, replies: Any, slot: int) -> None:
+    """A worker process: runs jobs from ``jobs`` (each with its runner: a worker can start before
+    the probe has told what to run); after every evaluation it reports the point and waits for
+    the parent's word (True: stop)."""
     while True:
         item = jobs.get()
         if item is None:
             return
-        key, job = item
+        key, runner, job = item
+        if device is not None:
+            runner = replace(runner, device=device)
 
         def hook(point: EvaluationPoint, key: Any = key) -> bool:
             events.put(("eval", slot, key, point))
@@ -134,13 +135,13 @@ class _Running:
 class _LocalWorkers:
     """Worker processes on this machine (``spawn``: no state inherited but what is sent)."""
 
-    def __init__(self, runner: TrialRunner, workers: int):
+    def __init__(self, device: str, workers: int):
         ctx = mp.get_context("spawn")
         self.jobs, self.events = ctx.Queue(), ctx.Queue()
         self.replies = [ctx.Queue() for _ in range(workers)]
-        devices = _devices(runner.device, workers)
+        devices = _devices(device, workers)
         self.procs = [ctx.Process(target=_worker, daemon=True,
-                                  args=(runner, devices[i], self.jobs, self.events, self.replies[i], i))
+                                  args=(devices[i], self.jobs, self.events, self.replies[i], i))
                       for i in range(workers)]
         with _main_module_hidden():
             for p in self.procs:
@@ -173,7 +174,7 @@ class _RayWorkers:
     path on every node (a shared filesystem, or Ray's ``runtime_env`` working_dir).
     """
 
-    def __init__(self, runner: TrialRunner, workers: int | None):
+    def __init__(self, workers: int | None):
         import ray
         from ray.util.queue import Queue
 
@@ -186,7 +187,7 @@ class _RayWorkers:
         self.jobs, self.events = Queue(), Queue()
         self.replies = [Queue() for _ in range(workers)]
         task = ray.remote(num_cpus=trial_threads(), max_retries=0)(_worker)
-        self.refs = [task.remote(runner, None, self.jobs, self.events, self.replies[i], i) for i in range(workers)]
+        self.refs = [task.remote(None, self.jobs, self.events, self.replies[i], i) for i in range(workers)]
 
     def get(self) -> tuple[str, int, Any, Any] | None:
         from ray.util.queue import Empty
@@ -221,9 +222,14 @@ class TrialPool:
     :meth:`map` runs independent jobs; :meth:`sequence` runs jobs whose decisions depend on the
     ones before (see the module docstring). ``executor`` is ``local`` (processes on this machine;
     with one worker everything runs in this process) or ``ray`` (tasks on a Ray cluster).
+
+    The workers start at once. ``runner`` may be left for :meth:`bind` (the workers then start
+    while the probe runs, which is how ``probe --verify`` hides their start: about 2 s each to
+    import torch); ``device`` is then the one the trials will ask for, to place them on GPUs.
     """
 
-    def __init__(self, runner: TrialRunner, workers: int | None = None, executor: str = "local"):
+    def __init__(self, runner: TrialRunner | None, workers: int | None = None, executor: str = "local",
+                 device: str = "auto"):
         if executor not in EXECUTORS:
             raise ConfigError(f"--executor {executor!r} is not one of {', '.join(EXECUTORS)}", source="--executor")
         if workers is not None and workers < 1:
@@ -240,12 +246,21 @@ class TrialPool:
             except ImportError:
                 raise ConfigError("--executor ray needs Ray, which is not installed", source="--executor",
                                   hint="pip install 'regadvisor[ray]'") from None
-            self._backend = _RayWorkers(runner, workers)
+            self._backend = _RayWorkers(workers)
             self.workers = len(self._backend.refs)
             return
         self.workers = workers if workers is not None else default_workers()
         if self.workers > 1:
-            self._backend = _LocalWorkers(runner, self.workers)
+            self._backend = _LocalWorkers(runner.device if runner is not None else device, self.workers)
+
+    def bind(self, runner: TrialRunner) -> None:
+        """The runner of the trials from now on (one verification's script, length and knobs)."""
+        self.runner = runner
+
+    def _bound(self) -> TrialRunner:
+        if self.runner is None:
+            raise RuntimeError("TrialPool.bind(runner) must come before the first trial")
+        return self.runner
 
     @property
     def in_process(self) -> bool:
@@ -259,7 +274,7 @@ class TrialPool:
 
     def put(self, key: Any, job: Job) -> None:
         assert self._backend is not None
-        self._backend.jobs.put((key, job))
+        self._backend.jobs.put((key, self._bound(), job))
         self.outstanding += 1
 
     def waste(self, steps: int) -> None:
@@ -295,7 +310,8 @@ class TrialPool:
             if event is None:
                 why = self._backend.dead()
                 if why:
-                    raise ScriptError(why, source=self.runner.script, hint="out of memory? try fewer --workers")
+                    raise ScriptError(why, source=self.runner.script if self.runner else None,
+                                      hint="out of memory? try fewer --workers")
                 continue
             kind, slot, key, payload = event
             if kind != "eval":
@@ -352,7 +368,7 @@ class TrialPool:
     def map(self, jobs: list[Job]) -> list[Curve]:
         """Run ``jobs`` side by side; their curves in the order given."""
         if self.in_process:
-            return [run_job(self.runner, j) for j in jobs]
+            return [run_job(self._bound(), j) for j in jobs]
         taken: dict[Any, int] = {}
         for i, job in enumerate(jobs):
             key = self._take_ahead(job)
@@ -394,7 +410,7 @@ class TrialPool:
                 if not admit(key):
                     drop(key)
                     return
-                if not finish(key, run_job(self.runner, job, decide)):
+                if not finish(key, run_job(self._bound(), job, decide)):
                     return
             return
         _Sequencer(self, jobs, admit, finish, drop).run()

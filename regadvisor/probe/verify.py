@@ -39,6 +39,7 @@ removed and listed in ``report.notes``; what could not be measured stays, unveri
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -262,13 +263,14 @@ def baseline_value(curve: Curve, patience: int | None) -> float:
 class _Verifier:
     def __init__(self, script: str | Path, report: Report, *, budget: Budget, seeds: int, seed: int,
                  device: str, knobs: dict[str, Any] | None, progress: Callable[[VerifyProgress], None] | None,
-                 max_trials: int = MAX_SCREENED, workers: int | None = None, executor: str = "local"):
+                 max_trials: int = MAX_SCREENED, workers: int | None = None, executor: str = "local",
+                 pool: TrialPool | None = None):
         if seeds < 2:
             raise ConfigError("verification needs at least 2 seeds (a paired t-interval needs two pairs)",
                               source="seeds")
         facts = report.run.facts
         self.report, self.progress, self.max_trials = report, progress, max_trials
-        self.workers, self.executor = workers, executor
+        self.workers, self.executor, self.given_pool = workers, executor, pool
         self.seeds = [seed + i for i in range(seeds)]
         base = dict(facts.get("knobs_requested") or {}) if knobs is None else dict(knobs)
         self.base_patience: int | None = base.pop("early_stopping_patience", None)
@@ -337,8 +339,11 @@ class _Verifier:
         else:
             self.ledger.charge(base0.steps)
         baseline = {self.seeds[0]: base0}
-        # the workers start (torch imported, about 2 s each) while the one-step check runs here
-        with TrialPool(self.runner, self.workers, self.executor) as self.pool:
+        # a pool of its own starts its workers (torch imported, about 2 s each) while the
+        # one-step check runs here; one given was started sooner, and its owner closes it
+        with contextlib.nullcontext(self.given_pool) if self.given_pool is not None else \
+                TrialPool(self.runner, self.workers, self.executor) as self.pool:
+            self.pool.bind(self.runner)
             unverified.update(self.not_applicable({d.knob: d.suggested for d in space}))
             space = [d for d in space if d.knob not in unverified]
             if space:  # whatever the screen finds, the decision pairs it with these baseline seeds
@@ -534,6 +539,7 @@ def verify(
     max_trials: int = MAX_SCREENED,
     workers: int | None = None,
     executor: str = "local",
+    pool: TrialPool | None = None,
 ) -> VerifyResult:
     """Measure the recommendations of ``report`` on ``script`` at the real training length.
 
@@ -541,12 +547,14 @@ def verify(
     trials (:func:`~.budget.parse_budget`). ``knobs`` are the settings every trial starts from
     (default: those the report's probe was given). ``workers`` trials run side by side (default:
     one per core, one per GPU where there are several); the advice does not depend on it.
-    ``executor`` ``"ray"`` runs them as tasks on the Ray cluster at ``RAY_ADDRESS``. See the
-    module docstring for the method.
+    ``executor`` ``"ray"`` runs them as tasks on the Ray cluster at ``RAY_ADDRESS``. ``pool``, a
+    :class:`~.parallel.TrialPool` started earlier (during the probe, say), is used instead of
+    ``workers`` and ``executor`` and left open. See the module docstring for the method.
     """
     parsed = budget if isinstance(budget, Budget) else parse_budget(budget)
     return _Verifier(script, report, budget=parsed, seeds=seeds, seed=seed, device=device, knobs=knobs,
-                     progress=progress, max_trials=max_trials, workers=workers, executor=executor).run()
+                     progress=progress, max_trials=max_trials, workers=workers, executor=executor,
+                     pool=pool).run()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -48,6 +48,23 @@ def test_map_returns_the_curves_one_process_gives_in_order(tmp_path):
         [(c.config, c.seed, c.val_loss, c.score, c.steps) for c in expected]
 
 
+def test_workers_started_before_the_runner_is_known_run_it_once_bound(tmp_path):
+    """probe --verify starts its workers before the probe (so their torch import overlaps it);
+    the runner, known only from the probe's report, comes with every job."""
+    script = tmp_path / "tiny.py"
+    script.write_text(TINY)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    jobs = [Job({"dropout": 0.3}, 1), Job({}, 0)]
+    with TrialPool(runner, 1) as here:
+        expected = here.map(jobs)
+    with TrialPool(None, 2, device="cpu") as pool:
+        with pytest.raises(RuntimeError, match="bind"):
+            pool.map(jobs)
+        pool.bind(runner)
+        got = pool.map(jobs)
+    assert [(c.config, c.val_loss, c.steps) for c in got] == [(c.config, c.val_loss, c.steps) for c in expected]
+
+
 def test_a_dead_worker_is_an_error_not_a_hang(tmp_path):
     script = tmp_path / "dies.py"
     script.write_text(TINY + textwrap.dedent('''
