@@ -32,6 +32,7 @@ import multiprocessing as mp
 import os
 import queue
 import sys
+import time
 import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -43,6 +44,10 @@ from .results import EvaluationPoint
 from .trials import Curve, TrialRunner
 
 THREADS_ENV = "REGADVISOR_TRIAL_THREADS"
+AHEAD_STOP_SECONDS = 5.0
+"""How long closing waits for a job run ahead, and not taken, to reach its next evaluation."""
+WORKER_EXIT_SECONDS = 10.0
+"""How long closing waits, in all, for idle workers to exit before it kills them."""
 
 
 def cpu_count() -> int:
@@ -157,11 +162,13 @@ class _LocalWorkers:
         gone = [p for p in self.procs if not p.is_alive()]
         return f"a --verify worker process exited (exit code {gone[0].exitcode})" if gone else None
 
-    def close(self) -> None:
+    def close(self, wait: float) -> None:
+        """Ask the workers to exit, give them ``wait`` seconds in all, then kill what is left."""
         for _ in self.procs:
             self.jobs.put(None)
+        deadline = time.monotonic() + wait
         for p in self.procs:
-            p.join(timeout=10)
+            p.join(timeout=max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()
 
@@ -207,10 +214,12 @@ class _RayWorkers:
             return f"a --verify Ray worker failed: {type(exc).__name__}"
         return "a --verify Ray worker ended early"
 
-    def close(self) -> None:
+    def close(self, wait: float) -> None:
+        """Ask the tasks to end; wait for them at most ``wait`` seconds (a task still training
+        ends on the cluster when its job does)."""
         for _ in self.refs:
             self.jobs.put(None)
-        self.ray.wait(self.refs, num_returns=len(self.refs), timeout=30)
+        self.ray.wait(self.refs, num_returns=len(self.refs), timeout=wait)
 
 
 EXECUTORS = ("local", "ray")
@@ -336,14 +345,18 @@ class TrialPool:
         self._ahead = [(k, j) for k, j in self._ahead if j != job]
         return None
 
-    def _stop_ahead(self) -> None:
-        """Stop the jobs run ahead that nothing took, at their next evaluation (not waited for)."""
+    def _stop_ahead(self) -> bool:
+        """Stop the jobs run ahead that nothing took, at their next evaluation; False when one
+        has not come to it within :data:`AHEAD_STOP_SECONDS` (a long epoch: it is killed)."""
         assert self._backend is not None
+        deadline = time.monotonic() + AHEAD_STOP_SECONDS
         while self._ahead_running:
+            if time.monotonic() > deadline:
+                return False
             event = self._backend.get()
             if event is None:
                 if self._backend.dead():
-                    return
+                    return False
                 continue
             kind, slot, key, payload = event
             if kind == "eval":
@@ -351,11 +364,12 @@ class TrialPool:
             elif key in self._ahead_running:
                 del self._ahead_running[key]
                 self.waste(payload.steps if isinstance(payload, Curve) else 0)
+        return True
 
     def close(self) -> None:
         if self._backend is not None:
-            self._stop_ahead()
-            self._backend.close()
+            stopped = self._stop_ahead()
+            self._backend.close(wait=WORKER_EXIT_SECONDS if stopped else 0.0)
             self._backend = None
 
     def __enter__(self) -> TrialPool:

@@ -182,6 +182,31 @@ def test_jobs_run_ahead_that_nothing_takes_are_speculative_work(tmp_path):
     assert "0.05" in marker.read_text().splitlines()
 
 
+def test_closing_does_not_wait_long_for_a_job_run_ahead_in_a_long_epoch(tmp_path, monkeypatch):
+    import time
+
+    from regadvisor.probe import parallel
+
+    script = tmp_path / "slow.py"
+    script.write_text(TINY + textwrap.dedent('''
+        import time
+        _build = build_model
+        def build_model(dropout=0.0):
+            model = _build(dropout)
+            if dropout == 0.05:          # the job run ahead: its first batch takes a minute
+                model.register_forward_pre_hook(lambda module, args: time.sleep(60))
+            return model
+    '''))
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    monkeypatch.setattr(parallel, "AHEAD_STOP_SECONDS", 0.5)
+    with TrialPool(runner, 2) as pool:
+        pool.ahead([Job({"dropout": 0.05}, 5)])
+        pool.sequence(iter([(0, Job({"dropout": 0.1}, 0), None)]), admit=lambda key: True,
+                      finish=lambda key, c: True, drop=lambda key: None)
+        t0 = time.monotonic()
+    assert time.monotonic() - t0 < 30          # killed, not waited for the minute
+
+
 FAILS_WITH_DROPOUT = TINY + textwrap.dedent('''
     _build = build_model
     def build_model(dropout=0.0):
