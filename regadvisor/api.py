@@ -205,12 +205,10 @@ class _JudgeTarget:
         return [analyze(run, self.ruleset) for run in runs]
 
 
-def _usable_cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _local_workers(runs: int) -> int:
-    cores = _usable_cpus()
+    from .pool import cpu_count
+
+    cores = cpu_count()
     return min(cores, runs // RUNS_PER_PROCESS) if cores >= MIN_CORES_FOR_PROCESSES else 1
 
 
@@ -225,8 +223,9 @@ def _analyze_all(paths: Iterable[str | Path], ruleset: RuleSet, log_format: str 
     with at least :data:`RUNS_PER_PROCESS` runs, given :data:`MIN_CORES_FOR_PROCESSES` cores).
     ``workers=1`` reads one by one.
     """
+    from .files import is_uri
     from .logs.mlflow_server import SERVER_WORKERS
-    from .logs.read import find_runs, is_uri
+    from .logs.read import find_runs
     from .pool import in_order
 
     if workers is not None and workers < 1:

@@ -23,6 +23,12 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"), (s
 _SPECIAL_HINT = "regadvisor reads regular files only; save what it carries to a file and pass that"
 
 
+def is_uri(source: str | Path) -> bool:
+    """Whether ``source`` is a URI (``mlflow://...``, ``https://...``) rather than a file, folder
+    or address: nothing here opens it."""
+    return "://" in str(source)
+
+
 def _kind(mode: int) -> str:
     return next((name for test, name in _KINDS if test(mode)), "not a regular file")
 

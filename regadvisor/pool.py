@@ -16,15 +16,16 @@ it). Elsewhere the work runs in this process, one item after another.
 from __future__ import annotations
 
 import math
-import multiprocessing
+import os
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -41,6 +42,14 @@ def _install(work: Callable[[Any], Any]) -> None:
 def _run_installed(item: Any) -> Any:
     assert _installed is not None, "the pool's initializer installs the work function"
     return _installed(item)
+
+
+def cpu_count() -> int:
+    """Cores this process may use (the affinity mask where the platform has one)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # macOS, Windows
+        return max(1, os.cpu_count() or 1)
 
 
 def can_fork() -> bool:
@@ -61,6 +70,11 @@ def in_order(work: Callable[[T], R], items: Sequence[T], *, workers: int, proces
     workers = min(workers, len(items))
     if workers <= 1:
         return [work(item) for item in items]
+    # imported here: reading one run, the common case, needs none of it
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     executor: Executor
     if processes:
         executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),

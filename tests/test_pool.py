@@ -88,5 +88,5 @@ def test_a_folder_of_runs_judged_in_processes_gives_the_reports_of_one_by_one():
 
 @pytest.mark.parametrize("cores, runs, expected", [(2, 1000, 1), (4, 1000, 4), (16, 1000, 15), (8, 100, 1)])
 def test_local_runs_go_to_processes_by_default_only_given_cores_and_runs(monkeypatch, cores, runs, expected):
-    monkeypatch.setattr(api, "_usable_cpus", lambda: cores)
+    monkeypatch.setattr(pool, "cpu_count", lambda: cores)
     assert api._local_workers(runs) == expected  # 2 cores: the reports' trip back eats the gain (api.py)

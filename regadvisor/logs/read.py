@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 from ..errors import ConfigError, LogReadError
-from ..files import refuse_special
+from ..files import is_uri, refuse_special
 from ..model import Run
 from ._io import read_head, require_content, require_metrics
 from .registry import LogFormat, ReadOptions, formats, split_address
@@ -61,11 +61,6 @@ def detect(path: Path) -> tuple[float, LogFormat | None]:
     if store.is_dir():
         return _best(path, b"", [f for f in registered if f.directory])
     return _best(path, read_head(store), registered)
-
-
-def is_uri(path: str | Path) -> bool:
-    """Whether ``path`` is a URI (``mlflow://...``) rather than a file, folder or address."""
-    return "://" in str(path)
 
 
 def _scheme_format(path: str | Path) -> LogFormat | None:

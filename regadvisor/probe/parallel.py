@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ConfigError, ScriptError
+from ..pool import cpu_count
 from .results import EvaluationPoint
 from .trials import Curve, TrialRunner
 
@@ -48,14 +49,6 @@ AHEAD_STOP_SECONDS = 5.0
 """How long closing waits for a job run ahead, and not taken, to reach its next evaluation."""
 WORKER_EXIT_SECONDS = 10.0
 """How long closing waits, in all, for idle workers to exit before it kills them."""
-
-
-def cpu_count() -> int:
-    """Cores this process may use (the affinity mask where the platform has one)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # macOS, Windows
-        return max(1, os.cpu_count() or 1)
 
 
 def default_workers() -> int:

@@ -25,13 +25,12 @@ def check_lengths(*, steps: int | None, epochs: int | None, seconds: float | Non
 
 PAST_BEST_FRACTION = 0.25
 """Share of the real length without a new best after which the probe may stop as past its best
-(:func:`~.runner.past_best_patience`), verify's trials included.
+(:func:`~.runner.past_best_patience`); verify's trials wait as long. Measured with a tenth for
+the trials (``benchmarks/bench_verify.py``): a baseline trial then ends almost at its best, which
+hides what early stopping buys (gru_series: "no change", where patience 20 had gained 4 test
+points), and a screening curve can value only patiences up to 5 (small_transformer lost 0.09 of
+its share)."""
 
-Verify's trials once asked for a tenth (a bug ignored it, and every figure in
-``benchmarks/results/verify_results.json`` was measured at a quarter). Measured with a tenth on
-``benchmarks/bench_verify.py``: a baseline trial then ends almost at its best, which hides what
-early stopping buys (gru_series: "no change", where patience 20 had gained 4 test points), and
-a screening curve values only patiences up to 5 (small_transformer lost 0.09 of its share)."""
 
 @dataclass
 class ProbeProgress:

@@ -322,7 +322,8 @@ def run_probe(
     bound it sooner (first reached wins). With no length known at all it trains
     ``DEFAULT_EPOCHS`` epochs and says so (``facts["train_length"]`` is ``None``). With
     ``stop_past_best`` it ends once validation has clearly passed its best
-    (:func:`past_best_patience`), which keeps the rise in the curve and skips the rest.
+    (:func:`past_best_patience`, after ``past_best_fraction`` of the length without a new best),
+    which keeps the rise in the curve and skips the rest.
     ``on_evaluation`` is called after every evaluation and stops the run (reason ``pruned``)
     when it returns True: the hook a multi-fidelity scheduler prunes with.
 

@@ -11,6 +11,7 @@ import os
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..files import is_uri
 from ..model import Report
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -96,14 +97,10 @@ def unverified_hint(report: Report) -> str | None:
             "`regadvisor probe --verify` measures them.")
 
 
-def is_url(source: str) -> bool:
-    return "://" in source
-
-
 def relative_source(source: str, base: str | Path | None = None) -> str:
     """``source`` as a forward-slash path relative to ``base`` (default: the working directory)
     when it lies under it; otherwise as given. Keeps reports independent of the checkout path."""
-    if is_url(source):
+    if is_uri(source):
         return source
     path = Path(source)
     if path.is_absolute():

@@ -19,8 +19,9 @@ from typing import Any
 from urllib.parse import quote
 
 from .. import __version__
+from ..files import is_uri
 from ..model import Finding, Report
-from ._common import is_url, relative_source, sorted_fired
+from ._common import relative_source, sorted_fired
 from .json import json_ready
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -71,7 +72,7 @@ def _rule(finding: Finding) -> dict[str, Any]:
 
 
 def _artifact(source: str, base: str | Path | None) -> dict[str, Any]:
-    if is_url(source):
+    if is_uri(source):
         return {"uri": source}
     rel = relative_source(source, base)
     if Path(rel).is_absolute():
@@ -81,7 +82,7 @@ def _artifact(source: str, base: str | Path | None) -> dict[str, Any]:
 
 def _location(report: Report, base: str | Path | None) -> dict[str, Any]:
     physical: dict[str, Any] = {"artifactLocation": _artifact(report.source, base)}
-    if not is_url(report.source) and not os.path.isdir(report.source):
+    if not is_uri(report.source) and not os.path.isdir(report.source):
         physical["region"] = {"startLine": 1}
     return {"physicalLocation": physical}
 
