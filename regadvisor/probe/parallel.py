@@ -96,10 +96,27 @@ def run_job(runner: TrialRunner, job: Job, on_evaluation: Callable[[EvaluationPo
         torch.set_num_threads(before)
 
 
+def warm_up() -> None:
+    """Pay a fresh process's one-off costs of training before its first trial does.
+
+    The first optimizer a process builds imports ``torch._dynamo`` (torch 2.13): 0.85 s measured
+    on this project's 2-core machine, against 0.31 s for a whole 80-step trial of
+    ``overfit_mlp`` after it. A worker warmed while the probe trains spends its first trial
+    training, where the parent (warmed by the probe) would.
+    """
+    import torch
+
+    weight = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.SGD([weight], lr=0.1)
+    (2 * weight).sum().backward()
+    optimizer.step()
+
+
 def _worker(device: str | None, jobs: Any, events: Any, replies: Any, slot: int) -> None:
-    """A worker process: runs jobs from ``jobs`` (each with its runner: a worker can start before
-    the probe has told what to run); after every evaluation it reports the point and waits for
-    the parent's word (True: stop)."""
+    """A worker process: warms up (:func:`warm_up`), then runs jobs from ``jobs`` (each with its
+    runner: a worker can start before the probe has told what to run); after every evaluation it
+    reports the point and waits for the parent's word (True: stop)."""
+    warm_up()
     while True:
         item = jobs.get()
         if item is None:
