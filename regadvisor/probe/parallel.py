@@ -37,7 +37,7 @@ import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError, ScriptError
 from ..pool import cpu_count
@@ -71,6 +71,26 @@ def trial_threads() -> int:
     if env and env.isdigit() and int(env) > 0:
         return int(env)
     return max(1, cpu_count() // default_workers())
+
+
+@dataclass(frozen=True)
+class Predecessor:
+    """The trial before a speculative one in :meth:`TrialPool.sequence`, still training: its
+    configuration and how far its decisions have gone."""
+
+    config: dict[str, Any]
+    step: int       # the step of its last decided evaluation
+    stopped: bool   # its decisions have stopped it: it reports nothing more
+
+
+@runtime_checkable
+class EarlyStop(Protocol):
+    """A decision hook that can also tell, before its trial's turn, that one process would
+    certainly have stopped the trial by now (the trial then stops at once, not at its turn)."""
+
+    def __call__(self, point: EvaluationPoint) -> bool: ...
+
+    def stopped_by(self, points: list[EvaluationPoint], before: Predecessor) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -145,6 +165,7 @@ class _Running:
     points: list[EvaluationPoint] = field(default_factory=list)
     live: bool = False
     stop_at: int | None = None  # evaluations the sequential schedule allows (None: no limit yet)
+    early: bool = False         # stop_at was set before its turn (EarlyStop)
 
 
 class _LocalWorkers:
@@ -420,7 +441,7 @@ class TrialPool:
     # -- jobs decided in order ---------------------------------------------------------------
     def sequence(self, jobs: Iterator[tuple[Any, Job, Callable[[EvaluationPoint], bool] | None]],
                  admit: Callable[[Any], bool], finish: Callable[[Any, Curve], bool],
-                 drop: Callable[[Any], None]) -> None:
+                 drop: Callable[[Any], None], may_admit: Callable[[list[int | None]], bool] | None = None) -> None:
         """Run ``jobs`` (key, job, decision hook) with the decisions of a one-by-one run.
 
         ``jobs`` is consumed lazily, as workers free up. Once every earlier job has finished, a
@@ -428,6 +449,12 @@ class TrialPool:
         ``drop``-ped; jobs not yet taken from ``jobs`` are never asked for),
         its hook is called on its evaluations in order (True stops it there), and
         ``finish(key, curve)`` receives its curve (False ends the sequence too).
+
+        ``may_admit(steps)`` forecasts whether a job started now could still be admitted once
+        the jobs before it have finished (``steps``: what each trained, ``None`` for one still
+        training); where it says no, a free worker takes a job run ahead before it starts the
+        next one. It orders the work only: the decisions are the one-by-one run's whatever it
+        says.
         """
         if self.in_process:
             for key, job, decide in jobs:
@@ -437,15 +464,17 @@ class TrialPool:
                 if not finish(key, run_job(self._bound(), job, decide)):
                     return
             return
-        _Sequencer(self, jobs, admit, finish, drop).run()
+        _Sequencer(self, jobs, admit, finish, drop, may_admit).run()
 
 
 class _Sequencer:
     """The parent's side of :meth:`TrialPool.sequence`: speculative starts, in-order decisions."""
 
     def __init__(self, pool: TrialPool, jobs: Iterator[tuple[Any, Job, Callable[[EvaluationPoint], bool] | None]],
-                 admit: Callable[[Any], bool], finish: Callable[[Any, Curve], bool], drop: Callable[[Any], None]):
+                 admit: Callable[[Any], bool], finish: Callable[[Any, Curve], bool], drop: Callable[[Any], None],
+                 may_admit: Callable[[list[int | None]], bool] | None = None):
         self.pool, self.jobs, self.admit, self.finish, self.drop = pool, jobs, admit, finish, drop
+        self.may_admit = may_admit
         self.order: list[Any] = []            # keys in start order
         self.running: dict[Any, _Running] = {}
         self.done: dict[Any, Curve] = {}      # finished in the worker, waiting for their turn
@@ -467,16 +496,25 @@ class _Sequencer:
         return True
 
     def _fill(self) -> None:
-        """Keep every worker busy: the sequence's next trial where none of its trials is
-        training, else a job to run ahead, else the next trial, speculatively."""
+        """Keep every worker busy: the sequence's next trial while it may still be admitted (the
+        sequence is the critical path, and with early stops its speculation is seldom wasted) or
+        when none of its trials is training (its turn, and so its admission, comes at once); else
+        a job to run ahead; else the next trial all the same."""
         while self.pool.outstanding < self.pool.workers and not self.ended:
             training = any(k not in self.done and k not in self.failed for k in self.running)
-            if not (training and self.pool.start_ahead()) and not self._start_next():
+            if training and not self._promising() and self.pool.start_ahead():
+                continue
+            if not self._start_next() and not self.pool.start_ahead():
                 return
 
+    def _promising(self) -> bool:
+        """Whether a trial started now may still be admitted (``may_admit``; yes without one)."""
+        if self.may_admit is None:
+            return True
+        return self.may_admit([self.done[k].steps if k in self.done else None for k in self.running])
+
     def run(self) -> None:
-        self._fill()
-        self._advance()
+        self._step()
         while self.order:
             kind, slot, key, payload = self.pool.next_event()
             state = self.running.get(key)
@@ -485,15 +523,34 @@ class _Sequencer:
             elif state is not None:
                 # a speculative trial's failure counts only if one process would have run it
                 (self.failed if kind == "error" else self.done)[key] = payload
-            self._fill()
-            self._advance()
+            self._step()
+
+    def _step(self) -> None:
+        """Finish what is due first (so that the budget and the leader a forecast reads are
+        up to date), then fill the free workers, then give a new head its turn."""
+        self._advance()
+        self._fill()
+        self._advance()
 
     def _on_eval(self, state: _Running, point: EvaluationPoint) -> bool:
         """Record a point; True when the worker should stop now."""
         state.points.append(point)
         if state.live and state.stop_at is None and state.decide is not None and state.decide(point):
             state.stop_at = len(state.points)
+        if len(self.order) > 1:
+            self._settle(self.running[self.order[1]])
         return state.stop_at is not None and len(state.points) >= state.stop_at
+
+    def _settle(self, state: _Running) -> None:
+        """Stop the trial after the head at once where one process would certainly have stopped
+        it already (:class:`EarlyStop`): its worker moves on instead of training it on to its turn."""
+        head = self.running[self.order[0]]
+        if state.live or state.stop_at is not None or not state.points or not head.live or \
+                not isinstance(state.decide, EarlyStop):
+            return
+        before = Predecessor(head.job.config, head.points[-1].step if head.points else 0, head.stop_at is not None)
+        if state.decide.stopped_by(state.points, before):
+            state.stop_at, state.early = len(state.points), True
 
     def _advance(self) -> None:
         """Give the head of the order its turn: replay its points; finish it when it is done."""
@@ -504,10 +561,14 @@ class _Sequencer:
                     self._end()
                     return
                 head.live = True
+                settled, head.stop_at = head.stop_at, None
                 for i, point in enumerate(head.points):
                     if head.decide is not None and head.decide(point):
                         head.stop_at = i + 1
                         break
+                if head.early and (head.stop_at is None or settled is None or head.stop_at > settled):
+                    raise RuntimeError(f"trial {head.key!r} was stopped early at evaluation {settled}, "
+                                       f"but its decisions stop it at {head.stop_at}")
             if head.key in self.failed:
                 raise self.failed.pop(head.key)
             curve = self.done.get(head.key)
@@ -583,4 +644,5 @@ def _devices(device: str, workers: int) -> list[str | None]:
     return [None] * workers
 
 
-__all__ = ["Job", "TrialPool", "cpu_count", "default_workers", "run_job", "trial_threads", "truncate"]
+__all__ = ["EarlyStop", "Job", "Predecessor", "TrialPool", "cpu_count", "default_workers", "run_job", "trial_threads",
+           "truncate"]

@@ -30,13 +30,16 @@ pruner's verdict on it waits for the next rung, and the budget still bounds what
 
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ..model import Recommendation
+from .parallel import Predecessor
 from .runner import EvaluationPoint
 from .trials import Curve
 
@@ -255,6 +258,34 @@ class Screened:
     patience: int | None
 
 
+def prefetch_sampler() -> None:
+    """Import, on a thread, what the space-filling sampler's first point needs: ``QMCSampler``
+    imports ``scipy.stats`` then (0.47 s measured here). With workers training, the parent is
+    otherwise idle; asked for in turn, the point would keep a worker waiting that long."""
+    threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
+
+
+@dataclass
+class RestoredScore:
+    """The score an early stopper would restore after each evaluation: the one at the lowest
+    validation loss so far (accuracy points, or minus the loss)."""
+
+    classification: bool
+    loss: float = math.inf
+    score: float = -math.inf
+    evaluations: int = 0
+    best_index: int = 0  # the evaluation (from 0) with the lowest validation loss
+
+    def add(self, point: EvaluationPoint) -> float:
+        """Take one more evaluation; the score restored now."""
+        if math.isfinite(point.val_loss) and point.val_loss < self.loss:
+            self.loss = point.val_loss
+            self.score = 100.0 * point.val_acc if self.classification and point.val_acc is not None else -point.val_loss
+            self.best_index = self.evaluations
+        self.evaluations += 1
+        return self.score
+
+
 class Screening:
     """The successive-halving screen on an Optuna study (see the module docstring).
 
@@ -269,7 +300,7 @@ class Screening:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.optuna = optuna
-        self.space, self.patiences, self.max_trials = space, patiences, max_trials
+        self.space, self.patiences, self.max_trials, self.min_resource = space, patiences, max_trials, min_resource
         # QMCSampler is "experimental" (since Optuna 3.0); its Sobol points are what we need
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -325,42 +356,49 @@ class Screening:
             yield trial, cfg
 
     def reporter(self, trial: Any, config: dict[str, Any], classification: bool,
-                 can_continue: Callable[[int], bool], full_steps: int) -> Callable[[EvaluationPoint], bool]:
-        """The ``on_evaluation`` hook of one trial: report the score an early stopper would
-        restore now (at the lowest validation loss so far), prune at the rungs (not a stronger
-        regularizer than the leader that is still improving: see the module docstring), and stop
-        when training on to the next evaluation would not fit the budget (a trial stopped for
-        the budget keeps the values its curve can tell)."""
-        best = [math.inf, -math.inf]  # lowest validation loss so far, and the score there
-        prev = [0]                    # the step of the previous evaluation
-        seen = [0, 0]                 # evaluations so far, and the index of the best one
+                 can_continue: Callable[[int], bool], full_steps: int) -> Reporter:
+        """The ``on_evaluation`` hook of one trial (:class:`Reporter`)."""
+        return Reporter(self, trial, config, classification, can_continue, full_steps)
 
-        def on_evaluation(point: EvaluationPoint) -> bool:
-            if math.isfinite(point.val_loss) and point.val_loss < best[0]:
-                score = 100.0 * point.val_acc if classification and point.val_acc is not None else -point.val_loss
-                best[:] = [point.val_loss, score]
-                seen[1] = seen[0]
-            seen[0] += 1
-            trial.report(best[1], point.step)
-            if trial.should_prune() and not self._deferred(config, seen[1], seen[0]):
-                return True
-            step = point.step
-            if step < full_steps and not can_continue(min(full_steps, step + (step - prev[0]))):
-                # the next evaluation would not fit (at the full length there is none to come)
-                self.out_of_budget.add(trial.number)
-                return True
-            prev[0] = step
-            return False
+    def _deferred(self, config: dict[str, Any], score: RestoredScore, leaders: list[dict[str, Any]]) -> bool:
+        """Whether a rung's prune waits: ``config`` regularizes more than the leader (one of
+        ``leaders``) and its curve is still improving. (Optuna has recorded its value at the
+        rung; its next check is at the next rung.)"""
+        return still_improving(score.best_index, score.evaluations) and \
+            any(regularizes_more(config, lead, self.space) for lead in leaders)
 
-        return on_evaluation
-
-    def _deferred(self, config: dict[str, Any], best_index: int, evaluations: int) -> bool:
-        """Whether a rung's prune waits: ``config`` regularizes more than the leader and its curve
-        is still improving. (Optuna has recorded its value at the rung; its next check is at the
-        next rung.)"""
+    def _leaders(self) -> list[dict[str, Any]]:
         lead = self.leader()
-        return lead is not None and still_improving(best_index, evaluations) and \
-            regularizes_more(config, lead.config, self.space)
+        return [lead.config] if lead is not None else []
+
+    def surely_pruned(self, config: dict[str, Any], points: list[EvaluationPoint], classification: bool,
+                      before: Predecessor) -> bool:
+        """Whether one process, deciding this trial once ``before`` (the trial before it, still
+        training) had finished, would certainly have pruned it by the last of ``points``.
+
+        It would, at a rung, when the rung's values (the trials before this one that reached
+        it; ``before``'s is known once it has passed the rung or stopped) leave this trial out of
+        the top third, by Optuna's own rule, and the prune cannot wait (:meth:`_deferred`
+        against the leader or ``before``, either of which can lead once ``before`` is done). The
+        values this trial would report are computed here, not reported: the study sees them only
+        when the trial's turn comes (:meth:`.parallel.TrialPool.sequence`).
+        """
+        from optuna.pruners._successive_halving import _completed_rung_key, _is_trial_promotable_to_next_rung
+
+        trials = self.study.get_trials(deepcopy=False)
+        score, rung = RestoredScore(classification), 0
+        for point in points:
+            value = score.add(point)
+            while point.step >= (rung_step := self.min_resource * REDUCTION_FACTOR ** rung):
+                if math.isnan(value) or not (before.stopped or before.step >= rung_step):
+                    return False  # NaN: Optuna prunes it, but whether the prune waits is not for here
+                key = _completed_rung_key(rung)
+                competing = [t.system_attrs[key] for t in trials if key in t.system_attrs] + [value]
+                if _is_trial_promotable_to_next_rung(value, competing, REDUCTION_FACTOR, self.study.direction):
+                    rung += 1
+                    continue
+                return not self._deferred(config, score, self._leaders() + [before.config])
+        return False
 
     def skip(self, trial: Any) -> None:
         """Tell the study a trial was not run (a repeat, or no budget left for it)."""
@@ -385,3 +423,38 @@ class Screening:
         """The best fully valued candidate so far."""
         valued = [(s.value, s) for s in self.results if s.value is not None]
         return max(valued, key=lambda vs: vs[0])[1] if valued else None
+
+
+class Reporter:
+    """The ``on_evaluation`` hook of one screening trial: report the score an early stopper would
+    restore now, prune at the rungs (not a stronger regularizer than the leader that is still
+    improving: see the module docstring), and stop when training on to the next evaluation would
+    not fit the budget (a trial stopped for the budget keeps the values its curve can tell).
+
+    :meth:`stopped_by` lets the pool stop it early, while the trial before it still trains,
+    where the one-by-one schedule would certainly have pruned it (:meth:`Screening.surely_pruned`).
+    """
+
+    def __init__(self, screening: Screening, trial: Any, config: dict[str, Any], classification: bool,
+                 can_continue: Callable[[int], bool], full_steps: int):
+        self.screening, self.trial, self.config, self.classification = screening, trial, config, classification
+        self.can_continue, self.full_steps = can_continue, full_steps
+        self.score = RestoredScore(classification)
+        self.previous_step = 0
+
+    def __call__(self, point: EvaluationPoint) -> bool:
+        self.trial.report(self.score.add(point), point.step)
+        if self.trial.should_prune() and not self.screening._deferred(self.config, self.score,
+                                                                      self.screening._leaders()):
+            return True
+        step = point.step
+        if step < self.full_steps and not self.can_continue(min(self.full_steps, step + (step - self.previous_step))):
+            # the next evaluation would not fit (at the full length there is none to come)
+            self.screening.out_of_budget.add(self.trial.number)
+            return True
+        self.previous_step = step
+        return False
+
+    def stopped_by(self, points: list[EvaluationPoint], before: Predecessor) -> bool:
+        """Whether one process would certainly have stopped this trial by the last of ``points``."""
+        return self.screening.surely_pruned(self.config, points, self.classification, before)

@@ -52,7 +52,16 @@ from .budget import Budget, Ledger, parse_budget
 from .paired_stats import Interval, paired_differences, paired_interval
 from .parallel import Job, TrialPool
 from .runner import EvaluationPoint
-from .search import TRAINED_KNOBS, Screened, Screening, first_rung, rule_bounds, search_space, verdict_knobs
+from .search import (
+    TRAINED_KNOBS,
+    Screened,
+    Screening,
+    first_rung,
+    prefetch_sampler,
+    rule_bounds,
+    search_space,
+    verdict_knobs,
+)
 from .trials import Curve, TrialRunner
 
 SIMULATED_KNOBS = ("early_stopping_patience",)
@@ -390,15 +399,18 @@ class _Verifier:
         rung = first_rung(base0, self.ledger.full_steps)
         screening = Screening(space, self.patiences(), seed=self.seeds[0], min_resource=rung,
                               max_trials=self.max_trials)
+        if not self.pool.in_process and screening.planned() > len(screening.queue):
+            prefetch_sampler()
         self.planned = self.ledger.trials + screening.planned() + 2 * (len(self.seeds) - 1)
 
-        def can_continue(steps: int) -> bool:
+        def can_continue(steps: int, pending: int = 0) -> bool:
             lead = self._leader(screening, base0)   # as the decision would pick it now, stopper alone included
             reserve = self._decision_cost(base0, self._leader_steps(lead)) if lead else 0.0
             own = self._decision_cost(base0, min(self.ledger.full_steps, DECISION_MARGIN * steps))
-            return self.ledger.affords(steps + max(reserve, own), trials=1)
+            return self.ledger.affords(pending + steps + max(reserve, own), trials=1)
 
         asked: dict[int, tuple[Any, dict[str, Any]]] = {}   # trial number → (Optuna trial, configuration)
+        full = self.ledger.full_steps  # a trial still training is forecast to train the whole length
 
         def jobs() -> Iterator[tuple[int, Job, Callable[[EvaluationPoint], bool] | None]]:
             tried: list[dict[str, Any]] = []
@@ -427,7 +439,8 @@ class _Verifier:
             screening.finish(asked[number][0], curve)
             return True
 
-        self.pool.sequence(jobs(), admit, finish, drop=lambda number: screening.skip(asked[number][0]))
+        self.pool.sequence(jobs(), admit, finish, drop=lambda number: screening.skip(asked[number][0]),
+                           may_admit=lambda before: can_continue(rung, sum(full if s is None else s for s in before)))
         return screening
 
     def _unaffordable(self, cfg: dict[str, Any], trained: list[dict[str, Any]], unverified: dict[str, str]) -> None:
@@ -493,16 +506,19 @@ class _Verifier:
         while n < len(seeds) and self.ledger.affords((n + 1) * per_seed, trials=(n + 1) * trials):
             n += 1
         run = seeds[:n]
-        jobs = [self._baseline_job(s) for s in run]
-        if leader.config:
-            jobs += [Job(leader.config, s, patience=leader.patience, stop_past_best=False) for s in run]
+        # the leader's trials first: they train on to their stopper where the baseline's stop
+        # once past their best, so on several workers the longest start first
+        jobs = [Job(leader.config, s, patience=leader.patience, stop_past_best=False) for s in run] \
+            if leader.config else []
+        jobs += [self._baseline_job(s) for s in run]
         self.tick(f"{len(jobs)} paired trials on seeds {', '.join(map(str, run))}")
         curves = self.pool.map(jobs)
         for c in curves:
             self.ledger.charge(c.steps)
+        leaders, bases = curves[:len(jobs) - len(run)], curves[len(jobs) - len(run):]
         for i, s in enumerate(run):
-            baseline[s] = curves[i]
-            self._pair(effect, leader, curves[i], curves[len(run) + i] if leader.config else None, s)
+            baseline[s] = bases[i]
+            self._pair(effect, leader, bases[i], leaders[i] if leader.config else None, s)
         return run
 
     @staticmethod
