@@ -301,3 +301,85 @@ def test_a_warmed_worker_imports_nothing_more_when_its_first_trial_trains():
     ''')
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
     assert out.stdout.strip() == "[]"
+
+
+SLOW_HEAD = TINY + textwrap.dedent('''
+    import itertools, time
+    _build = build_model
+    def build_model(dropout=0.0):
+        model = _build(dropout)
+        calls = itertools.count(1)
+        if dropout == 0.2:               # the head: 0.15 s a batch after its first evaluation
+            model.register_forward_pre_hook(lambda module, args: time.sleep(0.15 if next(calls) > 5 else 0))
+        elif dropout == 0.1:             # the trial after it: a tenth of a second a batch
+            model.register_forward_pre_hook(lambda module, args: time.sleep(0.1))
+        return model
+''')
+
+
+class _PrunedAtFirst:
+    """A decision that stops its trial at its first evaluation, and says so before its turn
+    once the trial before it has passed step 4 (``claims``: what it says then)."""
+
+    def __init__(self, claims=True, stops=True):
+        self.claims, self.stops = claims, stops
+
+    def __call__(self, point):
+        return self.stops
+
+    def stopped_by(self, points, before):
+        return self.claims and before.step >= 4
+
+
+def test_a_trial_one_process_would_stop_stops_before_its_turn(tmp_path):
+    """The head trains slowly after its first evaluation; the trial after it is stopped at its
+    first evaluation one by one. Its worker stops it then (within one evaluation), not when the
+    head is done; its curve is the one-process curve."""
+    script = tmp_path / "slow_head.py"
+    script.write_text(SLOW_HEAD)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    finished = {}
+    jobs = iter([(0, Job({"dropout": 0.2}, 0), None), (1, Job({"dropout": 0.1}, 0), _PrunedAtFirst())])
+    with TrialPool(runner, 2) as pool:
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: finished.update({key: c}) or True,
+                      drop=lambda key: pytest.fail(f"dropped {key}"))
+        assert pool.speculative_steps <= 4     # 12 steps trained past its stop, without the early stop
+    assert finished[1].steps == 4 and len(finished[1].val_loss) == 1 and finished[0].steps == 16
+
+
+def test_an_early_stop_the_decisions_do_not_make_is_an_error_not_a_wrong_curve(tmp_path):
+    script = tmp_path / "slow_head.py"
+    script.write_text(SLOW_HEAD)
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    jobs = iter([(0, Job({"dropout": 0.2}, 0), None), (1, Job({"dropout": 0.1}, 0), _PrunedAtFirst(stops=False))])
+    with TrialPool(runner, 2) as pool, pytest.raises(RuntimeError, match="stopped early"):
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: True, drop=lambda key: None)
+
+
+@pytest.mark.parametrize(("admissible", "second"), [(True, "0.1"), (False, "0.05")])
+def test_a_free_worker_runs_ahead_when_the_next_trial_may_not_be_admitted(tmp_path, admissible, second):
+    """While the next trial may still be admitted it goes first (the sequence is the critical
+    path); where the forecast says it may not, the job run ahead does."""
+    marker = tmp_path / "built.txt"
+    script = tmp_path / "counting_slow_head.py"
+    script.write_text(SLOW_HEAD + textwrap.dedent(f'''
+        _timed = build_model
+        def build_model(dropout=0.0):
+            with open({str(marker)!r}, "a") as f:
+                f.write(f"{{dropout}}\\n")
+            return _timed(dropout)
+    '''))
+    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    forecasts = []
+
+    def may_admit(before):
+        forecasts.append(before)
+        return admissible
+
+    jobs = iter([(0, Job({"dropout": 0.2}, 0), None), (1, Job({"dropout": 0.1}, 0), None)])
+    with TrialPool(runner, 2) as pool:
+        pool.ahead([Job({"dropout": 0.05}, 5)])
+        pool.sequence(jobs, admit=lambda key: True, finish=lambda key, c: True, drop=lambda key: None,
+                      may_admit=may_admit)
+    assert set(marker.read_text().splitlines()[:2]) == {"0.2", second}   # the two started first
+    assert forecasts[0] == [None]              # the head, still training

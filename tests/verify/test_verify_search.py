@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from regadvisor.model import Recommendation
+from regadvisor.probe.parallel import Predecessor
 from regadvisor.probe.runner import EvaluationPoint
 from regadvisor.probe.search import (
     DROPOUT_MAX,
@@ -177,3 +178,82 @@ def test_a_knob_spans_every_fired_rules_range():
     merged = rec("dropout", 0.1, [0.1, 0.2])                                 # the strongest rule's, as merged
     space = search_space([merged], {"dropout": 0.0}, bounds)
     assert (space[0].low, space[0].high, space[0].suggested) == (0.1, 0.6, 0.1)
+
+
+def _points(scores):
+    """One evaluation every 10 steps, validation loss 1 - accuracy."""
+    return [EvaluationPoint(10 * i, float(i), 1.0 - acc / 100, acc / 100) for i, acc in enumerate(scores, start=1)]
+
+
+def _head_and_next(head_scores, head_steps, second_range=(0.1, 0.5)):
+    """A screen whose first trial (the head) has reported its first ``head_steps`` steps of
+    ``head_scores`` and whose second trial has been asked for, not run."""
+    space = search_space([rec("dropout", 0.3, list(second_range))], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=2)
+    configs = screening.configs()
+    head, head_cfg = next(configs)
+    hook = screening.reporter(head, head_cfg, True, lambda steps: True, 10 * len(head_scores))
+    for point in _points(head_scores)[:head_steps // 10]:
+        assert not hook(point)
+    second, second_cfg = next(configs)
+    return screening, (head, head_cfg, hook), (second, second_cfg), configs
+
+
+@pytest.mark.parametrize("head_steps", [50, 60])
+def test_a_trial_trailing_at_a_rung_the_head_has_passed_is_surely_pruned_as_one_process_prunes_it(head_steps):
+    """The trial after the head trails it at the first rung (step 50): it is pruned there one by
+    one, so the pool may stop it at once; Optuna, deciding it in turn, agrees."""
+    head_scores = [80.0] * 20
+    screening, (head, head_cfg, hook), (second, second_cfg), configs = _head_and_next(head_scores, head_steps)
+    trailing = _points([60.0] * 20)
+    before = Predecessor(head_cfg, head_steps, stopped=False)
+    assert not screening.surely_pruned(second_cfg, trailing[:4], True, before)   # not at the rung yet
+    assert screening.surely_pruned(second_cfg, trailing[:5], True, before)
+    # in turn: the head finishes, then the second trial is decided by Optuna's pruner
+    for point in _points(head_scores)[head_steps // 10:]:
+        hook(point)
+    screening.finish(head, Curve(head_cfg, 0, [0.2] * 20, head_scores, [10 * i for i in range(1, 21)], 200, "epochs"))
+    screening.finish(second, _fed_curve(screening, second, second_cfg, [60.0] * 20))
+    assert screening.results[1].pruned and screening.results[1].curve.steps == 50
+
+
+def test_a_trial_is_not_surely_pruned_at_a_rung_the_head_has_not_reached():
+    """Four trials have passed the first rung at 90, 70, 65 and 62; the head is at step 40. At
+    75 the next trial is out of the top third of five values, but one by one it is decided
+    against six: the head's too, whatever it is, and then the top two go on."""
+    space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=10)
+    configs = screening.configs()
+    for peak in (90.0, 70.0, 65.0, 62.0):
+        trial, cfg = next(configs)
+        screening.finish(trial, _scripted_curve(screening, trial, cfg, peak))
+    head, head_cfg = next(configs)
+    hook = screening.reporter(head, head_cfg, True, lambda steps: True, 200)
+    for point in _points([50.0] * 4):
+        hook(point)
+    second, second_cfg = next(configs)
+    assert not screening.surely_pruned(second_cfg, _points([75.0] * 5), True, Predecessor(head_cfg, 40, False))
+    # had its decisions stopped the head at step 40, it would report no more: five values, pruned
+    assert screening.surely_pruned(second_cfg, _points([75.0] * 5), True, Predecessor(head_cfg, 40, True))
+    for point in _points([50.0] * 20)[4:]:
+        if hook(point):
+            break
+    screening.finish(head, Curve(head_cfg, 0, [0.5] * 5, [50.0] * 5, [10, 20, 30, 40, 50], 50, "pruned"))
+    screening.finish(second, _fed_curve(screening, second, second_cfg, [75.0] * 20))
+    assert screening.results[-1].curve.steps > 50            # one process promoted it at the first rung
+
+
+def test_a_trial_leading_at_the_rung_is_not_surely_pruned():
+    screening, (_, head_cfg, _), (_, second_cfg), _ = _head_and_next([80.0] * 20, 60)
+    assert not screening.surely_pruned(second_cfg, _points([90.0] * 6), True, Predecessor(head_cfg, 60, False))
+
+
+def test_a_stronger_regularizer_still_improving_is_not_surely_pruned_while_the_head_may_lead():
+    """The prune of a stronger regularizer still improving waits if the head ends up leading
+    (:meth:`Screening._deferred`), and that is not known before the head is done."""
+    screening, (_, head_cfg, _), (_, second_cfg), _ = _head_and_next([80.0] * 20, 60)
+    assert second_cfg == {"dropout": 0.5} and regularizes_more(second_cfg, head_cfg, screening.space)
+    rising = _points([50.0 + 2.5 * i for i in range(20)])
+    assert not screening.surely_pruned(second_cfg, rising[:5], True, Predecessor(head_cfg, 60, False))
+    peaked = _points([70.0, 75.0, 70.0, 70.0, 70.0])                    # not improving: the prune cannot wait
+    assert screening.surely_pruned(second_cfg, peaked, True, Predecessor(head_cfg, 60, False))
