@@ -342,10 +342,13 @@ class Screening:
         return min(self.max_trials, len(self.queue) + (SOBOL_POINTS if self.space else 0))
 
     def configs(self) -> Iterator[tuple[Any, dict[str, Any]]]:
-        """Ask the study for trials until the plan is used up; repeated configurations are skipped."""
+        """Ask the study for trials until the plan is used up; repeated configurations are skipped.
+
+        The plan counts the trials handed out, not those finished: one by one they are the same,
+        and on several workers a trial past the plan would be started only to be dropped."""
         seen: list[dict[str, Any]] = []
         asked = 0
-        while len(self.results) < self.planned() and asked < 4 * self.planned():
+        while len(seen) < self.planned() and asked < 4 * self.planned():
             asked += 1
             trial = self.study.ask()
             cfg = self._suggest(trial)

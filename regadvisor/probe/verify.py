@@ -413,12 +413,7 @@ class _Verifier:
         full = self.ledger.full_steps  # a trial still training is forecast to train the whole length
 
         def jobs() -> Iterator[tuple[int, Job, Callable[[EvaluationPoint], bool] | None]]:
-            tried: list[dict[str, Any]] = []
-            for trial, cfg in screening.configs():
-                if cfg in tried:
-                    screening.skip(trial)
-                    continue
-                tried.append(cfg)
+            for trial, cfg in screening.configs():   # repeats are skipped there
                 asked[trial.number] = (trial, cfg)
                 yield trial.number, Job(cfg, self.seeds[0]), screening.reporter(
                     trial, cfg, self.classification, can_continue, self.ledger.full_steps)

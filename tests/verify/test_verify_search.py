@@ -257,3 +257,11 @@ def test_a_stronger_regularizer_still_improving_is_not_surely_pruned_while_the_h
     assert not screening.surely_pruned(second_cfg, rising[:5], True, Predecessor(head_cfg, 60, False))
     peaked = _points([70.0, 75.0, 70.0, 70.0, 70.0])                    # not improving: the prune cannot wait
     assert screening.surely_pruned(second_cfg, peaked, True, Predecessor(head_cfg, 60, False))
+
+
+def test_the_screen_hands_out_no_more_trials_than_it_plans_while_none_has_finished():
+    """On several workers trials are asked for before the ones before them finish: the plan
+    bounds what is handed out, as it does one by one."""
+    space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=3)
+    assert len(list(screening.configs())) == screening.planned() == 3
