@@ -285,6 +285,10 @@ class TrialPool:
         self._backend: _LocalWorkers | _RayWorkers | None = None
         self.outstanding = 0                          # jobs put and not yet finished
         self._ahead: list[tuple[Any, Job]] = []       # to run ahead, not started
+        self._guesses: list[tuple[Any, Job]] = []     # to run ahead if the current guess holds, not started
+        self._ahead_keys = 0
+        self._guessed: set[Any] = set()               # keys of guessed jobs, started or not
+        self._cancelled: set[Any] = set()             # guessed, started, no longer wanted
         self._ahead_running: dict[Any, Job] = {}
         self._ahead_done: dict[Any, tuple[Job, Curve | BaseException]] = {}
         if executor == "ray":
@@ -328,17 +332,35 @@ class TrialPool:
         """Count ``steps`` of speculative work that decided nothing."""
         self._wasted += steps
 
+    def _keyed(self, jobs: list[Job]) -> list[tuple[Any, Job]]:
+        self._ahead_keys += len(jobs)
+        return [(("ahead", self._ahead_keys - len(jobs) + i), job) for i, job in enumerate(jobs)]
+
     def ahead(self, jobs: list[Job]) -> None:
         """Jobs :meth:`map` will probably be given later: workers the sequence leaves free run
         them first (see the module docstring). Nothing runs ahead in one process."""
         if not self.in_process:
-            self._ahead += [(("ahead", len(self._ahead) + i), job) for i, job in enumerate(jobs)]
+            self._ahead += self._keyed(jobs)
+
+    def guess(self, jobs: list[Job]) -> None:
+        """Jobs :meth:`map` will be given if a guess holds (the decision's trials of the screen's
+        current leader): run ahead after those of :meth:`ahead`. A new guess replaces the last;
+        its jobs already running that this one does not repeat stop at their next evaluation."""
+        if self.in_process:
+            return
+        for key, job in self._ahead_running.items():
+            if key in self._guessed and job not in jobs:
+                self._cancelled.add(key)
+        started = [job for key, job in self._ahead_running.items() if key not in self._cancelled] + \
+            [job for job, curve in self._ahead_done.values()]
+        self._guesses = self._keyed([job for job in jobs if job not in started])
+        self._guessed.update(key for key, _ in self._guesses)
 
     def start_ahead(self) -> bool:
-        """Start the next job to run ahead; False when there is none."""
-        if not self._ahead:
+        """Start the next job to run ahead (those of :meth:`ahead` first); False when there is none."""
+        if not (self._ahead or self._guesses):
             return False
-        key, job = self._ahead.pop(0)
+        key, job = (self._ahead or self._guesses).pop(0)
         self._ahead_running[key] = job
         self.put(key, job)
         return True
@@ -366,9 +388,13 @@ class TrialPool:
             if key not in self._ahead_running:
                 return event
             if kind == "eval":
-                self.reply(slot, False)
+                self.reply(slot, key in self._cancelled)
                 continue
-            self._ahead_done[key] = (self._ahead_running.pop(key), payload)
+            job = self._ahead_running.pop(key)
+            if key in self._cancelled:   # cut short: no curve to take, only waste
+                self.waste(payload.steps if isinstance(payload, Curve) else 0)
+            else:
+                self._ahead_done[key] = (job, payload)
             return "ahead", slot, key, None
 
     def _take_ahead(self, job: Job) -> Any:
@@ -378,9 +404,10 @@ class TrialPool:
             if done[0] == job:
                 return key
         for key, other in self._ahead_running.items():
-            if other == job:
+            if other == job and key not in self._cancelled:
                 return key
         self._ahead = [(k, j) for k, j in self._ahead if j != job]
+        self._guesses = [(k, j) for k, j in self._guesses if j != job]
         return None
 
     def _stop_ahead(self) -> bool:

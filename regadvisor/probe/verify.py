@@ -432,6 +432,8 @@ class _Verifier:
         def finish(number: int, curve: Curve) -> bool:
             self.ledger.charge(curve.steps)
             screening.finish(asked[number][0], curve)
+            lead = self._leader(screening, base0)  # its decision trials, should it stay the leader
+            self.pool.guess([self._leader_job(lead, s) for s in self.seeds[1:]] if lead and lead.config else [])
             return True
 
         self.pool.sequence(jobs(), admit, finish, drop=lambda number: screening.skip(asked[number][0]),
@@ -503,8 +505,7 @@ class _Verifier:
         run = seeds[:n]
         # the leader's trials first: they train on to their stopper where the baseline's stop
         # once past their best, so on several workers the longest start first
-        jobs = [Job(leader.config, s, patience=leader.patience, stop_past_best=False) for s in run] \
-            if leader.config else []
+        jobs = [self._leader_job(leader, s) for s in run] if leader.config else []
         jobs += [self._baseline_job(s) for s in run]
         self.tick(f"{len(jobs)} paired trials on seeds {', '.join(map(str, run))}")
         curves = self.pool.map(jobs)
@@ -515,6 +516,12 @@ class _Verifier:
             baseline[s] = bases[i]
             self._pair(effect, leader, bases[i], leaders[i] if leader.config else None, s)
         return run
+
+    @staticmethod
+    def _leader_job(leader: Screened, seed: int) -> Job:
+        """The decision's trial of ``leader`` on ``seed``: its patience applied for real, trained
+        on to its stopper (guessed ahead during the screen: :meth:`.parallel.TrialPool.guess`)."""
+        return Job(leader.config, seed, patience=leader.patience, stop_past_best=False)
 
     @staticmethod
     def _baseline_job(seed: int) -> Job:
