@@ -88,16 +88,20 @@ class Predecessor:
     config: dict[str, Any]
     step: int       # the step of its last decided evaluation
     stopped: bool   # its decisions have stopped it: it reports nothing more
+    settled: tuple[Any, ...] = ()   # what the trials between it and this one, stopped early, said
 
 
 @runtime_checkable
 class EarlyStop(Protocol):
     """A decision hook that can also tell, before its trial's turn, that one process would
-    certainly have stopped the trial by now (the trial then stops at once, not at its turn)."""
+    certainly have stopped the trial by now (the trial then stops at once, not at its turn).
+
+    ``stopped_by`` returns ``None`` when it cannot tell, else what the trials after this one
+    need to know of it (given back to them in :attr:`Predecessor.settled`)."""
 
     def __call__(self, point: EvaluationPoint) -> bool: ...
 
-    def stopped_by(self, points: list[EvaluationPoint], before: Predecessor) -> bool: ...
+    def stopped_by(self, points: list[EvaluationPoint], before: Predecessor) -> Any | None: ...
 
 
 @dataclass(frozen=True)
@@ -173,6 +177,7 @@ class _Running:
     live: bool = False
     stop_at: int | None = None  # evaluations the sequential schedule allows (None: no limit yet)
     early: bool = False         # stop_at was set before its turn (EarlyStop)
+    settlement: Any = None      # what EarlyStop.stopped_by said then
 
 
 class _LocalWorkers:
@@ -571,20 +576,34 @@ class _Sequencer:
         state.points.append(point)
         if state.live and state.stop_at is None and state.decide is not None and state.decide(point):
             state.stop_at = len(state.points)
-        if len(self.order) > 1:
-            self._settle(self.running[self.order[1]])
+        self._settle_next()
         return state.stop_at is not None and len(state.points) >= state.stop_at
 
-    def _settle(self, state: _Running) -> None:
-        """Stop the trial after the head at once where one process would certainly have stopped
-        it already (:class:`EarlyStop`): its worker moves on instead of training it on to its turn."""
-        head = self.running[self.order[0]]
-        if state.live or state.stop_at is not None or not state.points or not head.live or \
-                not isinstance(state.decide, EarlyStop):
+    def _settle_next(self) -> None:
+        """Stop the first trial after the head still training at once where one process would
+        certainly have stopped it already (:class:`EarlyStop`), so that its worker moves on
+        instead of training it on to its turn. The trials between must have been stopped so
+        too: what they would tell the study is then known."""
+        head = self.running[self.order[0]] if self.order else None
+        if head is None or not head.live:
             return
-        before = Predecessor(head.job.config, head.points[-1].step if head.points else 0, head.stop_at is not None)
-        if state.decide.stopped_by(state.points, before):
-            state.stop_at, state.early = len(state.points), True
+        settled = []
+        for key in self.order[1:]:
+            state = self.running[key]
+            if key not in self.done and key not in self.failed:
+                break
+            if state.settlement is None:
+                return
+            settled.append(state.settlement)
+        else:
+            return
+        if state.stop_at is not None or not state.points or not isinstance(state.decide, EarlyStop):
+            return
+        before = Predecessor(head.job.config, head.points[-1].step if head.points else 0, head.stop_at is not None,
+                             tuple(settled))
+        settlement = state.decide.stopped_by(state.points, before)
+        if settlement is not None:
+            state.stop_at, state.early, state.settlement = len(state.points), True, settlement
 
     def _advance(self) -> None:
         """Give the head of the order its turn: replay its points; finish it when it is done."""

@@ -56,6 +56,9 @@ _DEFAULT_SPAN = {"weight_decay": 10.0, "learning_rate": 3.0, "grad_clip_norm": 3
 REDUCTION_FACTOR = 3
 SOBOL_POINTS = 16
 """Space-filling points after the rules' candidates (a power of two keeps Sobol balanced)."""
+MAYBE_BETWEEN = 3
+"""Trials between the head and a trial judged early whose rung values may or may not count: each
+is tried both ways (2^3 verdicts at most), beyond that the trial waits for its turn."""
 IMPROVING_SHARE = 0.25
 """A curve whose lowest validation loss is in the last quarter of its evaluations so far (at least
 the last two) is still improving; the probe calls a curve past its best after a quarter of the
@@ -265,6 +268,17 @@ def prefetch_sampler() -> None:
     threading.Thread(target=importlib.import_module, args=("scipy.stats",), daemon=True).start()
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A screening trial stopped before its turn (:meth:`Screening.surely_pruned`): the value it
+    records at each rung it reaches; ``certain`` False where one process might stop it for the
+    budget before it records them."""
+
+    config: dict[str, Any]
+    rung_values: dict[int, float]
+    certain: bool
+
+
 @dataclass
 class RestoredScore:
     """The score an early stopper would restore after each evaluation: the one at the lowest
@@ -375,33 +389,64 @@ class Screening:
         return [lead.config] if lead is not None else []
 
     def surely_pruned(self, config: dict[str, Any], points: list[EvaluationPoint], classification: bool,
-                      before: Predecessor) -> bool:
-        """Whether one process, deciding this trial once ``before`` (the trial before it, still
-        training) had finished, would certainly have pruned it by the last of ``points``.
+                      before: Predecessor) -> Settled | None:
+        """Whether one process, deciding this trial once the trials before it had finished,
+        would certainly have pruned it by the last of ``points`` (``None`` when not certain).
 
-        It would, at a rung, when the rung's values (the trials before this one that reached
-        it; ``before``'s is known once it has passed the rung or stopped) leave this trial out of
-        the top third, by Optuna's own rule, and the prune cannot wait (:meth:`_deferred`
-        against the leader or ``before``, either of which can lead once ``before`` is done). The
-        values this trial would report are computed here, not reported: the study sees them only
-        when the trial's turn comes (:meth:`.parallel.TrialPool.sequence`).
+        It would, at a rung, when the rung's values leave this trial out of the top third, by
+        Optuna's own rule, and the prune cannot wait (:meth:`_deferred`, against the leader or
+        ``before``, either of which can lead once ``before`` is done). The rung's values are
+        those of the trials before this one that reached it: the study's, ``before``'s once it
+        has passed the rung or stopped, and those of the trials between (``before.settled``).
+        A trial between whose value one process might not record (the budget could stop it
+        first) is tried both ways. The values this trial would report are computed here, not
+        reported: the study sees them only in the trial's turn
+        (:meth:`.parallel.TrialPool.sequence`).
         """
+        maybe = [s for s in before.settled if not s.certain]
+        if len(maybe) > MAYBE_BETWEEN:
+            return None
+        # a trial the budget stops has a value: it may lead
+        leaders = self._leaders() + [before.config] + [s.config for s in maybe]
+        outcomes = []
+        for mask in range(2 ** len(maybe)):
+            between = [s.rung_values for s in before.settled if s.certain] + \
+                [s.rung_values for i, s in enumerate(maybe) if mask >> i & 1]
+            outcome = self._pruned_among(config, points, classification, before, between, leaders)
+            if outcome is None:
+                return None
+            outcomes.append(outcome)
+        return outcomes[0] if all(o == outcomes[0] for o in outcomes) else replace(outcomes[0], certain=False)
+
+    def _pruned_among(self, config: dict[str, Any], points: list[EvaluationPoint], classification: bool,
+                      before: Predecessor, between: list[dict[int, float]],
+                      leaders: list[dict[str, Any]]) -> Settled | None:
+        """:meth:`surely_pruned` with the rung values of the trials between given."""
         from optuna.pruners._successive_halving import _completed_rung_key, _is_trial_promotable_to_next_rung
 
         trials = self.study.get_trials(deepcopy=False)
-        score, rung = RestoredScore(classification), 0
+        score, rung, values = RestoredScore(classification), 0, {}
+        asked = previous = 0  # the most a budget check asked for so far; the previous step
         for point in points:
             value = score.add(point)
             while point.step >= (rung_step := self.min_resource * REDUCTION_FACTOR ** rung):
                 if math.isnan(value) or not (before.stopped or before.step >= rung_step):
-                    return False  # NaN: Optuna prunes it, but whether the prune waits is not for here
+                    return None  # NaN: Optuna prunes it, but whether the prune waits is not for here
                 key = _completed_rung_key(rung)
-                competing = [t.system_attrs[key] for t in trials if key in t.system_attrs] + [value]
-                if _is_trial_promotable_to_next_rung(value, competing, REDUCTION_FACTOR, self.study.direction):
+                competing = [t.system_attrs[key] for t in trials if key in t.system_attrs] + \
+                    [v[rung] for v in between if rung in v]
+                values[rung] = value
+                if _is_trial_promotable_to_next_rung(value, competing + [value], REDUCTION_FACTOR,
+                                                     self.study.direction):
                     rung += 1
                     continue
-                return not self._deferred(config, score, self._leaders() + [before.config])
-        return False
+                if self._deferred(config, score, leaders):
+                    return None
+                # what it tells the study is certain if no budget check before asked for more
+                # than the first rung (which its admission held) and it is pruned there
+                return Settled(config, values, certain=rung == 0 and asked <= self.min_resource)
+            asked, previous = max(asked, 2 * point.step - previous), point.step
+        return None
 
     def skip(self, trial: Any) -> None:
         """Tell the study a trial was not run (a repeat, or no budget left for it)."""
@@ -458,6 +503,6 @@ class Reporter:
         self.previous_step = step
         return False
 
-    def stopped_by(self, points: list[EvaluationPoint], before: Predecessor) -> bool:
+    def stopped_by(self, points: list[EvaluationPoint], before: Predecessor) -> Settled | None:
         """Whether one process would certainly have stopped this trial by the last of ``points``."""
         return self.screening.surely_pruned(self.config, points, self.classification, before)

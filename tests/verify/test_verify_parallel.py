@@ -328,7 +328,7 @@ class _PrunedAtFirst:
         return self.stops
 
     def stopped_by(self, points, before):
-        return self.claims and before.step >= 4
+        return "stopped at its first evaluation" if self.claims and before.step >= 4 else None
 
 
 def test_a_trial_one_process_would_stop_stops_before_its_turn(tmp_path):
@@ -383,3 +383,24 @@ def test_a_free_worker_runs_ahead_when_the_next_trial_may_not_be_admitted(tmp_pa
                       may_admit=may_admit)
     assert set(marker.read_text().splitlines()[:2]) == {"0.2", second}   # the two started first
     assert forecasts[0] == [None]              # the head, still training
+
+
+def test_a_guessed_job_is_taken_by_map_and_a_replaced_guess_is_not(tmp_path):
+    """The leader's decision trials are guessed ahead; when the leader changes, the old guess's
+    running trial is stopped and never handed out as if it had run in full."""
+    runner, marker = _counting(tmp_path)
+    old, new = Job({"dropout": 0.05}, 1, patience=3, stop_past_best=False), Job({"dropout": 0.06}, 1)
+    with TrialPool(runner, 1) as here:
+        expected = here.map([old, new])
+    marker.unlink()
+    with TrialPool(runner, 2) as pool:
+        pool.guess([old])
+        assert pool.start_ahead()
+        pool.guess([new])                       # the leader changed: the old guess is cancelled
+        assert pool.start_ahead()
+        got = pool.map([new, old])
+    assert [(c.config, c.val_loss, c.steps) for c in got] == \
+        [(c.config, c.val_loss, c.steps) for c in reversed(expected)]
+    built = marker.read_text().splitlines()
+    assert built.count("0.06") == 1           # guessed, then taken
+    assert built.count("0.05") == 2           # cancelled, so trained again when map asked for it

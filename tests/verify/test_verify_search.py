@@ -11,6 +11,7 @@ from regadvisor.probe.runner import EvaluationPoint
 from regadvisor.probe.search import (
     DROPOUT_MAX,
     Screening,
+    Settled,
     candidates,
     dimension,
     first_rung,
@@ -265,3 +266,36 @@ def test_the_screen_hands_out_no_more_trials_than_it_plans_while_none_has_finish
     space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
     screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=3)
     assert len(list(screening.configs())) == screening.planned() == 3
+
+
+def test_a_trial_stopped_early_counts_at_the_rung_for_the_trials_after_it():
+    """Three trials finished at 90, 50 and 45; the head stopped at the rung at 40; the next, at
+    30, is surely pruned there and its value is known. The one after it, at 70, is second of six
+    at the rung one by one, and promoted; with the 30 left out it would have to be first of
+    five, and be pruned: what the trial between says is part of the rung."""
+    space = search_space([rec("dropout", 0.3, [0.1, 0.5])], {"dropout": 0.0})
+    screening = Screening(space, [None, 3], seed=0, min_resource=50, max_trials=10)
+    configs = screening.configs()
+    for peak in (90.0, 50.0, 45.0):
+        trial, cfg = next(configs)
+        screening.finish(trial, _scripted_curve(screening, trial, cfg, peak))
+    head, head_cfg = next(configs)
+    head_curve = _fed_curve(screening, head, head_cfg, [40.0] * 20)      # its decisions stop it at the rung
+    assert head_curve.steps == 50
+    (between, between_cfg), (after, after_cfg) = next(configs), next(configs)
+    stopped_head = Predecessor(head_cfg, 50, stopped=True)
+    settled = screening.surely_pruned(between_cfg, _points([30.0] * 5), True, stopped_head)
+    assert settled == Settled(between_cfg, {0: 30.0}, certain=True)
+    with_between = Predecessor(head_cfg, 50, True, (settled,))
+    assert screening.surely_pruned(after_cfg, _points([70.0] * 5), True, with_between) is None
+    assert screening.surely_pruned(after_cfg, _points([70.0] * 5), True, stopped_head) is not None   # the 30 left out
+    # a trial between that the budget might stop before its rung counts both ways: here they differ
+    maybe = Predecessor(head_cfg, 50, True, (Settled(between_cfg, {0: 30.0}, certain=False),))
+    assert screening.surely_pruned(after_cfg, _points([70.0] * 5), True, maybe) is None
+    assert screening.surely_pruned(after_cfg, _points([20.0] * 5), True, maybe) is not None   # last either way
+    # in turn
+    screening.finish(head, head_curve)
+    screening.finish(between, _fed_curve(screening, between, between_cfg, [30.0] * 20))
+    screening.finish(after, _fed_curve(screening, after, after_cfg, [70.0] * 20))
+    assert screening.results[-2].pruned and screening.results[-2].curve.steps == 50
+    assert screening.results[-1].curve.steps > 50                       # promoted at the rung
