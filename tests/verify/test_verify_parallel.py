@@ -139,11 +139,12 @@ def test_a_sequence_finishes_every_job_once_the_jobs_run_out(tmp_path):
     assert dict(finished)[1] == 8 and dict(finished)[0] == dict(finished)[2] == 16   # job 1 stopped at its 2nd evaluation
 
 
-def _counting(tmp_path):
-    """TINY, writing one line per model built with the dropout it was given (in any process)."""
+def _counting(tmp_path, base=TINY):
+    """``base`` (TINY), writing one line per model built with the dropout it was given (in any
+    process)."""
     marker = tmp_path / "built.txt"
     script = tmp_path / "counting.py"
-    script.write_text(TINY + textwrap.dedent(f'''
+    script.write_text(base + textwrap.dedent(f'''
         _build = build_model
         def build_model(dropout=0.0):
             with open({str(marker)!r}, "a") as f:
@@ -360,16 +361,7 @@ def test_an_early_stop_the_decisions_do_not_make_is_an_error_not_a_wrong_curve(t
 def test_a_free_worker_runs_ahead_when_the_next_trial_may_not_be_admitted(tmp_path, admissible, second):
     """While the next trial may still be admitted it goes first (the sequence is the critical
     path); where the forecast says it may not, the job run ahead does."""
-    marker = tmp_path / "built.txt"
-    script = tmp_path / "counting_slow_head.py"
-    script.write_text(SLOW_HEAD + textwrap.dedent(f'''
-        _timed = build_model
-        def build_model(dropout=0.0):
-            with open({str(marker)!r}, "a") as f:
-                f.write(f"{{dropout}}\\n")
-            return _timed(dropout)
-    '''))
-    runner = TrialRunner(script, {}, {"epochs": 4}, "cpu", True)
+    runner, marker = _counting(tmp_path, SLOW_HEAD)
     forecasts = []
 
     def may_admit(before):
