@@ -145,11 +145,11 @@ def _counting(tmp_path, base=TINY):
     marker = tmp_path / "built.txt"
     script = tmp_path / "counting.py"
     script.write_text(base + textwrap.dedent(f'''
-        _build = build_model
+        _uncounted = build_model
         def build_model(dropout=0.0):
             with open({str(marker)!r}, "a") as f:
                 f.write(f"{{dropout}}\\n")
-            return _build(dropout)
+            return _uncounted(dropout)
     '''))
     return TrialRunner(script, {}, {"epochs": 4}, "cpu", True), marker
 
