@@ -422,7 +422,10 @@ class Screening:
                       before: Predecessor, between: list[dict[int, float]],
                       leaders: list[dict[str, Any]]) -> Settled | None:
         """:meth:`surely_pruned` with the rung values of the trials between given."""
-        from optuna.pruners._successive_halving import _completed_rung_key, _is_trial_promotable_to_next_rung
+        try:  # Optuna's own rule and rung keys (private: another Optuna may lack them)
+            from optuna.pruners._successive_halving import _completed_rung_key, _is_trial_promotable_to_next_rung
+        except ImportError:
+            return None  # then every trial waits for its turn, as before
 
         trials = self.study.get_trials(deepcopy=False)
         score, rung, values = RestoredScore(classification), 0, {}

@@ -299,3 +299,11 @@ def test_a_trial_stopped_early_counts_at_the_rung_for_the_trials_after_it():
     screening.finish(after, _fed_curve(screening, after, after_cfg, [70.0] * 20))
     assert screening.results[-2].pruned and screening.results[-2].curve.steps == 50
     assert screening.results[-1].curve.steps > 50                       # promoted at the rung
+
+
+def test_without_optunas_rung_helpers_no_trial_is_judged_early(monkeypatch):
+    import sys
+
+    screening, (_, head_cfg, _), (_, second_cfg), _ = _head_and_next([80.0] * 20, 60)
+    monkeypatch.setitem(sys.modules, "optuna.pruners._successive_halving", None)
+    assert screening.surely_pruned(second_cfg, _points([60.0] * 5), True, Predecessor(head_cfg, 60, False)) is None
