@@ -400,7 +400,7 @@ class TrialPool:
                 continue
             job = self._ahead_running.pop(key)
             if key in self._cancelled:   # cut short: no curve to take, only waste
-                self.waste(payload.steps if isinstance(payload, Curve) else 0)
+                self.waste(_trained(payload))
             else:
                 self._ahead_done[key] = (job, payload)
             return "ahead", slot, key, None
@@ -436,7 +436,7 @@ class TrialPool:
                 self.reply(slot, key in self._ahead_running)
             elif key in self._ahead_running:
                 del self._ahead_running[key]
-                self.waste(payload.steps if isinstance(payload, Curve) else 0)
+                self.waste(_trained(payload))
         return True
 
     def close(self) -> None:
@@ -617,13 +617,14 @@ class _Sequencer:
                     self._end()
                     return
                 head.live = True
-                settled, head.stop_at = head.stop_at, None
+                stopped_early_at, head.stop_at = head.stop_at, None
                 for i, point in enumerate(head.points):
                     if head.decide is not None and head.decide(point):
                         head.stop_at = i + 1
                         break
-                if head.early and (head.stop_at is None or settled is None or head.stop_at > settled):
-                    raise RuntimeError(f"trial {head.key!r} was stopped early at evaluation {settled}, "
+                if head.early and (head.stop_at is None or stopped_early_at is None
+                                   or head.stop_at > stopped_early_at):
+                    raise RuntimeError(f"trial {head.key!r} was stopped early at evaluation {stopped_early_at}, "
                                        f"but its decisions stop it at {head.stop_at}")
             if head.key in self.failed:
                 raise self.failed.pop(head.key)
@@ -660,7 +661,7 @@ class _Sequencer:
             if kind == "eval":
                 self.pool.reply(slot, True)
             elif key in self.order:
-                self.pool.waste(payload.steps if kind == "done" else 0)
+                self.pool.waste(_trained(payload))
                 self.order.remove(key)
 
 
@@ -677,6 +678,11 @@ def _main_module_hidden() -> Iterator[None]:
     finally:
         if main is not None:
             sys.modules["__main__"] = main
+
+
+def _trained(payload: Any) -> int:
+    """Steps a job that came back trained: a curve's, none for a failure."""
+    return payload.steps if isinstance(payload, Curve) else 0
 
 
 def truncate(curve: Curve, evaluations: int) -> Curve:

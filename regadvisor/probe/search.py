@@ -377,14 +377,15 @@ class Screening:
         """The ``on_evaluation`` hook of one trial (:class:`Reporter`)."""
         return Reporter(self, trial, config, classification, can_continue, full_steps)
 
-    def _deferred(self, config: dict[str, Any], score: RestoredScore, leaders: list[dict[str, Any]]) -> bool:
+    def deferred(self, config: dict[str, Any], score: RestoredScore, leaders: list[dict[str, Any]]) -> bool:
         """Whether a rung's prune waits: ``config`` regularizes more than the leader (one of
         ``leaders``) and its curve is still improving. (Optuna has recorded its value at the
         rung; its next check is at the next rung.)"""
         return still_improving(score.best_index, score.evaluations) and \
             any(regularizes_more(config, lead, self.space) for lead in leaders)
 
-    def _leaders(self) -> list[dict[str, Any]]:
+    def leader_configs(self) -> list[dict[str, Any]]:
+        """The leader's configuration, in a list (empty while nothing is valued)."""
         lead = self.leader()
         return [lead.config] if lead is not None else []
 
@@ -394,7 +395,7 @@ class Screening:
         would certainly have pruned it by the last of ``points`` (``None`` when not certain).
 
         It would, at a rung, when the rung's values leave this trial out of the top third, by
-        Optuna's own rule, and the prune cannot wait (:meth:`_deferred`, against the leader or
+        Optuna's own rule, and the prune cannot wait (:meth:`deferred`, against the leader or
         ``before``, either of which can lead once ``before`` is done). The rung's values are
         those of the trials before this one that reached it: the study's, ``before``'s once it
         has passed the rung or stopped, and those of the trials between (``before.settled``).
@@ -407,7 +408,7 @@ class Screening:
         if len(maybe) > MAYBE_BETWEEN:
             return None
         # a trial the budget stops has a value: it may lead
-        leaders = self._leaders() + [before.config] + [s.config for s in maybe]
+        leaders = self.leader_configs() + [before.config] + [s.config for s in maybe]
         outcomes = []
         for mask in range(2 ** len(maybe)):
             between = [s.rung_values for s in before.settled if s.certain] + \
@@ -443,7 +444,7 @@ class Screening:
                                                      self.study.direction):
                     rung += 1
                     continue
-                if self._deferred(config, score, leaders):
+                if self.deferred(config, score, leaders):
                     return None
                 # what it tells the study is certain if no budget check before asked for more
                 # than the first rung (which its admission held) and it is pruned there
@@ -495,8 +496,8 @@ class Reporter:
 
     def __call__(self, point: EvaluationPoint) -> bool:
         self.trial.report(self.score.add(point), point.step)
-        if self.trial.should_prune() and not self.screening._deferred(self.config, self.score,
-                                                                      self.screening._leaders()):
+        if self.trial.should_prune() and not self.screening.deferred(self.config, self.score,
+                                                                     self.screening.leader_configs()):
             return True
         step = point.step
         if step < self.full_steps and not self.can_continue(min(self.full_steps, step + (step - self.previous_step))):

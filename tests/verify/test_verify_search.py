@@ -251,7 +251,7 @@ def test_a_trial_leading_at_the_rung_is_not_surely_pruned():
 
 def test_a_stronger_regularizer_still_improving_is_not_surely_pruned_while_the_head_may_lead():
     """The prune of a stronger regularizer still improving waits if the head ends up leading
-    (:meth:`Screening._deferred`), and that is not known before the head is done."""
+    (:meth:`Screening.deferred`), and that is not known before the head is done."""
     screening, (_, head_cfg, _), (_, second_cfg), _ = _head_and_next([80.0] * 20, 60)
     assert second_cfg == {"dropout": 0.5} and regularizes_more(second_cfg, head_cfg, screening.space)
     rising = _points([50.0 + 2.5 * i for i in range(20)])
