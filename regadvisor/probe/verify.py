@@ -359,7 +359,7 @@ class _Verifier:
                 self.pool.ahead([self._baseline_job(s) for s in self.seeds[1:]])
             screening = self._screen(space, base0, unverified) if space else None
             leader = self._leader(screening, base0)
-            effect = self._decide(leader, baseline) if leader is not None else None
+            leader, effect = self._decide(leader, baseline) if leader is not None else (None, None)
         speculative = self.pool.speculative_steps
         kept = self._kept(leader, effect)
         screened = screening.results if screening is not None else []
@@ -461,38 +461,75 @@ class _Verifier:
         not_applied = self.runner.run(knobs, self.seeds[0], steps=1).not_applied
         return {k: f"not measured: {why}" for k, why in not_applied.items()}
 
+    def _stopper_alone(self, base0: Curve) -> Screened | None:
+        """The baseline with early stopping alone, at its best patience on the screening seed:
+        free to measure on every seed, since it replays the baseline's own curves."""
+        stopped = base0.best_variant([p for p in self.patiences() if p is not None])
+        return Screened({}, base0, False, stopped[0], stopped[1]) if stopped is not None else None
+
     def _leader(self, screening: Screening | None, base0: Curve) -> Screened | None:
         """The best candidate on the screening seed, including the baseline with early stopping
-        (free to measure on the baseline's own curves); ``None`` when nothing beats the baseline."""
+        (free to measure on the baseline's own curves); ``None`` when nothing beats the baseline.
+
+        Of the options within :data:`MIN_GAIN` of the best, the simplest leads: a knob that buys
+        less than that on one seed is as likely noise as effect, and every knob kept is one more
+        to apply. A leader with knobs is still compared with early stopping alone on every seed
+        of the decision (:meth:`_choose`).
+        """
         options = [(s.value, s) for s in (screening.results if screening else []) if s.value is not None]
-        stopped = base0.best_variant([p for p in self.patiences() if p is not None])
-        if stopped is not None:
-            options.append((stopped[0], Screened({}, base0, False, stopped[0], stopped[1])))
+        stopped = self._stopper_alone(base0)
+        if stopped is not None and stopped.value is not None:
+            options.append((stopped.value, stopped))
         if not options:
             return None
         top = max(value for value, _ in options)
-        # the simplest configuration within MIN_GAIN of the best: a knob that buys less than
-        # that on one seed is as likely noise as effect, and every knob kept is one more to apply
         tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(top)
         value, best = min(((v, s) for v, s in options if v >= top - tol), key=lambda vs: (len(vs[1].config), -vs[0]))
         return best if value > baseline_value(base0, self.base_patience) else None
 
-    def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> Effect:
+    def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> tuple[Screened, Effect]:
         """Paired trials of the leader against the baseline, then a second look if undecided.
 
         The seeds to run are planned from cost estimates (not from what earlier seeds cost), so
-        that the pairs are the same whether they run one after another or side by side.
+        that the pairs are the same whether they run one after another or side by side. The
+        leader's knobs are kept over early stopping alone only where they buy at least
+        :data:`MIN_GAIN` more on the mean of the same seeds (:meth:`_choose`).
         """
-        changes = dict(leader.config)
-        if leader.patience is not None and leader.patience != self.base_patience:
-            changes["early_stopping_patience"] = leader.patience
-        effect = Effect(changes, self.metric, self.classification)
+        effect = self._effect(leader)
         self._pair(effect, leader, baseline[self.seeds[0]], leader.curve, self.seeds[0])
         self._pairs(effect, leader, baseline, self.seeds[1:])
+        leader, effect = self._choose(leader, effect, baseline)
         if effect.undecided:
             more = list(range(self.seeds[-1] + 1, self.seeds[-1] + 1 + len(self.seeds)))
             self.seeds += self._pairs(effect, leader, baseline, more)
-        return effect
+        return leader, effect
+
+    def _effect(self, leader: Screened) -> Effect:
+        changes = dict(leader.config)
+        if leader.patience is not None and leader.patience != self.base_patience:
+            changes["early_stopping_patience"] = leader.patience
+        return Effect(changes, self.metric, self.classification)
+
+    def _choose(self, leader: Screened, effect: Effect, baseline: dict[int, Curve]) -> tuple[Screened, Effect]:
+        """The leader, or early stopping alone where the leader's other knobs buy less than
+        :data:`MIN_GAIN` over it on the decision's seeds.
+
+        The leader won on the screening seed, where it was picked as the best of several: part of
+        its lead there is that seed's luck (see the module docstring). Early stopping alone
+        costs nothing more to measure on the decision's other seeds (it replays their baseline
+        curves), so the knobs are kept only where the mean over all seeds says they buy
+        something beyond it. On ``cnn_digits`` in ``benchmarks/bench_verify.py`` dropout 0.1 with
+        decay 0.01 led the stopper alone by 0.7 points on the screening seed and by 0.1 on the
+        mean of three; on the test split it scored 86.1 against 86.6.
+        """
+        alone = self._stopper_alone(baseline[self.seeds[0]])
+        if not leader.config or alone is None:
+            return leader, effect
+        plain = self._effect(alone)
+        for seed in effect.seeds:
+            self._pair(plain, alone, baseline[seed], None, seed)
+        tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(_mean(effect.baseline))
+        return (leader, effect) if effect.gain >= plain.gain + tol else (alone, plain)
 
     def _pairs(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seeds: list[int]) -> list[int]:
         """Run new pairs on as many of ``seeds`` as the budget allows; the seeds run."""

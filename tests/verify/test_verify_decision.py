@@ -25,7 +25,7 @@ EVALS, STEPS = 20, 10
 def _scores(config, seed, effect):
     height, peak_at, fall = effect(config)
     rng = random.Random(zlib.crc32(repr((seed, sorted(config.items()))).encode()))
-    offset = 0.5 * seed + rng.gauss(0, effect.noise)
+    offset = 0.5 * seed + rng.gauss(0, effect.noise) + effect.luck(config, seed)
     return [height + offset - (peak_at - t) * 2.0 if t < peak_at else height + offset - (t - peak_at) * fall
             for t in range(1, EVALS + 1)]
 
@@ -81,8 +81,10 @@ def _recs():
             Recommendation("data_augmentation", "flips", "r", ["OF003"], [])]
 
 
-def effect_fn(fn, noise=0.3):
-    fn.noise = noise
+def effect_fn(fn, noise=0.3, luck=lambda config, seed: 0.0):
+    """``fn(config)`` → (peak height, peak position, fall per evaluation); ``noise`` the sd of a
+    run's offset; ``luck(config, seed)`` an offset of one configuration on one seed."""
+    fn.noise, fn.luck = noise, luck
     return fn
 
 
@@ -137,6 +139,20 @@ def test_early_stopping_alone_is_measured_on_the_baselines_own_curves(scripted):
     assert stop.knob == "early_stopping_patience" and stop.verified["helps"] and stop.unit == "evaluations"
     decision = [c for c in s.calls if c[1] != 0]
     assert decision and all(cfg == {} for cfg, *_ in decision)  # only baselines: the stopper is replayed
+
+
+def test_knobs_that_buy_nothing_over_early_stopping_on_the_decision_seeds_are_dropped(scripted):
+    # dropout does nothing, but is 1.2 points luckier on the screening seed: it leads there (more
+    # than MIN_GAIN above the stopper alone), and on the three decision seeds buys 0.4 on average
+    effect = effect_fn(lambda c: (85.0, 4, 1.5), noise=0.0, luck=lambda c, seed: 1.2 * (seed == 0 and "dropout" in c))
+    scripted(effect)
+    report = _report(effect, *_recs())
+    result = verify("m.py", report, workers=1)
+    assert "dropout" in next(s for s in result.screened if s.value == max(x.value for x in result.screened
+                                                                             if x.value is not None)).config
+    assert set(result.kept) == {"early_stopping_patience"} and result.effect.helps
+    assert result.leader is not None and result.leader.config == {}
+    assert {r.knob for r in report.recommendations} == {"early_stopping_patience", "data_augmentation"}
 
 
 def test_knobs_the_probe_cannot_apply_are_dropped_after_the_first_trial(scripted):
