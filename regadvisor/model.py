@@ -274,6 +274,9 @@ class Note:
       ``screened``, ``pruned``, ``seeds``, ``metric``, ``workers``
     - ``verify-effect``: ``changes`` (knob → value), ``current`` (knob → setting before),
       ``effect`` (``difference``, ``uncertainty``, ``metric``, ``trials``), ``kept`` (bool)
+    - ``verify-over-stopping``: ``changes``, ``current``, ``effect`` as in ``verify-effect``, but
+      against early stopping alone on the same seeds; ``kept`` (whether the knobs beyond early
+      stopping were kept)
     - ``not-verified`` (``knob``): ``reason``
     - ``not-kept`` (``knob``): ``value``, ``current``, ``measured`` (whether a configuration
       was kept at all)

@@ -21,9 +21,13 @@ How it measures (the choices a reader of the numbers needs to know):
   ``runner._pin_shuffle``), and its early-stopping patience is applied for real. The decision
   is the 95% Student-t interval of the paired differences over all seeds, the screening seed
   included (:func:`~.paired_stats.paired_interval`): the leader is kept only when the whole
-  interval lies on the better side of zero. Picking the best of N candidates on the first seed
-  inflates that seed's difference (by about 1.5 σ for N ≈ 10); over 3 pairs the mean moves by
-  0.5 σ against a half-width of 4.30 × √2 σ / √3 ≈ 3.5 σ, so the test stays conservative.
+  interval lies on the better side of zero. Picking the best of N candidates on the first
+  seed inflates that seed's difference (by about 1.5 σ for N ≈ 10); over 3 pairs the mean
+  moves by 0.5 σ against a half-width of 4.30 × √2 σ / √3 ≈ 3.5 σ, so the test stays
+  conservative. The same luck can carry knobs that buy nothing beyond early stopping: early
+  stopping alone is replayed on the same seeds' baseline curves, and the leader's other knobs
+  are kept only where they buy :data:`MIN_GAIN` more than it on the mean
+  (:meth:`_Verifier._choose`).
 * **Second look.** A leader the first look leaves undecided with a better mean gets as many
   seeds again where the budget allows; two looks at 95% each allow at most 5% false "helps"
   (union bound).
@@ -180,7 +184,9 @@ class VerifyResult:
     ``unverified`` knob → why it was not measured. ``trainings`` is the compute spent, probe
     included, in full trainings of ``length``; ``workers`` ran the trials, and
     ``speculative_trainings`` is the extra work they did ahead of the one-process schedule
-    (never charged, never deciding anything: :mod:`.parallel`).
+    (never charged, never deciding anything: :mod:`.parallel`). ``over_stopping`` compares a
+    leader with knobs to early stopping alone on the same seeds (``baseline`` there is the
+    stopper alone), whichever was kept.
     """
 
     report: Report
@@ -201,6 +207,7 @@ class VerifyResult:
     current: dict[str, Any]
     workers: int = 1
     speculative_trainings: float = 0.0
+    over_stopping: Effect | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -299,6 +306,7 @@ class _Verifier:
                                   program=facts.get("program"))
         self.planned = 0
         self.label_current = self._current()
+        self.over_stopping: Effect | None = None
 
     def _current(self) -> dict[str, Any]:
         current = {rec.knob: self.base_knobs.get(rec.knob, rec.current) for rec in self.report.recommendations}
@@ -369,7 +377,8 @@ class _Verifier:
             screened=screened, leader=leader, effect=effect, kept=kept, unverified=unverified,
             trials=self.ledger.trials, seconds=self.ledger.seconds, trainings=self.ledger.trainings,
             length=self.length, length_known=self.length_known, current=self.label_current,
-            workers=self.pool.workers, speculative_trainings=speculative / self.ledger.full_steps)
+            workers=self.pool.workers, speculative_trainings=speculative / self.ledger.full_steps,
+            over_stopping=self.over_stopping)
         self.tick("done")
         apply_to_report(result)
         return result
@@ -528,6 +537,8 @@ class _Verifier:
         plain = self._effect(alone)
         for seed in effect.seeds:
             self._pair(plain, alone, baseline[seed], None, seed)
+        self.over_stopping = Effect(effect.changes, self.metric, self.classification, seeds=list(effect.seeds),
+                                    baseline=list(plain.with_change), with_change=list(effect.with_change))
         tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(_mean(effect.baseline))
         return (leader, effect) if effect.gain >= plain.gain + tol else (alone, plain)
 
@@ -664,6 +675,13 @@ def apply_to_report(result: VerifyResult) -> None:
             "effect": {"difference": effect.interval.mean, "uncertainty": effect.interval.half_width,
                        "metric": effect.metric, "trials": effect.trials,
                        "every_seed": effect.better_on_every_seed}, "kept": effect.helps}))
+    if result.over_stopping is not None:
+        over = result.over_stopping
+        notes.insert(2 if effect is not None else 1, Note("verify-over-stopping", values={
+            "changes": dict(over.changes), "current": {k: result.current.get(k) for k in over.changes},
+            "effect": {"difference": over.interval.mean, "uncertainty": over.interval.half_width,
+                       "metric": over.metric, "trials": over.trials},
+            "kept": any(k != "early_stopping_patience" for k in kept)}))
     report.notes.extend(notes)
 
 

@@ -104,6 +104,12 @@ def _verify_effect(note: Note) -> str:
     return f"{_changes(v) or 'no change'}: {_effect(v['effect'])} ({verdict})"
 
 
+def _over_stopping(note: Note) -> str:
+    v = note.values
+    verdict = "kept" if v["kept"] else "not kept: early stopping alone does as well"
+    return f"{_changes(v)}, against early stopping alone: {_effect(v['effect'])} ({verdict})"
+
+
 def _not_kept(note: Note) -> str:
     v = note.values
     why = "not part of the best measured configuration" if v["measured"] else "nothing measured helped beyond noise"
@@ -125,6 +131,7 @@ WORDS: dict[str, Callable[[Note], str]] = {
     "trial-output": lambda n: f"the verification trials' output is in {n.values['path']}",
     "verified": _verified,
     "verify-effect": _verify_effect,
+    "verify-over-stopping": _over_stopping,
     "not-verified": lambda n: f"{n.knob}: not verified ({n.values['reason']})",
     "not-kept": _not_kept,
     "text": lambda n: str(n.values["text"]),

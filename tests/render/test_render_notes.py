@@ -57,6 +57,12 @@ EFFECT = {"difference": 4.13, "uncertainty": 1.2, "metric": "val_acc points", "t
                                    "current": {"dropout": 0.0, "early_stopping_patience": None},
                                    "effect": EFFECT, "kept": True}),
      "dropout 0 → 0.45 + early_stopping_patience — → 3: +4.1 ± 1.2 points val acc over 3 seeds (kept)"),
+    (Note("verify-over-stopping", values={"changes": {"dropout": 0.1, "early_stopping_patience": 10},
+                                          "current": {"dropout": 0.0, "early_stopping_patience": None},
+                                          "effect": {**EFFECT, "difference": 0.14, "uncertainty": 2.3},
+                                          "kept": False}),
+     "dropout 0 → 0.1 + early_stopping_patience — → 10, against early stopping alone: +0.1 ± 2.3 points val acc "
+     "over 3 seeds (not kept: early stopping alone does as well)"),
     (Note("not-verified", "weight_decay", {"reason": "left out to fit the budget"}),
      "weight_decay: not verified (left out to fit the budget)"),
     (Note("not-kept", "weight_decay", {"value": 0.05, "current": 0.0, "measured": True}),
