@@ -275,8 +275,8 @@ class Note:
     - ``verify-effect``: ``changes`` (knob → value), ``current`` (knob → setting before),
       ``effect`` (``difference``, ``uncertainty``, ``metric``, ``trials``), ``kept`` (bool)
     - ``verify-over-stopping``: ``changes``, ``current``, ``effect`` as in ``verify-effect``, but
-      against early stopping alone on the same seeds; ``kept`` (whether the knobs beyond early
-      stopping were kept)
+      against early stopping alone on the same seeds; ``beyond`` (whether the knobs bought enough
+      over it to be preferred)
     - ``not-verified`` (``knob``): ``reason``
     - ``not-kept`` (``knob``): ``value``, ``current``, ``measured`` (whether a configuration
       was kept at all)

@@ -185,8 +185,8 @@ class VerifyResult:
     included, in full trainings of ``length``; ``workers`` ran the trials, and
     ``speculative_trainings`` is the extra work they did ahead of the one-process schedule
     (never charged, never deciding anything: :mod:`.parallel`). ``over_stopping`` compares a
-    leader with knobs to early stopping alone on the same seeds (``baseline`` there is the
-    stopper alone), whichever was kept.
+    leader with knobs to early stopping alone on the first look's seeds (``baseline`` there is
+    the stopper alone); ``leader`` is the one of the two :meth:`_Verifier._choose` picked.
     """
 
     report: Report
@@ -681,7 +681,7 @@ def apply_to_report(result: VerifyResult) -> None:
             "changes": dict(over.changes), "current": {k: result.current.get(k) for k in over.changes},
             "effect": {"difference": over.interval.mean, "uncertainty": over.interval.half_width,
                        "metric": over.metric, "trials": over.trials},
-            "kept": any(k != "early_stopping_patience" for k in kept)}))
+            "beyond": bool(result.leader is not None and result.leader.config)}))
     report.notes.extend(notes)
 
 
