@@ -106,7 +106,7 @@ def _verify_effect(note: Note) -> str:
 
 def _over_stopping(note: Note) -> str:
     v = note.values
-    verdict = "the knobs are worth keeping" if v["beyond"] else "not kept: early stopping alone does as well"
+    verdict = "preferred: better on average" if v["beyond"] else "not kept: early stopping alone does as well"
     return f"{_changes(v)}, against early stopping alone: {_effect(v['effect'])} ({verdict})"
 
 

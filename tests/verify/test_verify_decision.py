@@ -109,7 +109,7 @@ def test_a_helpful_joint_configuration_is_kept_with_its_measured_effect(scripted
     assert dropout.snippet == f"Dropout(p={dropout.value!r})"
     assert result.effect.helps and result.effect.interval.low > 10
     assert result.over_stopping is not None and result.over_stopping.gain > 5     # more than the stopper alone
-    assert any(t.endswith("(the knobs are worth keeping)") for t in map(note_text, report.notes))
+    assert any(t.endswith("(preferred: better on average)") for t in map(note_text, report.notes))
     assert result.seeds == [0, 1, 2]
     assert result.trainings <= 6.0 + 1e-9                      # the default budget, probe included
     assert any(sc.pruned for sc in result.screened)              # successive halving did prune
