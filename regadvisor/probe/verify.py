@@ -78,6 +78,12 @@ MAX_SCREENED = 40
 DECISION_MARGIN = 1.15
 MIN_GAIN = {True: 0.5, False: 0.01}
 """Smallest mean gain worth a change: 0.5 points of accuracy, or 1% of the validation loss."""
+
+
+def least_gain(higher_is_better: bool, level: float) -> float:
+    """:data:`MIN_GAIN` in the metric's units: points of accuracy, or a share of the loss ``level``."""
+    return MIN_GAIN[True] if higher_is_better else MIN_GAIN[False] * abs(level)
+
 EVERY_SEED_MIN = 3
 """Paired seeds a change must win on, every one, to be kept when the t-interval still spans zero.
 With three seeds the 95% t-interval needs t = 4.30 standard errors: a change 26, 18 and 2 points
@@ -126,8 +132,8 @@ class Effect:
         if iv.n < 2 or not math.isfinite(iv.half_width):
             return False
         clear = iv.low > 0 if self.higher_is_better else iv.high < 0
-        floor = MIN_GAIN[True] if self.higher_is_better else MIN_GAIN[False] * abs(_mean(self.baseline))
-        return (clear or self.better_on_every_seed) and self.gain >= floor
+        return (clear or self.better_on_every_seed) and self.gain >= least_gain(self.higher_is_better,
+                                                                                 _mean(self.baseline))
 
     @property
     def better_on_every_seed(self) -> bool:
@@ -306,7 +312,6 @@ class _Verifier:
                                   program=facts.get("program"))
         self.planned = 0
         self.label_current = self._current()
-        self.over_stopping: Effect | None = None
 
     def _current(self) -> dict[str, Any]:
         current = {rec.knob: self.base_knobs.get(rec.knob, rec.current) for rec in self.report.recommendations}
@@ -367,7 +372,7 @@ class _Verifier:
                 self.pool.ahead([self._baseline_job(s) for s in self.seeds[1:]])
             screening = self._screen(space, base0, unverified) if space else None
             leader = self._leader(screening, base0)
-            leader, effect = self._decide(leader, baseline) if leader is not None else (None, None)
+            leader, effect, over_stopping = self._decide(leader, baseline) if leader is not None else (None, None, None)
         speculative = self.pool.speculative_steps
         kept = self._kept(leader, effect)
         screened = screening.results if screening is not None else []
@@ -378,7 +383,7 @@ class _Verifier:
             trials=self.ledger.trials, seconds=self.ledger.seconds, trainings=self.ledger.trainings,
             length=self.length, length_known=self.length_known, current=self.label_current,
             workers=self.pool.workers, speculative_trainings=speculative / self.ledger.full_steps,
-            over_stopping=self.over_stopping)
+            over_stopping=over_stopping)
         self.tick("done")
         apply_to_report(result)
         return result
@@ -492,12 +497,13 @@ class _Verifier:
         if not options:
             return None
         top = max(value for value, _ in options)
-        tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(top)
+        tol = least_gain(self.classification, top)
         value, best = min(((v, s) for v, s in options if v >= top - tol), key=lambda vs: (len(vs[1].config), -vs[0]))
         return best if value > baseline_value(base0, self.base_patience) else None
 
-    def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> tuple[Screened, Effect]:
-        """Paired trials of the leader against the baseline, then a second look if undecided.
+    def _decide(self, leader: Screened, baseline: dict[int, Curve]) -> tuple[Screened, Effect, Effect | None]:
+        """Paired trials of the leader against the baseline, then a second look if undecided;
+        the leader kept, its effect, and the comparison with early stopping alone (if made).
 
         The seeds to run are planned from cost estimates (not from what earlier seeds cost), so
         that the pairs are the same whether they run one after another or side by side. The
@@ -507,11 +513,11 @@ class _Verifier:
         effect = self._effect(leader)
         self._pair(effect, leader, baseline[self.seeds[0]], leader.curve, self.seeds[0])
         self._pairs(effect, leader, baseline, self.seeds[1:])
-        leader, effect = self._choose(leader, effect, baseline)
+        leader, effect, over_stopping = self._choose(leader, effect, baseline)
         if effect.undecided:
             more = list(range(self.seeds[-1] + 1, self.seeds[-1] + 1 + len(self.seeds)))
             self.seeds += self._pairs(effect, leader, baseline, more)
-        return leader, effect
+        return leader, effect, over_stopping
 
     def _effect(self, leader: Screened) -> Effect:
         changes = dict(leader.config)
@@ -519,9 +525,11 @@ class _Verifier:
             changes["early_stopping_patience"] = leader.patience
         return Effect(changes, self.metric, self.classification)
 
-    def _choose(self, leader: Screened, effect: Effect, baseline: dict[int, Curve]) -> tuple[Screened, Effect]:
+    def _choose(self, leader: Screened, effect: Effect,
+                baseline: dict[int, Curve]) -> tuple[Screened, Effect, Effect | None]:
         """The leader, or early stopping alone where the leader's other knobs buy less than
-        :data:`MIN_GAIN` over it on the decision's seeds.
+        :data:`MIN_GAIN` over it on the decision's seeds; with the leader's effect against
+        early stopping alone (``None`` when the leader is early stopping alone).
 
         The leader won on the screening seed, where it was picked as the best of several: part of
         its lead there is that seed's luck (see the module docstring). Early stopping alone
@@ -533,14 +541,15 @@ class _Verifier:
         """
         alone = self._stopper_alone(baseline[self.seeds[0]])
         if not leader.config or alone is None:
-            return leader, effect
+            return leader, effect, None
         plain = self._effect(alone)
         for seed in effect.seeds:
             self._pair(plain, alone, baseline[seed], None, seed)
-        self.over_stopping = Effect(effect.changes, self.metric, self.classification, seeds=list(effect.seeds),
-                                    baseline=list(plain.with_change), with_change=list(effect.with_change))
-        tol = MIN_GAIN[True] if self.classification else MIN_GAIN[False] * abs(_mean(effect.baseline))
-        return (leader, effect) if effect.gain >= plain.gain + tol else (alone, plain)
+        versus = Effect(effect.changes, self.metric, self.classification, seeds=list(effect.seeds),
+                        baseline=list(plain.with_change), with_change=list(effect.with_change))
+        if effect.gain >= plain.gain + least_gain(self.classification, _mean(effect.baseline)):
+            return leader, effect, versus
+        return alone, plain, versus
 
     def _pairs(self, effect: Effect, leader: Screened, baseline: dict[int, Curve], seeds: list[int]) -> list[int]:
         """Run new pairs on as many of ``seeds`` as the budget allows; the seeds run."""
