@@ -31,3 +31,8 @@ def finite_or_none(value: Any) -> float | None:
 def finite_values(values: Iterable[Any]) -> list[float]:
     """The finite real numbers among ``values``, as floats, in order."""
     return [number for v in values if (number := finite_or_none(v)) is not None]
+
+
+def round_sig(v: float) -> float:
+    """``v`` to 3 significant digits: the values a report shows and a user types."""
+    return float(f"{v:.3g}")

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from ..model import CONFIDENCES, SEVERITIES, Finding, Recommendation
 from ..numbers import is_number
 from .loader import Rule, RuleSet, iter_leaves
+from .units import optimizer_units
 
 Lookup = Callable[[str], Any]
 
@@ -106,9 +107,13 @@ def _recommendations(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: 
         if _is_missing(value):
             continue  # e.g. a learning rate derived from a current LR the log did not record
         rng = [_resolve(r, lookup, params) for r in rec["range"]] if "range" in rec else None
+        unit, note, snippet = _resolve(rec.get("unit"), lookup, params), rec.get("note"), rec.get("snippet")
+        units = optimizer_units(rec["knob"], facts)
+        if units is not None:  # before comparing with the current value, which is in the optimizer's units
+            value, rng = units.convert(value), [units.convert(r) for r in rng] if rng else rng
+            unit, note, snippet = units.unit, units.note, units.snippet
         current = facts.get(rec["knob"])
         direction = rec.get("direction", "set")
-        note = rec.get("note")
         if current is not None and isinstance(value, (int, float)) and is_number(current):
             if direction == "increase" and current >= value:
                 upper = rng[1] if rng and not _is_missing(rng[1]) else None
@@ -117,10 +122,8 @@ def _recommendations(rule: Rule, lookup: Lookup, params: dict[str, Any], facts: 
                 value = upper
             elif direction == "decrease" and current <= value:
                 continue
-        snippet = rec.get("snippet")
         out.append(Recommendation(
-            knob=rec["knob"], value=value, range=rng, current=current,
-            unit=_resolve(rec.get("unit"), lookup, params), note=note,
+            knob=rec["knob"], value=value, range=rng, current=current, unit=unit, note=note,
             snippet=snippet.replace("{value}", repr(value)) if snippet else None, snippet_template=snippet,
             reason=rule.spec["title"], rules=[rule.id], evidence=list(rec["evidence"]),
             severity=rule.spec["severity"], confidence=rule.spec["confidence"],

@@ -39,6 +39,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ..model import Recommendation
+from ..numbers import round_sig
 from .parallel import Predecessor
 from .runner import EvaluationPoint
 from .trials import Curve
@@ -104,11 +105,6 @@ def as_number(v: Any) -> float | None:
     except (TypeError, ValueError):
         return None
     return f if math.isfinite(f) else None
-
-
-def round_sig(v: float) -> float:
-    """``v`` to 3 significant digits: the values a report shows and a user types."""
-    return float(f"{v:.3g}")
 
 
 def dimension(rec: Recommendation, current: Any, bounds: tuple[float, ...] = ()) -> Dimension | None:

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..numbers import round_sig
 from ..output import write_atomic
-from .search import DROPOUT_MAX, as_number, round_sig
+from .search import DROPOUT_MAX, as_number
 from .verify import ADVISORY_KNOBS, VerifyResult
 
 LOG_KNOBS = ("weight_decay", "learning_rate", "grad_clip_norm")

@@ -35,6 +35,19 @@ def test_increase_advice_never_steps_backwards():
     assert by_knob["dropout"].value == 0.3 and by_knob["dropout"].current is None
 
 
+def test_weight_decay_is_given_in_the_units_of_sgd_and_as_written_for_adamw():
+    signals = {"acc_gap_end": 0.2, "suggested_patience": 5, "evaluation_unit": "epochs"}
+    decay = {name: next(r for r in _of003(signals, {"optimizer": name}).recommendations if r.knob == "weight_decay")
+             for name in ("sgd", "adamw", "adam")}
+    sgd = decay["sgd"]
+    assert (sgd.value, sgd.range, sgd.unit) == (0.0005, [0.0001, 0.001], "SGD's L2 coefficient")
+    assert sgd.snippet.startswith("torch.optim.SGD(") and "weight_decay=0.0005" in sgd.snippet
+    assert "hundredth of an AdamW value" in sgd.note
+    for name in ("adamw", "adam"):  # Adam with L2 is told to switch to AdamW (OPT001), in whose units these are
+        assert (decay[name].value, decay[name].range, decay[name].unit) == (0.05, [0.01, 0.1], None)
+        assert decay[name].snippet.startswith("torch.optim.AdamW(")
+
+
 def test_message_fills_signals_and_marks_missing():
     finding = _of003({"acc_gap_end": 0.15, "train_acc_end": 0.99, "val_acc_end": 0.84}, {})
     assert finding.status == "fired"

@@ -18,7 +18,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "models"
 VERDICTS = {
     "overfit_mlp": "overfitting", "small_transformer": "overfitting", "cnn_digits": "overfitting",
     "gru_series": "overfitting", "mse_regression": "overfitting", "char_lm": "overfitting",
-    "adam_l2": "overfitting", "over_regularized": "underfitting", "deep_plain": "not-learning",
+    "adam_l2": "overfitting", "conv1d_signals": "overfitting", "bag_of_words": "overfitting",
+    "over_regularized": "underfitting", "deep_plain": "not-learning",
     "tiny_batch_bn": "underfitting", "healthy": "healthy",
 }
 
@@ -151,3 +152,13 @@ def test_plain_probe_calls_each_example_what_it_is(name):
     report = api.probe(EXAMPLES / f"{name}.py", seed=0, device="cpu")
     assert report.run.facts["train_length_source"] == "EPOCHS"
     assert report.verdict == VERDICTS[name], [f.rule_id for f in report.fired()]
+
+
+def test_an_sgd_model_gets_weight_decay_in_sgds_units():
+    """conv1d_signals trains with SGD (momentum 0.9, lr 0.03), where AdamW's 0.05 as SGD's L2
+    coefficient drops it to chance accuracy: the advice is a hundredth of that, and says so."""
+    report = api.probe(EXAMPLES / "conv1d_signals.py", seed=0, device="cpu")
+    assert report.run.facts["optimizer"] == "sgd"
+    [decay] = [r for r in report.recommendations if r.knob == "weight_decay"]
+    assert decay.value <= 1e-3 and decay.unit == "SGD's L2 coefficient"
+    assert decay.snippet.startswith("torch.optim.SGD(")
