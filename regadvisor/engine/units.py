@@ -12,7 +12,8 @@ falls to chance accuracy at 0.05).
 
 So for a run whose optimizer is SGD, a rule's weight decay and its range are given in SGD's
 units (a hundredth), with the unit, note and snippet saying so. Adam with L2 is not converted:
-the rules tell it to switch to AdamW (OPT001), whose units the values are in.
+the rules tell it to switch to AdamW (OPT001), whose units the values are in. The two kinds of
+decay, and the typical values of each, are written out in :mod:`regadvisor.reference.weight_decay`.
 """
 
 from __future__ import annotations
