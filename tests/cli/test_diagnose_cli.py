@@ -141,7 +141,7 @@ def test_rules_check_fails_a_case_whose_message_or_value_is_wrong(cli, tmp_path)
     fails = [line for line in result.stdout.splitlines() if line.startswith("FAIL")]
     assert len(fails) == 2 and "does not contain '15.5 points above" in fails[0]
     assert "dropout: expected 0.5, got 0.6" in fails[1]
-    assert "1 rule(s), 2 of 4 test case(s) pass" in result.stdout
+    assert "1 rule(s), 5 of 7 test case(s) pass" in result.stdout
 
 
 def test_folder_without_logs_is_an_error_not_an_empty_report(cli, tmp_path):
