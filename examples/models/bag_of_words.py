@@ -1,4 +1,4 @@
-"""Bag-of-words document classifier on synthetic token-id "documents" (held-out test case).
+"""Bag-of-words document classifier on synthetic token-id "documents", trained with AdamW.
 
 Task: 4-way topic classification of variable-length documents (20-60 tokens,
 padded with id 0) over a vocabulary of 3000 token ids. Each class owns 6
@@ -23,6 +23,9 @@ best val acc 0.751 at epoch 16, final val acc 0.679 (train 1.000).
 dropout=0.5: best 0.765@20, final 0.706. AdamW weight_decay=0.05 (decoupled)
 has almost no effect (0.752@17 / 0.681); 2.0 -> 0.773@19 / 0.731.
 Seeds 1/2: best 0.768@13 / 0.744@14, final 0.703 / 0.674.
+
+Written apart from regadvisor (by someone who had not seen its rules or examples), as a case
+that no one had tuned the tool to. Try: ``regadvisor probe examples/models/bag_of_words.py``.
 """
 import torch
 from torch import nn

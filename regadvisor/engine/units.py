@@ -11,9 +11,12 @@ value set as SGD's coefficient is that much too strong (a 1-D CNN trained with S
 falls to chance accuracy at 0.05).
 
 So for a run whose optimizer is SGD, a rule's weight decay and its range are given in SGD's
-units (a hundredth), with the unit, note and snippet saying so. Adam with L2 is not converted:
-the rules tell it to switch to AdamW (OPT001), whose units the values are in. The two kinds of
-decay, and the typical values of each, are written out in :mod:`regadvisor.reference.weight_decay`.
+units, with the unit, note and snippet saying so: a hundredth with momentum 0.9, the setting of
+those customs. Momentum β applies the L2 gradient again and again, to ``1/(1-β)`` times its
+size (ten times at 0.9), so without momentum the coefficient is ten times larger for the same
+pull: a tenth of the AdamW value. Adam with L2 is not converted: the rules tell it to switch to
+AdamW (OPT001), whose units the values are in. The two kinds of decay, and the typical values of
+each, are written out in :mod:`regadvisor.reference.weight_decay`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from typing import Any
 from ..numbers import is_number, round_sig
 
 SGD_PER_DECOUPLED = 0.01
-"""SGD's L2 coefficient per unit of decoupled (AdamW) weight decay: 1e-4–5e-4 against 0.01–0.05."""
+"""SGD's L2 coefficient per unit of decoupled (AdamW) weight decay at momentum 0.9: 1e-4–5e-4
+against 0.01–0.05."""
+CUSTOMARY_MOMENTUM = 0.9
+"""The momentum of those customs, and the one assumed where a run does not say."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +48,29 @@ class OptimizerUnits:
         return round_sig(value * self.scale) if is_number(value) else value
 
 
-SGD_WEIGHT_DECAY = OptimizerUnits(
-    scale=SGD_PER_DECOUPLED,
-    unit="SGD's L2 coefficient",
-    note=("In SGD's units: its weight_decay is L2 added to the gradient, so it takes about a hundredth "
-          "of an AdamW value (1e-4 to 5e-4 are usual with momentum 0.9); leave biases and norm "
-          "parameters undecayed."),
-    snippet="torch.optim.SGD(regadvisor.reference.param_groups(model, weight_decay={value}), lr=lr, momentum=0.9)",
-)
+def _momentum(facts: Mapping[str, Any]) -> float:
+    """The run's SGD momentum (the first parameter group's, or a log's ``momentum``), else 0.9."""
+    groups = facts.get("param_groups")
+    first = groups[0] if isinstance(groups, list) and groups and isinstance(groups[0], Mapping) else {}
+    for value in (first.get("momentum"), facts.get("momentum")):
+        if is_number(value) and 0 <= value < 1:
+            return float(value)
+    return CUSTOMARY_MOMENTUM
+
+
+def sgd_weight_decay(momentum: float) -> OptimizerUnits:
+    """AdamW-unit weight decay as SGD's L2 coefficient at ``momentum`` (module docstring)."""
+    scale = round_sig(SGD_PER_DECOUPLED * (1 - momentum) / (1 - CUSTOMARY_MOMENTUM))
+    applied = (f"which momentum {momentum:g} applies about {1 / (1 - momentum):.3g} times over" if momentum > 0 else
+               "applied once without momentum (momentum 0.9 would apply it about 10 times over)")
+    return OptimizerUnits(
+        scale=scale,
+        unit="SGD's L2 coefficient",
+        note=(f"In SGD's units, {scale:g}× an AdamW value: SGD's weight_decay is L2 added to the gradient, "
+              f"{applied}; 1e-4 to 5e-4 are usual at momentum 0.9. Leave biases and norm parameters undecayed."),
+        snippet=("torch.optim.SGD(regadvisor.reference.param_groups(model, weight_decay={value}), lr=lr, "
+                 f"momentum={momentum:g})"),
+    )
 
 
 def optimizer_units(knob: str, facts: Mapping[str, Any]) -> OptimizerUnits | None:
@@ -57,5 +78,5 @@ def optimizer_units(knob: str, facts: Mapping[str, Any]) -> OptimizerUnits | Non
     a family name such as ``sgd``); ``None`` where they apply as the rules write them."""
     optimizer = facts.get("optimizer")
     if knob == "weight_decay" and isinstance(optimizer, str) and optimizer.strip().lower() == "sgd":
-        return SGD_WEIGHT_DECAY
+        return sgd_weight_decay(_momentum(facts))
     return None

@@ -42,7 +42,11 @@ def test_weight_decay_is_given_in_the_units_of_sgd_and_as_written_for_adamw():
     sgd = decay["sgd"]
     assert (sgd.value, sgd.range, sgd.unit) == (0.0005, [0.0001, 0.001], "SGD's L2 coefficient")
     assert sgd.snippet.startswith("torch.optim.SGD(") and "weight_decay=0.0005" in sgd.snippet
-    assert "hundredth of an AdamW value" in sgd.note
+    assert sgd.note.startswith("In SGD's units, 0.01× an AdamW value") and "momentum 0.9 applies" in sgd.note
+    assert "momentum=0.9)" in sgd.snippet  # the customary momentum, where the run does not say
+    plain = next(r for r in _of003(signals, {"optimizer": "sgd", "param_groups": [{"momentum": 0.0}]}).recommendations
+                 if r.knob == "weight_decay")  # without momentum to repeat it, ten times the coefficient
+    assert (plain.value, plain.range) == (0.005, [0.001, 0.01]) and "applied once without momentum" in plain.note
     for name in ("adamw", "adam"):  # Adam with L2 is told to switch to AdamW (OPT001), in whose units these are
         assert (decay[name].value, decay[name].range, decay[name].unit) == (0.05, [0.01, 0.1], None)
         assert decay[name].snippet.startswith("torch.optim.AdamW(")

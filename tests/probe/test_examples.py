@@ -19,6 +19,7 @@ VERDICTS = {
     "overfit_mlp": "overfitting", "small_transformer": "overfitting", "cnn_digits": "overfitting",
     "gru_series": "overfitting", "mse_regression": "overfitting", "char_lm": "overfitting",
     "adam_l2": "overfitting", "conv1d_signals": "overfitting", "bag_of_words": "overfitting",
+    "sgd_regression": "overfitting", "rmsprop_tabular": "overfitting",
     "over_regularized": "underfitting", "deep_plain": "not-learning",
     "tiny_batch_bn": "underfitting", "healthy": "healthy",
 }
