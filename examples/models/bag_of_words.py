@@ -24,8 +24,8 @@ dropout=0.5: best 0.765@20, final 0.706. AdamW weight_decay=0.05 (decoupled)
 has almost no effect (0.752@17 / 0.681); 2.0 -> 0.773@19 / 0.731.
 Seeds 1/2: best 0.768@13 / 0.744@14, final 0.703 / 0.674.
 
-Written apart from regadvisor (by someone who had not seen its rules or examples), as a case
-that no one had tuned the tool to. Try: ``regadvisor probe examples/models/bag_of_words.py``.
+Written apart from regadvisor, by an author given only the probe contract (not its rules, code
+or other examples), as a case no one had tuned the tool to. Try: ``regadvisor probe examples/models/bag_of_words.py``.
 """
 import torch
 from torch import nn

@@ -21,8 +21,8 @@ far too strong here (collapses to chance, 0.20); 0.01 -> best 0.748@21 /
 final 0.664; 0.02 -> best 0.761@38 / final 0.724; <=0.005 changes little.
 Seeds 1/2: best 0.765@25 / 0.757@21, final 0.719 / 0.700.
 
-Written apart from regadvisor (by someone who had not seen its rules or examples), as a case
-that no one had tuned the tool to. Try: ``regadvisor probe examples/models/conv1d_signals.py``.
+Written apart from regadvisor, by an author given only the probe contract (not its rules, code
+or other examples), as a case no one had tuned the tool to. Try: ``regadvisor probe examples/models/conv1d_signals.py``.
 """
 import math
 

@@ -30,8 +30,8 @@ Regularization (same protocol): dropout 0.5 -> best 72.5% at epoch 20, final 71.
 the hidden layers scale-invariant: 1e-3 / 1e-2 / 1e-1 / 5e-1 -> final 65.4 / 65.1 /
 64.1 / 63.6% (best ~71.6-71.8% at epochs 5-15).
 
-Written apart from regadvisor (by someone who had not seen its rules or examples), as a case
-that no one had tuned the tool to. Try: ``regadvisor probe examples/models/rmsprop_tabular.py``.
+Written apart from regadvisor, by an author given only the probe contract (not its rules, code
+or other examples), as a case no one had tuned the tool to. Try: ``regadvisor probe examples/models/rmsprop_tabular.py``.
 """
 import torch
 from torch import nn

@@ -25,8 +25,8 @@ Regularization (same protocol): dropout 0.5 -> best 0.410 at epoch 27, final 0.4
 (+13%); weight decay 1e-3 / 1e-2 / 3e-2 / 1e-1 -> final 0.701 / 0.664 / 0.603 / 0.448
 (minimum ~0.403-0.407 at epochs 15-19).
 
-Written apart from regadvisor (by someone who had not seen its rules or examples), as a case
-that no one had tuned the tool to. Try: ``regadvisor probe examples/models/sgd_regression.py``.
+Written apart from regadvisor, by an author given only the probe contract (not its rules, code
+or other examples), as a case no one had tuned the tool to. Try: ``regadvisor probe examples/models/sgd_regression.py``.
 """
 import torch
 from torch import nn
