@@ -17,7 +17,7 @@ and the spurious correlations in the noise columns: training accuracy reaches 10
 while validation accuracy falls off its peak and validation loss rises steeply.
 Nothing regularizes it (no dropout, no weight decay, no early stopping).
 
-Measured (check.py: torch.manual_seed(0), 1 CPU thread, evaluation of train and
+Measured (a plain training loop, torch.manual_seed(0), 1 CPU thread, evaluation of train and
 validation sets in model.eval() after every epoch; dropout 0, weight decay 0):
 best validation accuracy 71.8% at epoch 5 of 100 (validation loss minimum 0.588 at
 epoch 5); final validation accuracy 65.3% (-6.5 points), final validation loss 0.896,

@@ -76,7 +76,6 @@ def sgd_weight_decay(momentum: float) -> OptimizerUnits:
 def optimizer_units(knob: str, facts: Mapping[str, Any]) -> OptimizerUnits | None:
     """The conversion of ``knob``'s rule values for the run's optimizer (``facts["optimizer"]``,
     a family name such as ``sgd``); ``None`` where they apply as the rules write them."""
-    optimizer = facts.get("optimizer")
-    if knob == "weight_decay" and isinstance(optimizer, str) and optimizer.strip().lower() == "sgd":
+    if knob == "weight_decay" and facts.get("optimizer") == "sgd":  # family names are lower case (logs.facts)
         return sgd_weight_decay(_momentum(facts))
     return None
